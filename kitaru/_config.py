@@ -1,0 +1,110 @@
+"""Where kitaru keeps its state, and the environment variables that move it.
+
+Everything kitaru writes lives under one directory (``KITARU_CONFIG_PATH``, or a
+per-user default), so a user's own ZenML setup is never touched:
+
+- ``zenml/``: ZenML's config directory for kitaru (``ZENML_CONFIG_PATH``), with the
+  embedded SQLite store and local artifact store under ``zenml/local_stores/``;
+- ``secrets.key`` / ``secrets.key.check``: the encryption key of the embedded
+  secret store (0600) and a fingerprint that detects a wrong key;
+- ``models.json``: the model alias registry;
+- ``server.json``: the server connection made by ``kitaru login`` (0600).
+
+This module imports nothing heavy; it is safe at ``import kitaru`` time.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_CONFIG_PATH = "KITARU_CONFIG_PATH"
+ENV_SERVER_URL = "KITARU_SERVER_URL"
+ENV_API_KEY = "KITARU_API_KEY"
+ENV_DEFAULT_MODEL = "KITARU_DEFAULT_MODEL"
+ENV_MODEL_REGISTRY = "KITARU_MODEL_REGISTRY"
+
+
+def default_config_dir() -> Path:
+    """The per-user config directory used when ``KITARU_CONFIG_PATH`` is unset."""
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "kitaru"
+    if os.name == "nt":
+        base = os.environ.get("APPDATA") or str(Path.home() / "AppData" / "Roaming")
+        return Path(base) / "kitaru"
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "kitaru"
+
+
+def config_dir() -> Path:
+    """kitaru's config directory (``KITARU_CONFIG_PATH`` or the per-user default)."""
+    raw = os.environ.get(ENV_CONFIG_PATH, "").strip()
+    return Path(raw).expanduser().resolve() if raw else default_config_dir()
+
+
+@dataclass(frozen=True)
+class Paths:
+    """All files kitaru keeps under one config directory."""
+
+    root: Path
+
+    @property
+    def zenml(self) -> Path:
+        return self.root / "zenml"
+
+    @property
+    def local_store_db(self) -> Path:
+        return self.zenml / "local_stores" / "default_zen_store" / "zenml.db"
+
+    @property
+    def key_file(self) -> Path:
+        return self.root / "secrets.key"
+
+    @property
+    def key_check_file(self) -> Path:
+        return self.root / "secrets.key.check"
+
+    @property
+    def secrets_lock(self) -> Path:
+        return self.root / "secrets.lock"
+
+    @property
+    def models_file(self) -> Path:
+        return self.root / "models.json"
+
+    @property
+    def server_file(self) -> Path:
+        return self.root / "server.json"
+
+    @property
+    def audit_dir(self) -> Path:
+        return self.root / "executions"
+
+
+def paths() -> Paths:
+    """The :class:`Paths` of the current config directory."""
+    return Paths(config_dir())
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) readable only by the user, and return it."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def write_private_file(path: Path, data: str) -> None:
+    """Atomically write ``data`` to ``path`` with mode 0600 from the first byte."""
+    ensure_private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -1,0 +1,153 @@
+"""Checks on secret names, keys and values, run before anything is written.
+
+Messages name the offending name or key, never a value.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from kitaru.errors import InvalidSecretError
+
+MAX_NAME_LENGTH = 255
+MAX_KEY_LENGTH = 255
+MAX_TOTAL_BYTES = 64 * 1024
+KEY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _show(text: str) -> str:
+    """A printable, bounded rendering of user input for error messages."""
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    return repr(shown)
+
+
+def validate_name(name: Any) -> str:
+    """Return ``name`` if it is an acceptable secret name, else raise."""
+    if not isinstance(name, str):
+        raise InvalidSecretError(
+            f"Secret name must be a string, got {type(name).__name__}.", field="name"
+        )
+    if not name:
+        raise InvalidSecretError("Secret name must not be empty.", field="name")
+    if not name.strip():
+        raise InvalidSecretError("Secret name must not be blank.", field="name")
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
+        raise InvalidSecretError(
+            f"Secret name {name.encode('unicode_escape').decode('ascii')!r} contains control "
+            "characters.",
+            field="name",
+        )
+    if name != name.strip():
+        raise InvalidSecretError(
+            f"Secret name {_show(name)} has leading or trailing whitespace.", secret=name, field="name"
+        )
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidSecretError(
+            f"Secret name is {len(name)} characters long; the limit is {MAX_NAME_LENGTH}.",
+            field="name",
+        )
+    try:
+        uuid.UUID(name)
+    except ValueError:
+        return name
+    raise InvalidSecretError(
+        f"Secret name {name!r} looks like a secret ID; choose a name that is not a UUID.",
+        secret=name,
+        field="name",
+    )
+
+
+def validate_key(key: Any, *, secret: str | None = None) -> str:
+    """Return ``key`` if it is an environment-variable-style identifier, else raise."""
+    if not isinstance(key, str):
+        raise InvalidSecretError(
+            f"Secret keys must be strings, got {type(key).__name__}.", secret=secret, field="key"
+        )
+    if not key:
+        raise InvalidSecretError("Secret key must not be empty.", secret=secret, field="key")
+    if len(key) > MAX_KEY_LENGTH or not KEY_PATTERN.match(key):
+        raise InvalidSecretError(
+            f"Invalid secret key {key.encode('unicode_escape').decode('ascii')[:60]!r}: use an "
+            "environment-variable-style name (letters, digits and underscores, not starting "
+            "with a digit), e.g. OPENAI_API_KEY.",
+            secret=secret,
+            field="key",
+        )
+    return key
+
+
+def validate_value(key: str, value: Any, *, secret: str | None = None) -> str:
+    """Return ``value`` if it is a non-empty string, else raise (never echoing it)."""
+    if value is None:
+        raise InvalidSecretError(f"Value of key {key!r} is missing (None).", secret=secret, field=key)
+    if not isinstance(value, str):
+        raise InvalidSecretError(
+            f"Value of key {key!r} must be a string, got {type(value).__name__}.",
+            secret=secret,
+            field=key,
+        )
+    if value == "":
+        raise InvalidSecretError(f"Value of key {key!r} is empty.", secret=secret, field=key)
+    return value
+
+
+def validate_values(values: Any, *, secret: str | None = None) -> dict[str, str]:
+    """Validate a mapping of key -> value; at least one key is required."""
+    if not isinstance(values, Mapping):
+        raise InvalidSecretError(
+            f"Secret values must be a mapping of KEY to value, got {type(values).__name__}.",
+            secret=secret,
+            field="values",
+        )
+    if not values:
+        raise InvalidSecretError(
+            "Give at least one KEY=value pair.", secret=secret, field="values"
+        )
+    out: dict[str, str] = {}
+    for key, value in values.items():
+        k = validate_key(key, secret=secret)
+        out[k] = validate_value(k, value, secret=secret)
+    check_total_size(out, secret=secret)
+    return out
+
+
+def check_total_size(values: Mapping[str, str | None], *, secret: str | None = None) -> None:
+    """Refuse secrets over ZenML's limit of 64 KiB of UTF-8 across keys and values."""
+    total = sum(len(k.encode("utf-8")) + len((v or "").encode("utf-8")) for k, v in values.items())
+    if total > MAX_TOTAL_BYTES:
+        raise InvalidSecretError(
+            f"Secret {secret!r} would hold {total} bytes of keys and values; the limit is "
+            f"{MAX_TOTAL_BYTES // 1024} KiB.",
+            secret=secret,
+            field="values",
+        )
+
+
+def parse_uuid(text: str) -> uuid.UUID | None:
+    """``text`` as a UUID if it is a complete one, else None."""
+    try:
+        return uuid.UUID(text)
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
+def validate_ref(ref: Any) -> str:
+    """Check a secret reference (exact name or full ID) before any lookup."""
+    if not isinstance(ref, str):
+        raise InvalidSecretError(
+            f"Secret name or ID must be a string, got {type(ref).__name__}.", field="name"
+        )
+    if not ref.strip():
+        raise InvalidSecretError("Secret name or ID must not be empty.", field="name")
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in ref):
+        raise InvalidSecretError("Secret name or ID contains control characters.", field="name")
+    if len(ref) > MAX_NAME_LENGTH:
+        raise InvalidSecretError(
+            f"Secret name or ID is {len(ref)} characters long; the limit is {MAX_NAME_LENGTH}.",
+            field="name",
+        )
+    return ref

@@ -1,0 +1,155 @@
+"""Opening ZenML on kitaru's own config directory.
+
+This is the one place that points ZenML at kitaru's store. It imports zenml only
+inside functions, so ``import kitaru`` stays light.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+from kitaru._config import ENV_SERVER_URL, config_dir, paths
+from kitaru._zenml.encryption import load_or_create_key
+
+if TYPE_CHECKING:
+    from zenml.client import Client
+
+_lock = threading.RLock()
+_client: Client | None = None
+_client_root: str | None = None
+
+
+def zenml_environment() -> dict[str, str]:
+    """The ZenML environment variables that point ZenML at kitaru's store.
+
+    These are configuration only (paths and class names), never credentials.
+    """
+    p = paths()
+    env = {
+        "ZENML_CONFIG_PATH": str(p.zenml),
+        "ZENML_ANALYTICS_OPT_IN": "false",
+        "ZENML_ENABLE_RICH_TRACEBACK": "false",
+        "ZENML_LOGGING_VERBOSITY": os.environ.get("ZENML_LOGGING_VERBOSITY", "WARN"),
+        "AUTO_OPEN_DASHBOARD": "false",
+        # Raw JSON-able step arguments become parameters instead of an artifact
+        # upload per call (the biggest per-step cost on the local store).
+        "ZENML_PARAMETER_SIZE_THRESHOLD": os.environ.get("ZENML_PARAMETER_SIZE_THRESHOLD", "-1"),
+    }
+    if not server_url():
+        env["ZENML_SECRETS_STORE_TYPE"] = "custom"
+        from kitaru._zenml import KEYED_STORE_CLASS_PATH
+
+        env["ZENML_SECRETS_STORE_CLASS_PATH"] = KEYED_STORE_CLASS_PATH
+    return env
+
+
+def server_url() -> str | None:
+    """The ZenML server kitaru talks to, or None for the embedded store."""
+    url = os.environ.get(ENV_SERVER_URL, "").strip()
+    if url:
+        return url.rstrip("/")
+    from kitaru._zenml.server import saved_server_url
+
+    return saved_server_url()
+
+
+def _apply_environment() -> None:
+    for key, value in zenml_environment().items():
+        os.environ[key] = value
+    if server_url():
+        os.environ.pop("ZENML_SECRETS_STORE_TYPE", None)
+        os.environ.pop("ZENML_SECRETS_STORE_CLASS_PATH", None)
+
+
+def _import_zenml_keeping_logging() -> None:
+    """Import zenml without letting it change the user's root logger."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        import zenml  # noqa: F401
+    finally:
+        for h in list(root.handlers):
+            if h not in handlers:
+                root.removeHandler(h)
+        root.setLevel(level)
+        # ZenML's own progress chatter ("Creating default stack...") is not for
+        # kitaru's users; its errors still surface as kitaru errors.
+        if not os.environ.get("KITARU_DEBUG"):
+            logging.getLogger("zenml").setLevel(logging.ERROR)
+
+
+def get_client() -> Client:
+    """A ZenML ``Client`` on kitaru's store, created once per config directory."""
+    global _client, _client_root
+    root = str(config_dir())
+    with _lock:
+        if _client is not None and _client_root == root:
+            return _client
+        _apply_environment()
+        if not server_url():
+            # Fail with kitaru's own clear error before ZenML touches the store.
+            load_or_create_key()
+        _import_zenml_keeping_logging()
+        from zenml.client import Client
+        from zenml.config.global_config import GlobalConfiguration
+
+        _ensure_source_root()
+        if _client_root is not None and _client_root != root:
+            GlobalConfiguration._reset_instance()
+            Client._reset_instance()
+        from kitaru._zenml.server import login_environment
+
+        with login_environment():
+            client = Client()
+            _ = _unwrap_init(lambda: client.zen_store)
+        _client, _client_root = client, root
+        return client
+
+
+def _ensure_source_root() -> None:
+    """Give ZenML a source root where the main module has no file (``python -c``, REPL).
+
+    ZenML resolves the keyed secrets-store class (and user code) relative to a
+    source root, which it otherwise derives from ``__main__.__file__``.
+    """
+    import sys
+
+    main = sys.modules.get("__main__")
+    if main is not None and getattr(main, "__file__", None):
+        return
+    from zenml.utils import source_utils
+
+    if source_utils._CUSTOM_SOURCE_ROOT is None:
+        source_utils.set_custom_source_root(os.getcwd())
+
+
+def reset_client() -> None:
+    """Forget the cached client (after login/logout or a config-directory change)."""
+    global _client, _client_root
+    with _lock:
+        if _client is None:
+            return
+        from zenml.client import Client
+        from zenml.config.global_config import GlobalConfiguration
+
+        GlobalConfiguration._reset_instance()
+        Client._reset_instance()
+        _client, _client_root = None, None
+
+
+def _unwrap_init(fn: Any) -> Any:
+    """Run ``fn``; surface kitaru errors that ZenML wrapped during store init."""
+    from kitaru.errors import KitaruError
+
+    try:
+        return fn()
+    except Exception as exc:
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, KitaruError):
+                raise cause from None
+            cause = cause.__cause__ or cause.__context__
+        raise

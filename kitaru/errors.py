@@ -1,0 +1,228 @@
+"""One exception tree for kitaru, rooted in :class:`KitaruError`.
+
+Every error keeps the fields it was built from as attributes and builds its
+message from them. No message ever contains a secret value: errors name
+secrets and keys, never what they hold.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "EncryptionKeyError",
+    "ExecutionNotFoundError",
+    "ImportTimeSecretError",
+    "InvalidSecretError",
+    "KitaruContextError",
+    "KitaruError",
+    "KitaruValidationError",
+    "LLMCallError",
+    "LLMSetupError",
+    "MissingSecretKeyError",
+    "ModelNotFoundError",
+    "ReplayError",
+    "SecretError",
+    "SecretExistsError",
+    "SecretLeakError",
+    "SecretNotFoundError",
+    "SecretUnavailableError",
+    "SecretVisibilityError",
+    "ServerUnavailableError",
+]
+
+
+class KitaruError(Exception):
+    """Base class of every error kitaru raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        # KeyError subclasses would otherwise print repr(message) with quotes.
+        return self.message
+
+
+class KitaruValidationError(KitaruError, ValueError):
+    """Input that kitaru refuses before touching any store."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class InvalidSecretError(KitaruValidationError):
+    """A secret name, key or value that is not acceptable.
+
+    ``secret`` is the offending name when it is printable; values are never kept.
+    """
+
+    def __init__(self, message: str, *, secret: str | None = None, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.secret = secret
+
+
+class SecretError(KitaruError):
+    """Base class of errors about one named secret."""
+
+    def __init__(self, message: str, *, secret: str) -> None:
+        super().__init__(message)
+        self.secret = secret
+
+
+class SecretNotFoundError(SecretError, KeyError):
+    """No secret with exactly this name or full ID is visible to the caller."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__(
+            f"Secret {secret!r} not found (lookups match the exact name or the full ID; "
+            "private secrets of other users are not visible). "
+            "Run `kitaru secrets list` to see the secrets you can access.",
+            secret=secret,
+        )
+
+
+class SecretExistsError(SecretError):
+    """A secret with this name already exists in the requested scope."""
+
+    def __init__(self, secret: str, *, private: bool) -> None:
+        scope = "private" if private else "public"
+        super().__init__(
+            f"A {scope} secret named {secret!r} already exists. "
+            f"Use `kitaru secrets set {secret} --KEY=value` to update it.",
+            secret=secret,
+        )
+        self.private = private
+
+
+class MissingSecretKeyError(SecretError, KeyError):
+    """The secret has no key of this name."""
+
+    def __init__(self, secret: str, key: str) -> None:
+        super().__init__(f"Secret {secret!r} has no key {key!r}.", secret=secret)
+        self.key = key
+
+
+class SecretUnavailableError(SecretError, KeyError):
+    """The secret exists but the caller may not read the value of ``key``."""
+
+    def __init__(self, secret: str, key: str) -> None:
+        super().__init__(
+            f"Key {key!r} of secret {secret!r} is unavailable: the store did not return its "
+            "value to the current user (missing read permission).",
+            secret=secret,
+        )
+        self.key = key
+
+
+class SecretVisibilityError(SecretError):
+    """A change of visibility that the store does not allow for this user."""
+
+    def __init__(self, secret: str, reason: str) -> None:
+        super().__init__(f"Cannot change the visibility of secret {secret!r}: {reason}", secret=secret)
+        self.reason = reason
+
+
+class BackendError(KitaruError, RuntimeError):
+    """The ZenML store failed in a way kitaru could not map to a clearer error."""
+
+    def __init__(self, message: str, *, operation: str | None = None) -> None:
+        super().__init__(message)
+        self.operation = operation
+
+
+class ServerUnavailableError(BackendError):
+    """The configured ZenML server could not be reached."""
+
+    def __init__(self, url: str, *, operation: str | None = None, reason: str = "") -> None:
+        detail = f": {reason}" if reason else ""
+        super().__init__(
+            f"Cannot reach the kitaru/ZenML server at {url}{detail}. "
+            "Nothing was changed. Check that the server is running, or run `kitaru status`.",
+            operation=operation,
+        )
+        self.url = url
+
+
+class EncryptionKeyError(KitaruError):
+    """The secret store's encryption key is missing or does not match the store."""
+
+    def __init__(self, message: str, *, key_file: str) -> None:
+        super().__init__(message)
+        self.key_file = key_file
+
+
+class KitaruContextError(KitaruError, RuntimeError):
+    """Something was called where the runtime context does not allow it."""
+
+
+class ImportTimeSecretError(KitaruContextError):
+    """A secret was looked up while a module was being imported."""
+
+    def __init__(self, secret: str, *, module: str, filename: str, lineno: int) -> None:
+        super().__init__(
+            f"Secret {secret!r} was looked up while module {module!r} was being imported "
+            f"({filename}:{lineno}). Secrets must not be read at import time: move the "
+            "`get_secret(...)` call into the body of your @checkpoint or @flow function, "
+            "or keep a lazy `kitaru.secret_ref(...)` at module level and read it there."
+        )
+        self.secret = secret
+        self.module = module
+        self.filename = filename
+        self.lineno = lineno
+
+
+class SecretLeakError(KitaruError):
+    """Output about to be persisted contains a value of a secret read in this execution."""
+
+    def __init__(self, *, where: str, secret: str, key: str | None = None) -> None:
+        what = f"secret {secret!r}" + (f" (key {key!r})" if key else "")
+        super().__init__(
+            f"{where} contains the value of {what}; refusing to persist it. "
+            "Return something derived from the credential instead of the credential itself."
+        )
+        self.where = where
+        self.secret = secret
+        self.key = key
+
+
+class ModelNotFoundError(KitaruError, KeyError):
+    """No model alias with this name is registered."""
+
+    def __init__(self, alias: str) -> None:
+        super().__init__(
+            f"Model alias {alias!r} is not registered. "
+            f"Register it with `kitaru model register {alias} --model PROVIDER/MODEL`."
+        )
+        self.alias = alias
+
+
+class LLMSetupError(KitaruError):
+    """``kitaru.llm()`` cannot run: no model, or no credentials for it."""
+
+
+class LLMCallError(KitaruError, RuntimeError):
+    """The provider call failed; the text has secret values redacted."""
+
+    def __init__(self, message: str, *, model: str, provider_error: str) -> None:
+        super().__init__(message)
+        self.model = model
+        self.provider_error = provider_error
+
+
+class ExecutionNotFoundError(KitaruError, KeyError):
+    """No execution with this ID exists."""
+
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(
+            f"Execution {execution_id!r} not found. Run `kitaru executions list` to see executions."
+        )
+        self.execution_id = execution_id
+
+
+class ReplayError(KitaruError):
+    """A replay that cannot be matched safely to its original execution."""
+
+    def __init__(self, message: str, *, execution_id: str) -> None:
+        super().__init__(message)
+        self.execution_id = execution_id

@@ -1,0 +1,33 @@
+"""kitaru's runtime context: execution scopes, lazy secrets, import-time guard, redaction.
+
+This package sits at the base of kitaru: it imports nothing from the layers above.
+"""
+
+from kitaru.runtime.import_guard import refuse_at_import_time, register_boundary
+from kitaru.runtime.redaction import REDACTED, Match, Redactor
+from kitaru.runtime.scope import (
+    CheckpointScope,
+    ExecutionScope,
+    SecretRead,
+    checkpoint_scope,
+    current_checkpoint_or_none,
+    current_execution,
+    current_execution_or_none,
+    execution_scope,
+)
+
+__all__ = [
+    "REDACTED",
+    "CheckpointScope",
+    "ExecutionScope",
+    "Match",
+    "Redactor",
+    "SecretRead",
+    "checkpoint_scope",
+    "current_checkpoint_or_none",
+    "current_execution",
+    "current_execution_or_none",
+    "execution_scope",
+    "refuse_at_import_time",
+    "register_boundary",
+]

@@ -1,0 +1,151 @@
+"""The runtime scope of one execution: who is running, and what secrets it read.
+
+An :class:`ExecutionScope` is entered when a flow starts and left when it ends;
+a :class:`CheckpointScope` when a checkpoint body runs. Both live in
+``ContextVar``s, set on entry and reset in ``finally``. Code that hops threads
+must carry ``contextvars.copy_context()`` with it (see ``kitaru.checkpoint``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from kitaru.errors import KitaruContextError
+from kitaru.runtime.redaction import Redactor
+
+_execution: ContextVar[ExecutionScope | None] = ContextVar("kitaru_execution", default=None)
+_checkpoint: ContextVar[CheckpointScope | None] = ContextVar("kitaru_checkpoint", default=None)
+
+
+@dataclass(frozen=True)
+class SecretRead:
+    """One audited read: which secret, which keys, where and when. Never a value."""
+
+    secret: str
+    keys: tuple[str, ...]
+    checkpoint: str | None
+    at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "secret": self.secret,
+            "keys": list(self.keys),
+            "checkpoint": self.checkpoint,
+            "at": self.at,
+        }
+
+
+@dataclass
+class CheckpointScope:
+    """The checkpoint body currently running."""
+
+    name: str
+    invocation_id: str
+    attempt: int = 1
+
+
+@dataclass
+class ExecutionScope:
+    """State of one flow execution: secret cache, resolved values, read audit."""
+
+    flow_name: str
+    execution_id: str
+    fetch_secret: Callable[[str], Any]
+    redactor: Redactor = field(default_factory=Redactor)
+    reads: list[SecretRead] = field(default_factory=list)
+    backend_reads: int = 0
+    _cache: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def secret_loader(self, ref: str) -> Callable[[], Any]:
+        """A loader that reads ``ref`` from the store once per execution."""
+
+        def load() -> Any:
+            cached = self._cache.get(ref)
+            if cached is not None:
+                return cached
+            with self._lock:
+                cached = self._cache.get(ref)
+                if cached is None:
+                    cached = self.fetch_secret(ref)
+                    self.backend_reads += 1
+                    self._cache[ref] = cached
+                    self._cache[cached.id] = cached
+                    self._cache[cached.name] = cached
+                    for key, value in cached.values.items():
+                        if value is not None:
+                            self.redactor.remember(value, secret=cached.name, key=key)
+            return cached
+
+        return load
+
+    def forget_cached(self) -> None:
+        """Drop cached secrets so the next read goes to the store (retry/rotation)."""
+        with self._lock:
+            self._cache.clear()
+
+    def record_secret_read(self, secret: str, keys: tuple[str, ...]) -> None:
+        """Record that ``keys`` of ``secret`` were read (names only)."""
+        cp = _checkpoint.get()
+        self.reads.append(SecretRead(secret, keys, cp.name if cp else None, time.time()))
+
+
+def current_execution_or_none() -> ExecutionScope | None:
+    """The running execution's scope, or None outside a flow."""
+    return _execution.get()
+
+
+def current_checkpoint_or_none() -> CheckpointScope | None:
+    """The running checkpoint's scope, or None outside a checkpoint body."""
+    return _checkpoint.get()
+
+
+def current_execution() -> ExecutionScope:
+    """The running execution's scope; raises outside a flow."""
+    scope = _execution.get()
+    if scope is None:
+        raise KitaruContextError("Not inside a kitaru flow: call this from a @flow or @checkpoint.")
+    return scope
+
+
+@contextlib.contextmanager
+def execution_scope(scope: ExecutionScope) -> Iterator[ExecutionScope]:
+    """Enter ``scope`` for the current context; a second enter is refused."""
+    if _execution.get() is not None:
+        raise KitaruContextError(
+            f"Flow {scope.flow_name!r} was started inside another running flow; "
+            "call it from outside any flow, or make it a checkpoint."
+        )
+    token = _execution.set(scope)
+    try:
+        yield scope
+    finally:
+        _execution.reset(token)
+
+
+@contextlib.contextmanager
+def checkpoint_scope(scope: CheckpointScope) -> Iterator[CheckpointScope]:
+    """Enter a checkpoint body; refused outside a flow or inside another checkpoint."""
+    if _execution.get() is None:
+        raise KitaruContextError(
+            f"Checkpoint {scope.name!r} was called outside a flow. Call it from the body of "
+            "a @flow function."
+        )
+    outer = _checkpoint.get()
+    if outer is not None:
+        raise KitaruContextError(
+            f"Checkpoint {scope.name!r} was called inside checkpoint {outer.name!r}. "
+            "Checkpoints cannot be nested: call both from the flow body, or make the inner "
+            "one a plain function."
+        )
+    token = _checkpoint.set(scope)
+    try:
+        yield scope
+    finally:
+        _checkpoint.reset(token)

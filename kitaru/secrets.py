@@ -1,0 +1,268 @@
+"""Secrets SDK: create, read, update, list and delete secrets in kitaru's store.
+
+Lookups are exact (full name or full ID). Write helpers return
+:class:`SecretSummary`, a frozen metadata-only model that never holds a value.
+Inside a flow or checkpoint, :func:`get_secret` returns a lazy :class:`Secret`
+whose values are fetched on first use and cached for that execution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from kitaru import _secret_validation as check
+from kitaru.errors import MissingSecretKeyError, SecretUnavailableError
+
+__all__ = [
+    "Secret",
+    "SecretSetResult",
+    "SecretSummary",
+    "create_secret",
+    "delete_secret",
+    "get_secret",
+    "list_secrets",
+    "set_secret",
+]
+
+Visibility = Literal["public", "private"]
+
+
+class SecretSummary(BaseModel):
+    """Metadata of a secret: name, ID, visibility and key names. Never a value."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    id: str
+    private: bool
+    keys: tuple[str, ...] = ()
+    unavailable_keys: tuple[str, ...] = ()
+    owner: str | None = None
+
+    @property
+    def visibility(self) -> Visibility:
+        """``"private"`` or ``"public"``."""
+        return "private" if self.private else "public"
+
+
+class SecretSetResult(BaseModel):
+    """What :func:`set_secret` (and ``kitaru secrets set``) did. Never a value."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    secret: SecretSummary
+    action: Literal["created", "updated"]
+    keys_set: tuple[str, ...]
+    private_requested_but_kept_public: bool = False
+
+
+def _summary(stored: Any) -> SecretSummary:
+    return SecretSummary(
+        name=stored.name,
+        id=stored.id,
+        private=stored.private,
+        keys=stored.keys,
+        unavailable_keys=stored.unavailable_keys,
+        owner=stored.owner,
+    )
+
+
+ReadHook = Callable[[str, tuple[str, ...]], None]
+
+
+class Secret:
+    """A secret's values, loaded from the store on first use.
+
+    ``values`` holds the readable keys; keys the store would not return to the
+    current user are listed in ``unavailable_keys`` and raise
+    :class:`~kitaru.errors.SecretUnavailableError` when read. ``repr`` and
+    ``str`` never show values, and a ``Secret`` refuses to be pickled, so it
+    cannot end up in a stored artifact by accident.
+    """
+
+    __slots__ = ("_data", "_loader", "_on_read", "_ref")
+
+    def __init__(self, ref: str, loader: Callable[[], Any], on_read: ReadHook | None = None):
+        self._ref = ref
+        self._loader = loader
+        self._on_read = on_read
+        self._data: Any = None
+
+    def _load(self) -> Any:
+        if self._data is None:
+            self._data = self._loader()
+        return self._data
+
+    def _record(self, keys: tuple[str, ...]) -> None:
+        if self._on_read is not None:
+            self._on_read(self.name, keys)
+
+    @property
+    def name(self) -> str:
+        """The secret's name."""
+        if self._data is None and check.parse_uuid(self._ref) is None:
+            return self._ref
+        return str(self._load().name)
+
+    @property
+    def id(self) -> str:
+        """The secret's full ID."""
+        return str(self._load().id)
+
+    @property
+    def private(self) -> bool:
+        """True if only its owner can see it."""
+        return bool(self._load().private)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """All key names, readable or not."""
+        return tuple(self._load().keys)
+
+    @property
+    def unavailable_keys(self) -> tuple[str, ...]:
+        """Keys whose values the store did not return to the current user."""
+        return tuple(self._load().unavailable_keys)
+
+    @property
+    def values(self) -> dict[str, str]:
+        """A copy of all readable values (raw credentials: do not log or return them)."""
+        data = self._load()
+        out = {k: v for k, v in data.values.items() if v is not None}
+        self._record(tuple(sorted(out)))
+        return out
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        """The value of ``key``, or ``default`` if the secret has no such key.
+
+        Raises:
+            SecretUnavailableError: the key exists but its value was withheld.
+        """
+        data = self._load()
+        if key not in data.values:
+            return default
+        value = data.values[key]
+        if value is None:
+            raise SecretUnavailableError(self.name, key)
+        self._record((key,))
+        return str(value)
+
+    def __getitem__(self, key: str) -> str:
+        value = self.get(key)
+        if value is None:
+            raise MissingSecretKeyError(self.name, key)
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._load().values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys)
+
+    def __repr__(self) -> str:
+        if self._data is None:
+            return f"Secret(name={self._ref!r}, values=<not loaded>)"
+        d = self._data
+        vis = "private" if d.private else "public"
+        return f"Secret(name={d.name!r}, id={d.id!r}, {vis}, keys={list(d.keys)!r}, values=***)"
+
+    __str__ = __repr__
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise TypeError(
+            f"Secret {self._ref!r} cannot be pickled or stored: keep secrets out of "
+            "checkpoint outputs and pass the secret's name instead."
+        )
+
+
+def _store() -> Any:
+    from kitaru._zenml import secret_store
+
+    return secret_store
+
+
+def create_secret(
+    name: str, values: Mapping[str, str], *, private: bool = False
+) -> SecretSummary:
+    """Create a secret (public by default) and return its metadata.
+
+    Raises:
+        InvalidSecretError: bad name, key or value; nothing is written.
+        SecretExistsError: a secret with this name already exists in that scope.
+    """
+    name = check.validate_name(name)
+    clean = check.validate_values(values, secret=name)
+    store = _store()
+    with store.write_lock():
+        return _summary(store.create_secret(name, clean, private=bool(private)))
+
+
+def set_secret(name: str, values: Mapping[str, str], *, private: bool = False) -> SecretSetResult:
+    """Create the secret if missing, else add or overwrite the given keys.
+
+    An existing secret keeps its other keys and its visibility; ``private`` only
+    applies when the secret is created. Same semantics as ``kitaru secrets set``.
+    """
+    name = check.validate_name(name)
+    clean = check.validate_values(values, secret=name)
+    store = _store()
+    with store.write_lock():
+        existing = store.find_secret(name)
+        if existing is None:
+            created = store.create_secret(name, clean, private=bool(private))
+            return SecretSetResult(
+                secret=_summary(created), action="created", keys_set=tuple(sorted(clean))
+            )
+        merged = {**existing.values, **clean}
+        check.check_total_size(merged, secret=name)
+        updated = store.update_values(existing.id, existing.name, clean)
+        return SecretSetResult(
+            secret=_summary(updated),
+            action="updated",
+            keys_set=tuple(sorted(clean)),
+            private_requested_but_kept_public=bool(private) and not existing.private,
+        )
+
+
+def get_secret(name_or_id: str) -> Secret:
+    """Look up a secret by exact name or full ID.
+
+    Outside a flow the values are read now; inside a flow or checkpoint they are
+    read on first use and cached for the execution, and every read is audited.
+    Called while a module is being imported, it raises
+    :class:`~kitaru.errors.ImportTimeSecretError`.
+
+    Raises:
+        SecretNotFoundError: no visible secret has exactly this name or ID.
+    """
+    from kitaru import runtime
+
+    ref = check.validate_ref(name_or_id)
+    runtime.refuse_at_import_time(ref)
+    scope = runtime.current_execution_or_none()
+    if scope is not None:
+        return Secret(ref, scope.secret_loader(ref), scope.record_secret_read)
+    stored = _store().get_secret(ref)
+    return Secret(ref, lambda: stored)
+
+
+def delete_secret(name_or_id: str) -> SecretSummary:
+    """Delete a secret (exact name or full ID) and return what it was.
+
+    Raises:
+        SecretNotFoundError: no visible secret has exactly this name or ID.
+    """
+    ref = check.validate_ref(name_or_id)
+    store = _store()
+    with store.write_lock():
+        stored = store.get_secret(ref)
+        store.delete_secret(stored.id, stored.name)
+    return _summary(stored)
+
+
+def list_secrets() -> list[SecretSummary]:
+    """Metadata of every secret the current user can see, sorted by name."""
+    return [_summary(s) for s in _store().list_secrets()]
