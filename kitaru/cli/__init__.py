@@ -1,0 +1,33 @@
+"""The ``kitaru`` command line. Subcommands import what they need when they run."""
+
+from __future__ import annotations
+
+import click
+
+from kitaru.cli._base import KitaruGroup
+from kitaru.cli.secrets_cmd import secrets_group
+from kitaru.cli.status_cmd import init_cmd, status_cmd
+
+
+@click.group(cls=KitaruGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kitaru", prog_name="kitaru")
+def cli() -> None:
+    """kitaru: durable agent code on top of ZenML.
+
+    State lives in KITARU_CONFIG_PATH (default: a per-user config directory);
+    set KITARU_SERVER_URL (or run `kitaru login`) to use a ZenML server.
+    Errors print one line on stderr; exit code 1 for errors, 2 for bad input.
+    """
+
+
+cli.add_command(init_cmd)
+cli.add_command(status_cmd)
+cli.add_command(secrets_group)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="kitaru")
+
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,247 @@
+"""``kitaru secrets``: set, show, list and delete secrets."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kitaru.cli._base import EXIT_USAGE, fail, json_option, print_json, print_table
+from kitaru.errors import InvalidSecretError
+
+SET_HELP = """Create or update secret NAME with --KEY=value pairs (an upsert).
+
+\b
+  kitaru secrets set openai-creds --OPENAI_API_KEY=sk-...
+  kitaru secrets set openai-creds --private --OPENAI_API_KEY=sk-...
+
+A new secret is public by default (visible to other users of the same store);
+--private makes a new secret visible only to you. On an existing secret, set adds
+or overwrites the given keys, keeps the others, and never changes visibility.
+
+To keep values out of your shell history:
+
+\b
+  --KEY=-            read the value of KEY from standard input
+  --KEY              prompt for the value of KEY (input is hidden)
+  --from-file PATH   read KEY=value lines (or a JSON object) from PATH; "-" is stdin
+
+Keys must be environment-variable style: OPENAI_API_KEY, ANTHROPIC_API_KEY, ...
+Prints what was done and the key names, never the values.
+"""
+
+
+@click.group("secrets", help="Manage secrets (credentials) in kitaru's secret store.")
+def secrets_group() -> None:
+    """Group for the secrets commands."""
+
+
+def _parse_file(path: str) -> list[tuple[str, str]]:
+    if path == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise InvalidSecretError(f"Cannot read {path}: {exc.strerror}.", field="from-file") from None
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            data = json.loads(stripped)
+        except ValueError:
+            raise InvalidSecretError(f"{path} is not valid JSON.", field="from-file") from None
+        if not isinstance(data, dict):
+            raise InvalidSecretError(f"{path} must hold a JSON object.", field="from-file")
+        return [(str(k), v) for k, v in data.items()]
+    pairs: list[tuple[str, str]] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        if "=" not in line:
+            raise InvalidSecretError(
+                f"{path}:{lineno}: expected KEY=value.", field="from-file"
+            )
+        key, value = line.split("=", 1)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        pairs.append((key.strip(), value))
+    return pairs
+
+
+def _parse_args(args: list[str]) -> list[tuple[str, str | None]]:
+    """``--KEY=value`` pairs; a value of None means: prompt for it."""
+    pairs: list[tuple[str, str | None]] = []
+    for arg in args:
+        if not arg.startswith("--") or arg == "--":
+            raise InvalidSecretError(
+                f"Unexpected argument {arg[:40]!r}: give values as --KEY=value.", field="args"
+            )
+        body = arg[2:]
+        if "=" in body:
+            key, value = body.split("=", 1)
+            pairs.append((key, value))
+        else:
+            pairs.append((body, None))
+    return pairs
+
+
+def _collect_values(args: list[str], from_file: str | None) -> dict[str, Any]:
+    from kitaru._secret_validation import validate_key
+
+    pairs: list[tuple[str, Any]] = []
+    if from_file:
+        pairs.extend(_parse_file(from_file))
+    arg_pairs = _parse_args(args)
+    if from_file == "-" and any(v == "-" for _, v in arg_pairs):
+        raise InvalidSecretError("Standard input can feed only one of --from-file - and --KEY=-.")
+    if sum(1 for _, v in arg_pairs if v == "-") > 1:
+        raise InvalidSecretError("Only one key can read its value from standard input (--KEY=-).")
+    pairs.extend(arg_pairs)
+    values: dict[str, Any] = {}
+    for key, value in pairs:
+        validate_key(key)
+        if key in values:
+            raise InvalidSecretError(f"Key {key!r} is given more than once.", field="key")
+        values[key] = value
+    if not values:
+        raise InvalidSecretError(
+            "Give at least one --KEY=value (or --from-file PATH).", field="values"
+        )
+    for key, value in list(values.items()):
+        if value == "-":
+            data = sys.stdin.read()
+            values[key] = data[:-1] if data.endswith("\n") else data
+        elif value is None:
+            values[key] = click.prompt(f"Value for {key}", hide_input=True, err=True)
+    return values
+
+
+@secrets_group.command(
+    "set",
+    help=SET_HELP,
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+)
+@click.argument("name")
+@click.option("--private", is_flag=True, help="Create the secret visible only to you.")
+@click.option(
+    "--from-file",
+    "from_file",
+    metavar="PATH",
+    help='Read KEY=value lines or a JSON object from PATH ("-" for stdin).',
+)
+@json_option
+@click.pass_context
+def set_cmd(ctx: click.Context, name: str, private: bool, from_file: str | None, as_json: bool) -> None:
+    from kitaru.secrets import set_secret
+
+    values = _collect_values(list(ctx.args), from_file)
+    result = set_secret(name, values, private=private)
+    s = result.secret
+    if as_json:
+        print_json(
+            {
+                "action": result.action,
+                "keys_set": list(result.keys_set),
+                "private_requested_but_kept_public": result.private_requested_but_kept_public,
+                "secret": s.model_dump(mode="json"),
+            }
+        )
+        return
+    keys = ", ".join(result.keys_set)
+    click.echo(f"{result.action.capitalize()} {s.visibility} secret '{s.name}' ({s.id}): {keys}")
+    if result.private_requested_but_kept_public:
+        click.echo(
+            f"Note: '{s.name}' already exists as a public secret; --private was ignored and it "
+            "stays public (set never changes visibility)."
+        )
+
+
+@secrets_group.command("show")
+@click.argument("name_or_id")
+@click.option("--show-values", is_flag=True, help="Also print the raw values (careful!).")
+@json_option
+def show_cmd(name_or_id: str, show_values: bool, as_json: bool) -> None:
+    """Show one secret: name, ID, visibility and key names.
+
+    NAME_OR_ID must be the exact name or the full ID. Values are printed only
+    with --show-values; keys you may not read appear as `unavailable`.
+    """
+    from kitaru._secret_validation import validate_ref
+    from kitaru._zenml import secret_store
+
+    stored = secret_store.get_secret(validate_ref(name_or_id))
+    rows: dict[str, str | None] = {}
+    for key in stored.keys:
+        value = stored.values[key]
+        if value is None:
+            rows[key] = "unavailable"
+        elif show_values:
+            rows[key] = value
+        else:
+            rows[key] = None
+    if as_json:
+        data: dict[str, Any] = {
+            "name": stored.name,
+            "id": stored.id,
+            "private": stored.private,
+            "visibility": "private" if stored.private else "public",
+            "owner": stored.owner,
+            "keys": list(stored.keys),
+            "unavailable_keys": list(stored.unavailable_keys),
+        }
+        if show_values:
+            data["values"] = rows
+        print_json(data)
+        return
+    click.echo(f"Name:       {stored.name}")
+    click.echo(f"ID:         {stored.id}")
+    click.echo(f"Visibility: {'private' if stored.private else 'public'}")
+    if stored.owner:
+        click.echo(f"Owner:      {stored.owner}")
+    click.echo("Keys:")
+    for key, shown in rows.items():
+        click.echo(f"  {key}" + (f": {shown}" if shown is not None else ""))
+
+
+@secrets_group.command("list")
+@json_option
+def list_cmd(as_json: bool) -> None:
+    """List the secrets you can access (metadata and key names only)."""
+    from kitaru.secrets import list_secrets
+
+    items = list_secrets()
+    if as_json:
+        print_json([dict(s.model_dump(mode="json"), visibility=s.visibility) for s in items])
+        return
+    if not items:
+        click.echo("No secrets yet. Create one with `kitaru secrets set NAME --KEY=value`.")
+        return
+    print_table(
+        None,
+        ["Name", "ID", "Visibility", "Keys"],
+        [(s.name, s.id, s.visibility, ", ".join(s.keys)) for s in items],
+    )
+
+
+@secrets_group.command("delete")
+@click.argument("name_or_id")
+@json_option
+def delete_cmd(name_or_id: str, as_json: bool) -> None:
+    """Delete a secret by exact name or full ID."""
+    from kitaru.secrets import delete_secret
+
+    s = delete_secret(name_or_id)
+    if as_json:
+        print_json(dict(s.model_dump(mode="json"), deleted=True))
+        return
+    click.echo(f"Deleted {s.visibility} secret '{s.name}' ({s.id}).")
+
+
+__all__ = ["EXIT_USAGE", "fail", "secrets_group"]
