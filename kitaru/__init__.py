@@ -5,6 +5,7 @@ survive a crash; read credentials with :func:`get_secret` inside them.
 Everything public is re-exported here; the rest is internal.
 """
 
+from kitaru.checkpoint import checkpoint
 from kitaru.errors import (
     BackendError,
     EncryptionKeyError,
@@ -22,14 +23,20 @@ from kitaru.errors import (
     SecretVisibilityError,
     ServerUnavailableError,
 )
+from kitaru.executions import Execution, ExecutionSummary, get_execution, list_executions
+from kitaru.flow import FlowHandle, flow
+from kitaru.runtime import ExecutionInfo, in_checkpoint, in_flow
+from kitaru.runtime import execution_info as current_execution
 from kitaru.secrets import (
     Secret,
+    SecretRef,
     SecretSetResult,
     SecretSummary,
     create_secret,
     delete_secret,
     get_secret,
     list_secrets,
+    secret_ref,
     set_secret,
 )
 
@@ -38,6 +45,10 @@ __version__ = "0.1.0"
 __all__ = [
     "BackendError",
     "EncryptionKeyError",
+    "Execution",
+    "ExecutionInfo",
+    "ExecutionSummary",
+    "FlowHandle",
     "ImportTimeSecretError",
     "InvalidSecretError",
     "KitaruContextError",
@@ -49,15 +60,24 @@ __all__ = [
     "SecretExistsError",
     "SecretLeakError",
     "SecretNotFoundError",
+    "SecretRef",
     "SecretSetResult",
     "SecretSummary",
     "SecretUnavailableError",
     "SecretVisibilityError",
     "ServerUnavailableError",
     "__version__",
+    "checkpoint",
     "create_secret",
+    "current_execution",
     "delete_secret",
+    "flow",
+    "get_execution",
     "get_secret",
+    "in_checkpoint",
+    "in_flow",
+    "list_executions",
     "list_secrets",
+    "secret_ref",
     "set_secret",
 ]

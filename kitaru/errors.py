@@ -159,13 +159,22 @@ class KitaruContextError(KitaruError, RuntimeError):
 class ImportTimeSecretError(KitaruContextError):
     """A secret was looked up while a module was being imported."""
 
-    def __init__(self, secret: str, *, module: str, filename: str, lineno: int) -> None:
-        super().__init__(
-            f"Secret {secret!r} was looked up while module {module!r} was being imported "
-            f"({filename}:{lineno}). Secrets must not be read at import time: move the "
-            "`get_secret(...)` call into the body of your @checkpoint or @flow function, "
-            "or keep a lazy `kitaru.secret_ref(...)` at module level and read it there."
+    def __init__(
+        self, secret: str, *, module: str, filename: str, lineno: int, outside_flow: bool = False
+    ) -> None:
+        where = (
+            f"outside a running flow (in module {module!r}, {filename}:{lineno}); a "
+            "`secret_ref` resolves only inside the runtime context"
+            if outside_flow
+            else f"while module {module!r} was being imported ({filename}:{lineno})"
         )
+        super().__init__(
+            f"Secret {secret!r} was read {where}. Secrets must not be read at import time: "
+            "move the `get_secret(...)` call into the body of your @checkpoint or @flow "
+            "function, or keep a lazy `kitaru.secret_ref(...)` at module level and read it "
+            "there."
+        )
+        self.outside_flow = outside_flow
         self.secret = secret
         self.module = module
         self.filename = filename

@@ -11,7 +11,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from kitaru._config import ENV_SERVER_URL, config_dir, paths
+from kitaru._config import ENV_SERVER_URL, config_dir, ensure_private_dir, paths
 from kitaru._zenml.encryption import load_or_create_key
 
 if TYPE_CHECKING:
@@ -56,12 +56,24 @@ def server_url() -> str | None:
     return saved_server_url()
 
 
+# ZenML merges every variable with these prefixes into its store configuration
+# and writes the result, in plain text, to its config.yaml. Variables meant for
+# the user's own ZenML must not redirect kitaru's embedded store (``ZENML_STORE_URL``)
+# or end up in kitaru's config file (``ZENML_SECRETS_STORE_ENCRYPTION_KEY``).
+_STORE_ENV_PREFIXES = ("ZENML_STORE_", "ZENML_SECRETS_STORE_", "ZENML_BACKUP_SECRETS_STORE_")
+
+
 def _apply_environment() -> None:
-    for key, value in zenml_environment().items():
-        os.environ[key] = value
+    env = zenml_environment()
     if server_url():
         os.environ.pop("ZENML_SECRETS_STORE_TYPE", None)
         os.environ.pop("ZENML_SECRETS_STORE_CLASS_PATH", None)
+    else:
+        for key in [k for k in os.environ if k.startswith(_STORE_ENV_PREFIXES)]:
+            if key not in env:
+                del os.environ[key]
+    for key, value in env.items():
+        os.environ[key] = value
 
 
 def _import_zenml_keeping_logging() -> None:
@@ -92,6 +104,8 @@ def get_client() -> Client:
         if not server_url():
             # Fail with kitaru's own clear error before ZenML touches the store.
             load_or_create_key()
+            # The store's metadata (secret names, key names) is for this user only.
+            ensure_private_dir(paths().zenml)
         _import_zenml_keeping_logging()
         from zenml.client import Client
         from zenml.config.global_config import GlobalConfiguration
@@ -105,6 +119,9 @@ def get_client() -> Client:
         with login_environment():
             client = Client()
             _ = _unwrap_init(lambda: client.zen_store)
+        from kitaru._zenml import tuning
+
+        tuning.apply(client)
         _client, _client_root = client, root
         return client
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from kitaru.cli._base import KitaruGroup
+from kitaru.cli.executions_cmd import executions_group
 from kitaru.cli.secrets_cmd import secrets_group
 from kitaru.cli.status_cmd import init_cmd, status_cmd
 
@@ -23,6 +24,7 @@ def cli() -> None:
 cli.add_command(init_cmd)
 cli.add_command(status_cmd)
 cli.add_command(secrets_group)
+cli.add_command(executions_group)
 
 
 def main() -> None:

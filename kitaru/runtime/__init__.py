@@ -7,27 +7,35 @@ from kitaru.runtime.import_guard import refuse_at_import_time, register_boundary
 from kitaru.runtime.redaction import REDACTED, Match, Redactor
 from kitaru.runtime.scope import (
     CheckpointScope,
+    ExecutionInfo,
     ExecutionScope,
     SecretRead,
     checkpoint_scope,
     current_checkpoint_or_none,
-    current_execution,
     current_execution_or_none,
+    execution_info,
     execution_scope,
+    in_checkpoint,
+    in_flow,
+    require_execution,
 )
 
 __all__ = [
     "REDACTED",
     "CheckpointScope",
+    "ExecutionInfo",
     "ExecutionScope",
     "Match",
     "Redactor",
     "SecretRead",
     "checkpoint_scope",
     "current_checkpoint_or_none",
-    "current_execution",
     "current_execution_or_none",
+    "execution_info",
     "execution_scope",
+    "in_checkpoint",
+    "in_flow",
     "refuse_at_import_time",
     "register_boundary",
+    "require_execution",
 ]

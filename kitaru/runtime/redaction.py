@@ -82,7 +82,7 @@ class Redactor:
             return self.find_in_bytes(obj)
         try:
             data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:  # noqa: BLE001 - unpicklable: fall back to its text forms
+        except Exception:
             return self.find_in_text(repr(obj)) or self.find_in_text(str(obj))
         return self.find_in_bytes(data) or self.find_in_text(repr(obj))
 

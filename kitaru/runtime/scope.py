@@ -60,8 +60,26 @@ class ExecutionScope:
     redactor: Redactor = field(default_factory=Redactor)
     reads: list[SecretRead] = field(default_factory=list)
     backend_reads: int = 0
+    checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _counters: dict[str, int] = field(default_factory=dict)
     _cache: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def next_invocation_id(self, name: str) -> str:
+        """``name`` for the first call of a checkpoint, then ``name_2``, ``name_3``, ..."""
+        with self._lock:
+            n = self._counters.get(name, 0) + 1
+            self._counters[name] = n
+        invocation_id = name if n == 1 else f"{name}_{n}"
+        self.checkpoints[invocation_id] = {"id": invocation_id, "name": name, "attempts": 0}
+        return invocation_id
+
+    def record_attempt(self, invocation_id: str, error: BaseException | None) -> None:
+        """Count one attempt of a checkpoint (and the error type if it failed)."""
+        rec = self.checkpoints.setdefault(invocation_id, {"id": invocation_id, "attempts": 0})
+        rec["attempts"] = int(rec.get("attempts", 0)) + 1
+        if error is not None:
+            rec.setdefault("errors", []).append(type(error).__name__)
 
     def secret_loader(self, ref: str) -> Callable[[], Any]:
         """A loader that reads ``ref`` from the store once per execution."""
@@ -106,12 +124,46 @@ def current_checkpoint_or_none() -> CheckpointScope | None:
     return _checkpoint.get()
 
 
-def current_execution() -> ExecutionScope:
+def require_execution() -> ExecutionScope:
     """The running execution's scope; raises outside a flow."""
     scope = _execution.get()
     if scope is None:
         raise KitaruContextError("Not inside a kitaru flow: call this from a @flow or @checkpoint.")
     return scope
+
+
+@dataclass(frozen=True)
+class ExecutionInfo:
+    """Read-only view of where user code is running."""
+
+    flow_name: str
+    execution_id: str
+    checkpoint_name: str | None
+    checkpoint_id: str | None
+    attempt: int | None
+
+
+def execution_info() -> ExecutionInfo:
+    """The current execution as an :class:`ExecutionInfo`; raises outside a flow."""
+    scope = require_execution()
+    cp = _checkpoint.get()
+    return ExecutionInfo(
+        flow_name=scope.flow_name,
+        execution_id=scope.execution_id,
+        checkpoint_name=cp.name if cp else None,
+        checkpoint_id=cp.invocation_id if cp else None,
+        attempt=cp.attempt if cp else None,
+    )
+
+
+def in_flow() -> bool:
+    """True inside a running flow (its body or any of its checkpoints)."""
+    return _execution.get() is not None
+
+
+def in_checkpoint() -> bool:
+    """True inside a running checkpoint body."""
+    return _checkpoint.get() is not None
 
 
 @contextlib.contextmanager

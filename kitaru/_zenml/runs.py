@@ -1,0 +1,106 @@
+"""Executions as ZenML pipeline runs: metadata written by kitaru, and reads back."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from kitaru._zenml.client import get_client
+from kitaru.errors import ExecutionNotFoundError
+
+META_KEY = "kitaru"
+
+
+def record_execution(run_id: str, data: dict[str, Any]) -> None:
+    """Attach kitaru's record (checkpoints, secret reads; never values) to a run."""
+    from zenml.enums import MetadataResourceTypes
+    from zenml.models import RunMetadataResource
+
+    get_client().create_run_metadata(
+        metadata={META_KEY: data},
+        resources=[RunMetadataResource(id=uuid.UUID(run_id), type=MetadataResourceTypes.PIPELINE_RUN)],
+    )
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt is not None else None
+
+
+def _duration(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((end - start).total_seconds(), 3)
+
+
+def _summary(run: Any) -> dict[str, Any]:
+    meta = {}
+    try:
+        meta = dict(run.run_metadata.get(META_KEY) or {})
+    except Exception:
+        meta = {}
+    original = None
+    try:
+        original = str(run.original_run.id) if run.original_run is not None else None
+    except Exception:
+        original = None
+    return {
+        "id": str(run.id),
+        "flow": run.pipeline.name if run.pipeline is not None else meta.get("flow"),
+        "status": str(getattr(run.status, "value", run.status)),
+        "started": _iso(run.start_time),
+        "ended": _iso(run.end_time),
+        "duration_s": _duration(run.start_time, run.end_time),
+        "replayed_from": original or meta.get("replayed_from"),
+        "_meta": meta,
+    }
+
+
+def list_runs(limit: int = 50, flow: str | None = None) -> list[dict[str, Any]]:
+    """Newest runs first, as plain dicts."""
+    kwargs: dict[str, Any] = {"sort_by": "desc:created", "size": max(1, min(limit, 1000))}
+    if flow:
+        kwargs["pipeline_name"] = f"equals:{flow}"
+    page = get_client().list_pipeline_runs(hydrate=True, **kwargs)
+    out = []
+    for run in page.items:
+        item = _summary(run)
+        item.pop("_meta")
+        out.append(item)
+    return out
+
+
+def get_run(execution_id: str) -> dict[str, Any]:
+    """One run with its checkpoints and kitaru record, as a plain dict."""
+    try:
+        run_uuid = uuid.UUID(execution_id)
+    except ValueError:
+        raise ExecutionNotFoundError(execution_id) from None
+    try:
+        run = get_client().zen_store.get_run(run_uuid, hydrate=True)
+    except KeyError:
+        raise ExecutionNotFoundError(execution_id) from None
+    item = _summary(run)
+    meta = item.pop("_meta")
+    recorded = {c.get("id"): c for c in meta.get("checkpoints", []) if isinstance(c, dict)}
+    checkpoints = []
+    for invocation_id, step_run in run.steps.items():
+        rec = recorded.get(invocation_id, {})
+        checkpoints.append(
+            {
+                "id": invocation_id,
+                "name": rec.get("name", invocation_id),
+                "status": str(getattr(step_run.status, "value", step_run.status)),
+                "started": _iso(step_run.start_time),
+                "duration_s": _duration(step_run.start_time, step_run.end_time),
+                "attempts": rec.get("attempts", 1),
+                "reused_from": str(step_run.original_step_run_id)
+                if getattr(step_run, "original_step_run_id", None)
+                else None,
+            }
+        )
+    checkpoints.sort(key=lambda c: c["started"] or "")
+    item["checkpoints"] = checkpoints
+    item["secret_reads"] = list(meta.get("secret_reads", []))
+    item["error"] = meta.get("error")
+    return item

@@ -1,0 +1,83 @@
+"""Lean settings for ZenML's local store, measured in ``benchmarks/``.
+
+Applied once per process when kitaru opens its store:
+
+- SQLite in WAL mode with ``synchronous=NORMAL``: a commit is durable against a
+  crash of the process (what checkpoints protect against) without an fsync per
+  commit; only an OS crash or power loss can drop the last commits. Each ZenML
+  step makes about seven commits, so this is the largest per-checkpoint saving.
+- ZenML records ``pip freeze`` (two subprocesses, ~0.25 s) on every run; the
+  installed packages of a running process do not change, so it is read once.
+- ZenML hashes each step's source code on every call (``inspect.getsource``);
+  kitaru's step entry never changes within a process, so the hash is memoised.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+_applied = False
+
+
+def apply(client: Any) -> None:
+    """Apply the settings above to ZenML in this process (idempotent)."""
+    global _applied
+    if _applied:
+        return
+    _applied = True
+    _tune_sqlite(client)
+    _memoise_package_list()
+    _memoise_source_hash()
+
+
+def _tune_sqlite(client: Any) -> None:
+    store = client.zen_store
+    engine = getattr(store, "engine", None)
+    if engine is None or engine.dialect.name != "sqlite":
+        return
+    from sqlalchemy import event
+
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+        finally:
+            cur.close()
+
+    event.listen(engine, "connect", on_connect)
+    engine.dispose()  # reconnect so every pooled connection gets the pragmas
+
+
+def _memoise_package_list() -> None:
+    from zenml.environment import Environment
+
+    original = Environment.get_python_packages
+    cache: list[list[str]] = []
+
+    def get_python_packages() -> list[str]:
+        if not cache:
+            cache.append(original())
+        return list(cache[0])
+
+    Environment.get_python_packages = staticmethod(get_python_packages)  # type: ignore[method-assign]
+
+
+def _memoise_source_hash() -> None:
+    from zenml.utils import source_code_utils
+
+    original = source_code_utils.get_hashed_source_code
+
+    @functools.lru_cache(maxsize=256)
+    def hashed(obj: Any) -> str:
+        return str(original(obj))
+
+    def get_hashed_source_code(obj: Any) -> str:
+        try:
+            return hashed(obj)
+        except TypeError:  # unhashable object: no memo
+            return str(original(obj))
+
+    source_code_utils.get_hashed_source_code = get_hashed_source_code  # type: ignore[assignment]

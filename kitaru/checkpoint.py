@@ -1,0 +1,235 @@
+"""``@checkpoint``: a unit of work whose output survives a crash.
+
+Inside a flow, each call runs as a ZenML step; its return value is persisted as
+an artifact before the call returns, after kitaru has checked it for secret
+values read in this execution (:class:`~kitaru.errors.SecretLeakError` if found,
+and nothing is stored). ``retries=N`` re-runs a failing body up to N more times
+with exponential backoff. ``.submit(...)`` runs a checkpoint concurrently and
+returns a future.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import time
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar, overload
+
+import wrapt
+
+from kitaru._bodies import call_body, redact_exception
+from kitaru.errors import KitaruContextError, KitaruValidationError, SecretLeakError
+from kitaru.runtime import (
+    CheckpointScope,
+    ExecutionScope,
+    checkpoint_scope,
+    current_checkpoint_or_none,
+    current_execution_or_none,
+    register_boundary,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,99}\Z")
+MAX_RETRY_DELAY = 30.0
+
+
+def _option_error(fn: Any, message: str) -> KitaruValidationError:
+    qual = getattr(fn, "__qualname__", repr(fn))
+    return KitaruValidationError(f"@checkpoint on {qual!r}: {message}", field="checkpoint")
+
+
+def validate_name(fn: Any, name: Any, decorator: str) -> str:
+    """Check a flow/checkpoint name option; errors name the function."""
+    qual = getattr(fn, "__qualname__", repr(fn))
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise KitaruValidationError(
+            f"@{decorator} on {qual!r}: name must be 1-100 characters of letters, digits, "
+            f"'_', '.' or '-', starting with a letter or '_'; got {name!r}.",
+            field="name",
+        )
+    return name
+
+
+def validate_function(fn: Any, decorator: str) -> None:
+    """Refuse what cannot be a flow or checkpoint body."""
+    if not callable(fn):
+        raise KitaruValidationError(
+            f"@{decorator} must decorate a function, got {type(fn).__name__}.", field=decorator
+        )
+    if inspect.isclass(fn):
+        raise KitaruValidationError(
+            f"@{decorator} on class {fn.__qualname__!r}: decorate a function or method instead.",
+            field=decorator,
+        )
+    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+        raise KitaruValidationError(
+            f"@{decorator} on {fn.__qualname__!r}: generator functions are not supported "
+            "(their output cannot be persisted); return a list instead.",
+            field=decorator,
+        )
+
+
+def _run_checkpoint_body(
+    scope: ExecutionScope,
+    name: str,
+    invocation_id: str,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    retries: int,
+    retry_delay: float,
+) -> Any:
+    attempt = 0
+    while True:
+        attempt += 1
+        cp = CheckpointScope(name=name, invocation_id=invocation_id, attempt=attempt)
+        try:
+            with checkpoint_scope(cp):
+                value = call_body(fn, args, kwargs)
+        except Exception as exc:
+            scope.record_attempt(invocation_id, exc)
+            if attempt <= retries:
+                time.sleep(min(retry_delay * (2 ** (attempt - 1)), MAX_RETRY_DELAY))
+                continue
+            raise redact_exception(exc, scope.redactor) from None
+        scope.record_attempt(invocation_id, None)
+        match = scope.redactor.find_in_object(value)
+        if match is not None:
+            raise SecretLeakError(
+                where=f"Output of checkpoint {invocation_id!r}", secret=match.secret, key=match.key
+            )
+        return value
+
+
+register_boundary(_run_checkpoint_body.__code__)
+
+
+class _CheckpointSpec:
+    """A checkpoint's checked options; called by wrapt for every call."""
+
+    def __init__(self, name: str, retries: int, retry_delay: float) -> None:
+        self.name = name
+        self.retries = retries
+        self.retry_delay = retry_delay
+
+    def enter(self) -> tuple[ExecutionScope, str]:
+        scope = current_execution_or_none()
+        if scope is None:
+            raise KitaruContextError(
+                f"Checkpoint {self.name!r} was called outside a flow. Call it from the body "
+                "of a @flow function (or call the undecorated function directly)."
+            )
+        outer = current_checkpoint_or_none()
+        if outer is not None:
+            raise KitaruContextError(
+                f"Checkpoint {self.name!r} was called inside checkpoint {outer.name!r}. "
+                "Checkpoints cannot be nested: call both from the flow body."
+            )
+        return scope, scope.next_invocation_id(self.name)
+
+    def runner(
+        self,
+        fn: Callable[..., Any],
+        scope: ExecutionScope,
+        invocation_id: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Callable[[], Any]:
+        def run() -> Any:
+            return _run_checkpoint_body(
+                scope, self.name, invocation_id, fn, args, kwargs, self.retries, self.retry_delay
+            )
+
+        return run
+
+    def __call__(
+        self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        # ``wrapped`` is already bound to ``instance`` for methods.
+        scope, invocation_id = self.enter()
+        runner = self.runner(wrapped, scope, invocation_id, args, kwargs)
+        from kitaru._zenml import pipelines
+
+        if inspect.iscoroutinefunction(wrapped):
+
+            async def call_async() -> Any:
+                return pipelines.call_checkpoint(invocation_id, runner)
+
+            return call_async()
+        return pipelines.call_checkpoint(invocation_id, runner)
+
+
+class CheckpointFunction(wrapt.FunctionWrapper):  # type: ignore[misc]
+    """A function decorated with ``@checkpoint``; it behaves like the function."""
+
+    def __init__(self, wrapped: Callable[..., Any], spec: _CheckpointSpec) -> None:
+        super().__init__(wrapped, spec)
+
+    @property
+    def checkpoint_name(self) -> str:
+        """The name under which calls are recorded."""
+        return str(self._self_wrapper.name)
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        """Start this checkpoint concurrently; returns a future with ``.result()``.
+
+        The flow's runtime context (execution, secrets cache) goes with it into
+        ZenML's worker thread.
+        """
+        spec: _CheckpointSpec = self._self_wrapper
+        scope, invocation_id = spec.enter()
+        runner = spec.runner(self.__wrapped__, scope, invocation_id, args, kwargs)
+        from kitaru._zenml import pipelines
+
+        return pipelines.submit_checkpoint(invocation_id, runner)
+
+
+@overload
+def checkpoint(fn: Callable[P, R], /) -> Callable[P, R]: ...
+
+
+@overload
+def checkpoint(
+    *, name: str | None = None, retries: int = 0, retry_delay: float = 0.5
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def checkpoint(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    retries: int = 0,
+    retry_delay: float = 0.5,
+) -> Any:
+    """Make ``fn`` a checkpoint: its output is persisted before the call returns.
+
+    Usable bare (``@checkpoint``) or with options
+    (``@checkpoint(name="fetch", retries=2)``). Options are checked here, when the
+    decorator is applied, and errors name the function.
+
+    Args:
+        name: Name recorded for calls (default: the function's name).
+        retries: How many times to re-run a failing body before the flow fails.
+        retry_delay: Seconds before the first retry; doubles on each further one.
+    """
+
+    def decorate(f: Callable[..., Any]) -> Any:
+        validate_function(f, "checkpoint")
+        cp_name = validate_name(f, name if name is not None else f.__name__, "checkpoint")
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise _option_error(f, f"retries must be a non-negative integer, got {retries!r}.")
+        if (
+            isinstance(retry_delay, bool)
+            or not isinstance(retry_delay, (int, float))
+            or retry_delay < 0
+        ):
+            raise _option_error(f, f"retry_delay must be a number >= 0, got {retry_delay!r}.")
+        return CheckpointFunction(f, _CheckpointSpec(cp_name, retries, float(retry_delay)))
+
+    if fn is not None:
+        return decorate(fn)
+    return decorate

@@ -1,0 +1,94 @@
+"""``kitaru executions``: list and inspect flow executions."""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+import click
+
+from kitaru.cli._base import json_option, print_json, print_table
+
+
+@click.group("executions", help="Inspect flow executions (status, checkpoints, secret reads).")
+def executions_group() -> None:
+    """Group for the executions commands."""
+
+
+def _time(iso: str | None) -> str:
+    if not iso:
+        return "-"
+    try:
+        return _dt.datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return iso
+
+
+@executions_group.command("list")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--flow", "flow_name", default=None, help="Only executions of this flow.")
+@json_option
+def list_cmd(limit: int, flow_name: str | None, as_json: bool) -> None:
+    """List the newest executions."""
+    from kitaru.executions import list_executions
+
+    items = list_executions(limit=limit, flow=flow_name)
+    if as_json:
+        print_json([i.model_dump(mode="json") for i in items])
+        return
+    if not items:
+        click.echo("No executions yet.")
+        return
+    print_table(
+        None,
+        ["ID", "Flow", "Status", "Started", "Duration", "Replayed from"],
+        [
+            (
+                i.id,
+                i.flow or "-",
+                i.status,
+                _time(i.started),
+                f"{i.duration_s:.2f}s" if i.duration_s is not None else "-",
+                i.replayed_from or "",
+            )
+            for i in items
+        ],
+    )
+
+
+@executions_group.command("show")
+@click.argument("execution_id")
+@json_option
+def show_cmd(execution_id: str, as_json: bool) -> None:
+    """Show one execution: status, checkpoints, duration and secret reads."""
+    from kitaru.executions import get_execution
+
+    ex = get_execution(execution_id)
+    if as_json:
+        print_json(ex.model_dump(mode="json"))
+        return
+    click.echo(f"Execution:  {ex.id}")
+    click.echo(f"Flow:       {ex.flow}")
+    click.echo(f"Status:     {ex.status}")
+    click.echo(f"Started:    {_time(ex.started)}")
+    if ex.duration_s is not None:
+        click.echo(f"Duration:   {ex.duration_s:.2f}s")
+    if ex.replayed_from:
+        click.echo(f"Replayed from: {ex.replayed_from}")
+    if ex.error:
+        click.echo(f"Error:      {ex.error}")
+    click.echo("Checkpoints:")
+    if not ex.checkpoints:
+        click.echo("  (none)")
+    for c in ex.checkpoints:
+        extra = f", {c.attempts} attempts" if c.attempts > 1 else ""
+        reused = f", reused from {c.reused_from}" if c.reused_from else ""
+        dur = f"{c.duration_s:.3f}s" if c.duration_s is not None else "-"
+        click.echo(f"  {c.id:<24} {c.status:<10} {dur}{extra}{reused}")
+    click.echo("Secret reads:")
+    if not ex.secret_reads:
+        click.echo("  (none)")
+    for r in ex.secret_reads:
+        at = _dt.datetime.fromtimestamp(float(r.get("at", 0))).strftime("%H:%M:%S")
+        keys = ", ".join(r.get("keys", [])) or "(metadata only)"
+        where = r.get("checkpoint") or "flow body"
+        click.echo(f"  {at}  {r.get('secret')}: {keys}  [{where}]")
