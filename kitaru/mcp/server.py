@@ -1,0 +1,289 @@
+"""The kitaru MCP server: metadata-only secret tools over stdio.
+
+Tools:
+
+- ``kitaru_secrets_create``: create a secret from KEY -> value pairs and return
+  its metadata (name, ID, visibility, key names).
+- ``kitaru_secrets_list``: metadata of every secret the current user can see.
+
+Guarantees:
+
+- No tool returns a secret value, and no tool deletes a secret (use the CLI or
+  the Python SDK for that).
+- A :class:`~kitaru.errors.KitaruError` comes back as a tool error
+  (``isError: true``) whose text is exactly the kitaru message; kitaru messages
+  name secrets and keys, never values.
+- Any other exception is reported (and logged) by its type name only, because
+  third-party messages can quote their input.
+- Arguments that fail schema validation are reported without the rejected input
+  (see :func:`_hide_input_in_errors`), so a value sent in the wrong shape is not
+  echoed back.
+- stdout is the transport: the SDK's stdio transport points fd 1 at stderr while
+  serving, and this module only ever logs to stderr.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any, Literal, TypeVar
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field
+
+import kitaru
+from kitaru.errors import KitaruError
+from kitaru.secrets import SecretSummary
+
+__all__ = [
+    "CREATE_TOOL",
+    "LIST_TOOL",
+    "SERVER_NAME",
+    "SecretList",
+    "SecretMetadata",
+    "build_server",
+    "run",
+]
+
+logger = logging.getLogger("kitaru.mcp")
+
+SERVER_NAME = "kitaru"
+CREATE_TOOL = "kitaru_secrets_create"
+LIST_TOOL = "kitaru_secrets_list"
+
+INSTRUCTIONS = (
+    "Tools for kitaru's secret store (credentials such as OPENAI_API_KEY used by kitaru "
+    "flows). You can create a secret and list secret metadata. Secret values are "
+    "write-only here: no tool ever returns a value. Reading values, updating and "
+    "deleting secrets are intentionally not exposed over MCP; use the kitaru CLI "
+    "(`kitaru secrets set/show/delete`) or the Python SDK for those."
+)
+
+CREATE_DESCRIPTION = """\
+Create a new kitaru secret: a named set of KEY -> value credentials (for example \
+{"OPENAI_API_KEY": "sk-..."}) in the configured kitaru/ZenML secret store.
+
+Returns metadata only: name, id, visibility ("public" or "private"), private, and \
+the key names. Secret values are never returned by any kitaru MCP tool and never \
+appear in error messages.
+
+Rules:
+- name: the secret's name (not a UUID, no leading/trailing whitespace).
+- values: at least one pair; keys must be environment-variable style names \
+(letters, digits and underscores, not starting with a digit); values must be \
+non-empty strings.
+- private: false (default) creates a public secret, visible to other users of the \
+same secret store (not internet-public); true makes it visible only to you.
+- This tool only creates: it fails with an error if a secret with this name already \
+exists, and never overwrites. To update values use the CLI \
+(`kitaru secrets set NAME --KEY=value`) or `kitaru.set_secret()`.
+- Deleting secrets is intentionally not exposed over MCP: use the CLI \
+(`kitaru secrets delete NAME`) or the Python SDK (`kitaru.delete_secret()`).\
+"""
+
+LIST_DESCRIPTION = """\
+List the kitaru secrets the current user can access, sorted by name.
+
+Returns metadata only for each secret: name, id, visibility ("public" or \
+"private"), private, the key names, and unavailable_keys (keys whose values the \
+store withholds from the current user). Secret values are never returned by any \
+kitaru MCP tool. Deleting secrets is intentionally not exposed over MCP: use the \
+CLI (`kitaru secrets delete NAME`) or the Python SDK (`kitaru.delete_secret()`).\
+"""
+
+
+class SecretMetadata(BaseModel):
+    """What the MCP tools report about one secret. Never a value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="The secret's name.")
+    id: str = Field(description="The secret's full ID.")
+    visibility: Literal["public", "private"] = Field(
+        description='"private": only its owner can see it; "public": visible to other users '
+        "of the same secret store."
+    )
+    private: bool = Field(description="True if only its owner can see it.")
+    keys: list[str] = Field(description="Names of the secret's keys (never their values).")
+    unavailable_keys: list[str] = Field(
+        default_factory=list,
+        description="Keys whose values the store does not return to the current user.",
+    )
+
+
+class SecretList(BaseModel):
+    """The result of ``kitaru_secrets_list``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    secrets: list[SecretMetadata] = Field(description="Accessible secrets, sorted by name.")
+    count: int = Field(description="Number of secrets listed.")
+
+
+def _metadata(summary: SecretSummary) -> SecretMetadata:
+    # Field by field on purpose: a field later added to SecretSummary does not
+    # reach MCP clients unless it is added here too.
+    return SecretMetadata(
+        name=summary.name,
+        id=str(summary.id),
+        visibility=summary.visibility,
+        private=summary.private,
+        keys=list(summary.keys),
+        unavailable_keys=list(summary.unavailable_keys),
+    )
+
+
+# One worker thread for every store call: the ZenML client and its SQLite
+# store are not meant to be used from many threads, and calls stay serialized.
+_executor: ThreadPoolExecutor | None = None
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _worker() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kitaru-mcp")
+    return _executor
+
+
+def _error(text: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+
+
+async def _call(tool: str, work: Callable[[], _M]) -> CallToolResult:
+    """Run ``work`` on the store thread and turn its outcome into a tool result.
+
+    Success: the model as structured content plus its JSON as text.
+    :class:`KitaruError`: an error result whose text is the kitaru message.
+    Anything else: an error result naming only the exception type.
+    """
+    loop = asyncio.get_running_loop()
+    try:
+        model = await loop.run_in_executor(_worker(), work)
+    except KitaruError as exc:
+        message = str(exc)
+        logger.info("%s failed: %s", tool, message)
+        return _error(message)
+    except Exception as exc:
+        kind = type(exc).__name__
+        # No traceback and no message: either could quote a secret value.
+        logger.error("%s failed with an unexpected %s", tool, kind)
+        return _error(
+            f"{tool} failed with an unexpected {kind}; details are withheld because they "
+            "could contain secret values. Run the equivalent `kitaru secrets` CLI command "
+            "to investigate."
+        )
+    return CallToolResult(
+        content=[TextContent(type="text", text=model.model_dump_json())],
+        structured_content=model.model_dump(mode="json"),
+    )
+
+
+async def kitaru_secrets_create(
+    name: Annotated[str, Field(description="Name of the new secret, e.g. openai-creds.")],
+    values: Annotated[
+        dict[str, str],
+        Field(
+            description='KEY -> value pairs to store, e.g. {"OPENAI_API_KEY": "sk-..."}. '
+            "Keys: environment-variable style names. Values: non-empty strings. "
+            "Values are stored, never returned."
+        ),
+    ],
+    private: Annotated[
+        bool,
+        Field(
+            description="true: only you can see the secret. false (default): visible to other "
+            "users of the same secret store."
+        ),
+    ] = False,
+) -> Annotated[CallToolResult, SecretMetadata]:
+    """Create a secret via :func:`kitaru.create_secret` and return its metadata only."""
+
+    def work() -> SecretMetadata:
+        return _metadata(kitaru.create_secret(name, values, private=private))
+
+    return await _call(CREATE_TOOL, work)
+
+
+async def kitaru_secrets_list() -> Annotated[CallToolResult, SecretList]:
+    """List accessible secrets via :func:`kitaru.list_secrets` (metadata only)."""
+
+    def work() -> SecretList:
+        secrets = [_metadata(s) for s in kitaru.list_secrets()]
+        return SecretList(secrets=secrets, count=len(secrets))
+
+    return await _call(LIST_TOOL, work)
+
+
+def _hide_input_in_errors(tool: Tool) -> Tool:
+    """Make argument-validation errors omit the rejected input.
+
+    The SDK reports a failed validation with pydantic's message, which by default
+    quotes the input (``input_value=...``): a value sent with the wrong type, or a
+    misspelled ``values`` argument, would be echoed to the client and the log.
+    The argument model is swapped for a subclass with ``hide_input_in_errors``;
+    the published input schema is unchanged.
+    """
+    base = tool.fn_metadata.arg_model
+    hidden = type(
+        base.__name__,
+        (base,),
+        {"__module__": __name__, "model_config": ConfigDict(hide_input_in_errors=True)},
+    )
+    tool.fn_metadata.arg_model = hidden
+    return tool
+
+
+def _tools() -> list[Tool]:
+    create = Tool.from_function(
+        kitaru_secrets_create,
+        name=CREATE_TOOL,
+        title="Create a kitaru secret",
+        description=CREATE_DESCRIPTION,
+        annotations=ToolAnnotations(
+            title="Create a kitaru secret",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=False,
+        ),
+    )
+    listing = Tool.from_function(
+        kitaru_secrets_list,
+        name=LIST_TOOL,
+        title="List kitaru secrets",
+        description=LIST_DESCRIPTION,
+        annotations=ToolAnnotations(
+            title="List kitaru secrets",
+            read_only_hint=True,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
+    )
+    return [_hide_input_in_errors(create), _hide_input_in_errors(listing)]
+
+
+def build_server() -> MCPServer[Any]:
+    """The kitaru MCP server with its two secret tools (not started)."""
+    # ZenML may lower the root logger's level when it is first imported; the
+    # SDK's DEBUG records can hold raw protocol frames (i.e. values), so they
+    # are never emitted whatever the root level.
+    logging.getLogger("mcp").setLevel(logging.INFO)
+    return MCPServer(
+        name=SERVER_NAME,
+        title="kitaru",
+        instructions=INSTRUCTIONS,
+        version=kitaru.__version__,
+        tools=_tools(),
+        # Never DEBUG: the SDK's debug logs can include raw frames, i.e. values.
+        log_level="WARNING",
+    )
+
+
+def run() -> None:
+    """Serve the kitaru MCP server over stdio until the client disconnects."""
+    build_server().run("stdio")
