@@ -14,7 +14,10 @@ from kitaru.errors import (
     KitaruContextError,
     KitaruError,
     KitaruValidationError,
+    LLMCallError,
+    LLMSetupError,
     MissingSecretKeyError,
+    ModelNotFoundError,
     SecretError,
     SecretExistsError,
     SecretLeakError,
@@ -25,6 +28,14 @@ from kitaru.errors import (
 )
 from kitaru.executions import Execution, ExecutionSummary, get_execution, list_executions
 from kitaru.flow import FlowHandle, flow
+from kitaru.llm import allm, llm
+from kitaru.models import (
+    ModelAlias,
+    list_models,
+    register_model,
+    remove_model,
+    set_default_model,
+)
 from kitaru.runtime import ExecutionInfo, in_checkpoint, in_flow
 from kitaru.runtime import execution_info as current_execution
 from kitaru.secrets import (
@@ -49,6 +60,10 @@ __all__ = [
     "ExecutionInfo",
     "ExecutionSummary",
     "FlowHandle",
+    "LLMCallError",
+    "LLMSetupError",
+    "ModelAlias",
+    "ModelNotFoundError",
     "ImportTimeSecretError",
     "InvalidSecretError",
     "KitaruContextError",
@@ -67,6 +82,7 @@ __all__ = [
     "SecretVisibilityError",
     "ServerUnavailableError",
     "__version__",
+    "allm",
     "checkpoint",
     "create_secret",
     "current_execution",
@@ -77,7 +93,12 @@ __all__ = [
     "in_checkpoint",
     "in_flow",
     "list_executions",
+    "list_models",
     "list_secrets",
+    "llm",
+    "register_model",
+    "remove_model",
     "secret_ref",
+    "set_default_model",
     "set_secret",
 ]

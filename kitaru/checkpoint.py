@@ -107,6 +107,18 @@ def _run_checkpoint_body(
 register_boundary(_run_checkpoint_body.__code__)
 
 
+def run_as_checkpoint(scope: ExecutionScope, name: str, body: Callable[[], Any]) -> Any:
+    """Run ``body`` as a checkpoint of ``scope`` (used for flow-body ``llm()`` calls)."""
+    from kitaru._zenml import pipelines
+
+    invocation_id = scope.next_invocation_id(name)
+
+    def run() -> Any:
+        return _run_checkpoint_body(scope, name, invocation_id, body, (), {}, 0, 0.0)
+
+    return pipelines.call_checkpoint(invocation_id, run)
+
+
 class _CheckpointSpec:
     """A checkpoint's checked options; called by wrapt for every call."""
 

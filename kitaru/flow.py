@@ -91,11 +91,23 @@ def _record(scope: ExecutionScope, error: BaseException | None, started: float) 
         "flow": scope.flow_name,
         "checkpoints": list(scope.checkpoints.values()),
         "secret_reads": [r.to_json() for r in scope.reads],
+        "llm_calls": list(scope.events),
+        "model_registry": scope.model_registry,
         "duration_s": round(time.time() - started, 3),
     }
     if error is not None:
         data["error"] = scope.redactor.redact(f"{type(error).__name__}: {error}")[:2000]
     runs.record_execution(scope.execution_id, data)
+
+
+def _registry_snapshot() -> dict[str, Any] | None:
+    """The model registry this execution carries (alias names and secret names only)."""
+    from kitaru import models
+
+    try:
+        return models.effective_registry()
+    except KitaruError:
+        return None  # an unreadable registry fails the llm() call that needs it, not the flow
 
 
 class _FlowSpec:
@@ -117,6 +129,7 @@ class _FlowSpec:
                 flow_name=self.name, execution_id=execution_id, fetch_secret=secret_store.get_secret
             )
             holder["scope"] = scope
+            scope.model_registry = _registry_snapshot()
             error: BaseException | None = None
             try:
                 return _run_flow_body(scope, fn, args, kwargs)

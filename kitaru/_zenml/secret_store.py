@@ -76,11 +76,12 @@ def _store_label() -> str:
 
 def _call(operation: str, secret: str, fn: Callable[[], T]) -> T:
     """Run a ZenML call and map its errors to kitaru's (messages never hold values)."""
+    get_client()  # configure ZenML (env, logging) before ``fn`` imports anything from it
     try:
         return fn()
     except KitaruError:
         raise
-    except Exception as exc:  # noqa: BLE001 - mapped below, re-raised as KitaruError
+    except Exception as exc:  # mapped below, re-raised as KitaruError
         raise _map_error(exc, operation, secret) from None
 
 
@@ -101,7 +102,9 @@ def _map_error(exc: Exception, operation: str, secret: str) -> KitaruError:
     if isinstance(exc, KeyError):
         return SecretNotFoundError(secret)
     if _is_connection_error(exc):
-        return ServerUnavailableError(_store_label(), operation=operation, reason=type(exc).__name__)
+        return ServerUnavailableError(
+            _store_label(), operation=operation, reason=type(exc).__name__
+        )
     if isinstance(exc, ValueError) and "maximum total size" in text:
         return InvalidSecretError(
             f"Secret {secret!r} is too large: keys and values together exceed "
@@ -117,10 +120,12 @@ def _map_error(exc: Exception, operation: str, secret: str) -> KitaruError:
 
 def _is_connection_error(exc: BaseException) -> bool:
     names = {c.__name__ for c in type(exc).__mro__}
-    return bool(
-        names
-        & {"ConnectionError", "ConnectTimeout", "ReadTimeout", "MaxRetryError", "NewConnectionError"}
-    ) or "Connection refused" in str(exc)
+    return bool(names & _CONNECTION_ERRORS) or "Connection refused" in str(exc)
+
+
+_CONNECTION_ERRORS = frozenset(
+    {"ConnectionError", "ConnectTimeout", "ReadTimeout", "MaxRetryError", "NewConnectionError"}
+)
 
 
 def _to_stored(resp: Any) -> StoredSecret:
@@ -209,7 +214,12 @@ def create_secret(name: str, values: Mapping[str, str], *, private: bool) -> Sto
         return _to_stored(resp)
 
     with write_lock():
-        return _call("create", name, run)
+        try:
+            return _call("create", name, run)
+        except SecretExistsError:
+            # The scope is the one requested: ZenML's message quotes the name, so
+            # guessing it from the text misreads names like "my-private-token".
+            raise SecretExistsError(name, private=private) from None
 
 
 def update_values(secret_id: str, name: str, values: Mapping[str, str]) -> StoredSecret:

@@ -61,6 +61,10 @@ class ExecutionScope:
     reads: list[SecretRead] = field(default_factory=list)
     backend_reads: int = 0
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Recorded events (e.g. LLM calls), already redacted, and the model registry
+    # snapshot taken when the flow started (names only).
+    events: list[dict[str, Any]] = field(default_factory=list)
+    model_registry: dict[str, Any] | None = None
     _counters: dict[str, int] = field(default_factory=dict)
     _cache: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

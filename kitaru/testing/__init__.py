@@ -1,0 +1,5 @@
+"""Helpers for testing code that uses kitaru (not part of the main API)."""
+
+from kitaru.testing.openai_server import LocalOpenAIServer, RecordedRequest
+
+__all__ = ["LocalOpenAIServer", "RecordedRequest"]
