@@ -11,8 +11,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,server]'
 	touch $(STAMP)
 
+# The demo keeps its state in ./.kitaru-demo unless KITARU_CONFIG_PATH is set.
 demo: $(STAMP)
-	$(PY) examples/demo.py
+	KITARU_CONFIG_PATH=$${KITARU_CONFIG_PATH:-$(CURDIR)/.kitaru-demo} $(PY) examples/demo.py
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
