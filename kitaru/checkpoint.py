@@ -14,7 +14,7 @@ import inspect
 import re
 import time
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import Any, ParamSpec, TypeVar, cast, overload
 
 import wrapt
 
@@ -86,15 +86,20 @@ def _run_checkpoint_body(
     while True:
         attempt += 1
         cp = CheckpointScope(name=name, invocation_id=invocation_id, attempt=attempt)
+        failure: Exception | None = None
         try:
             with checkpoint_scope(cp):
                 value = call_body(fn, args, kwargs)
-        except Exception as exc:
-            scope.record_attempt(invocation_id, exc)
+        except Exception as exc:  # noqa: BLE001 - user code may raise anything
+            failure = exc
+        if failure is not None:
+            # Raised outside the ``except`` block, so a redacted replacement does
+            # not carry the original (unredacted) exception as its context.
+            scope.record_attempt(invocation_id, failure)
             if attempt <= retries:
                 time.sleep(min(retry_delay * (2 ** (attempt - 1)), MAX_RETRY_DELAY))
                 continue
-            raise redact_exception(exc, scope.redactor) from None
+            raise redact_exception(failure, scope.redactor)
         scope.record_attempt(invocation_id, None)
         match = scope.redactor.find_in_object(value)
         if match is not None:
@@ -105,6 +110,18 @@ def _run_checkpoint_body(
 
 
 register_boundary(_run_checkpoint_body.__code__)
+
+
+def run_body_in_scope(
+    scope: ExecutionScope,
+    name: str,
+    invocation_id: str,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    """Run a checkpoint body once in ``scope`` (checkpoint scope, leak guard, audit)."""
+    return _run_checkpoint_body(scope, name, invocation_id, fn, args, kwargs, 0, 0.0)
 
 
 def run_as_checkpoint(scope: ExecutionScope, name: str, body: Callable[[], Any]) -> Any:
@@ -174,29 +191,54 @@ class _CheckpointSpec:
         return pipelines.call_checkpoint(invocation_id, runner)
 
 
-class CheckpointFunction(wrapt.FunctionWrapper):  # type: ignore[misc]
-    """A function decorated with ``@checkpoint``; it behaves like the function."""
+def _submit(spec: _CheckpointSpec, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+    scope, invocation_id = spec.enter()
+    runner = spec.runner(fn, scope, invocation_id, args, kwargs)
+    from kitaru._zenml import pipelines
 
-    def __init__(self, wrapped: Callable[..., Any], spec: _CheckpointSpec) -> None:
-        super().__init__(wrapped, spec)
+    future = pipelines.submit_checkpoint(invocation_id, runner)
+    scope.futures.append(future)
+    return future
+
+
+class _CheckpointMethods:
+    """What a checkpoint offers besides being called, bound or not.
+
+    Mixed into wrapt's wrappers, which hold the spec in ``_self_wrapper`` and the
+    (possibly bound) function in ``__wrapped__``.
+    """
+
+    def _spec(self) -> _CheckpointSpec:
+        spec: _CheckpointSpec = cast(Any, self)._self_wrapper
+        return spec
 
     @property
     def checkpoint_name(self) -> str:
         """The name under which calls are recorded."""
-        return str(self._self_wrapper.name)
+        return self._spec().name
 
     def submit(self, *args: Any, **kwargs: Any) -> Any:
         """Start this checkpoint concurrently; returns a future with ``.result()``.
 
         The flow's runtime context (execution, secrets cache) goes with it into
-        ZenML's worker thread.
+        ZenML's worker thread. A flow collects its submitted checkpoints before it
+        ends: one that failed and whose ``result()`` was never asked for fails the
+        flow.
         """
-        spec: _CheckpointSpec = self._self_wrapper
-        scope, invocation_id = spec.enter()
-        runner = spec.runner(self.__wrapped__, scope, invocation_id, args, kwargs)
-        from kitaru._zenml import pipelines
+        return _submit(self._spec(), cast(Any, self).__wrapped__, args, kwargs)
 
-        return pipelines.submit_checkpoint(invocation_id, runner)
+
+class BoundCheckpointFunction(_CheckpointMethods, wrapt.BoundFunctionWrapper[..., Any]):
+    """A checkpoint looked up on an instance or class (``obj.step``)."""
+
+
+class CheckpointFunction(_CheckpointMethods, wrapt.FunctionWrapper[..., Any]):
+    """A function decorated with ``@checkpoint``; it behaves like the function."""
+
+    __bound_function_wrapper__ = BoundCheckpointFunction
+
+    def __init__(self, wrapped: Callable[..., Any], spec: _CheckpointSpec) -> None:
+        super().__init__(wrapped, spec)
 
 
 @overload

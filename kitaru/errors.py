@@ -20,6 +20,7 @@ __all__ = [
     "LLMSetupError",
     "MissingSecretKeyError",
     "ModelNotFoundError",
+    "RemoteCheckpointError",
     "ReplayError",
     "SecretError",
     "SecretExistsError",
@@ -227,6 +228,15 @@ class ExecutionNotFoundError(KitaruError, KeyError):
             f"Execution {execution_id!r} not found. Run `kitaru executions list` to see executions."
         )
         self.execution_id = execution_id
+
+
+class RemoteCheckpointError(KitaruError):
+    """A checkpoint run in another process failed; ``error_type`` names its error."""
+
+    def __init__(self, *, checkpoint: str, error_type: str, message: str) -> None:
+        super().__init__(f"Checkpoint {checkpoint!r} failed in its worker process: {message}")
+        self.checkpoint = checkpoint
+        self.error_type = error_type
 
 
 class ReplayError(KitaruError):
