@@ -124,11 +124,16 @@ def run_body_in_scope(
     return _run_checkpoint_body(scope, name, invocation_id, fn, args, kwargs, 0, 0.0)
 
 
-def run_as_checkpoint(scope: ExecutionScope, name: str, body: Callable[[], Any]) -> Any:
-    """Run ``body`` as a checkpoint of ``scope`` (used for flow-body ``llm()`` calls)."""
+def run_as_checkpoint(
+    scope: ExecutionScope, name: str, body: Callable[[], Any], identity: tuple[Any, ...] = ()
+) -> Any:
+    """Run ``body`` as a checkpoint of ``scope`` (used for flow-body ``llm()`` calls).
+
+    ``identity`` stands in for the arguments when matching calls in a replay.
+    """
     from kitaru._zenml import pipelines
 
-    invocation_id = scope.next_invocation_id(name)
+    invocation_id = scope.next_invocation_id(name, identity)
 
     def run() -> Any:
         return _run_checkpoint_body(scope, name, invocation_id, body, (), {}, 0, 0.0)
@@ -144,7 +149,9 @@ class _CheckpointSpec:
         self.retries = retries
         self.retry_delay = retry_delay
 
-    def enter(self) -> tuple[ExecutionScope, str]:
+    def enter(
+        self, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> tuple[ExecutionScope, str]:
         scope = current_execution_or_none()
         if scope is None:
             raise KitaruContextError(
@@ -157,7 +164,7 @@ class _CheckpointSpec:
                 f"Checkpoint {self.name!r} was called inside checkpoint {outer.name!r}. "
                 "Checkpoints cannot be nested: call both from the flow body."
             )
-        return scope, scope.next_invocation_id(self.name)
+        return scope, scope.next_invocation_id(self.name, args, kwargs)
 
     def runner(
         self,
@@ -178,7 +185,7 @@ class _CheckpointSpec:
         self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         # ``wrapped`` is already bound to ``instance`` for methods.
-        scope, invocation_id = self.enter()
+        scope, invocation_id = self.enter(args, kwargs)
         runner = self.runner(wrapped, scope, invocation_id, args, kwargs)
         from kitaru._zenml import pipelines
 
@@ -192,7 +199,7 @@ class _CheckpointSpec:
 
 
 def _submit(spec: _CheckpointSpec, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
-    scope, invocation_id = spec.enter()
+    scope, invocation_id = spec.enter(args, kwargs)
     runner = spec.runner(fn, scope, invocation_id, args, kwargs)
     from kitaru._zenml import pipelines
 

@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import time
 from collections.abc import Callable
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
 import wrapt
 
 from kitaru._bodies import call_body, redact_exception
 from kitaru.checkpoint import validate_function, validate_name
-from kitaru.errors import KitaruError, SecretLeakError
-from kitaru.runtime import ExecutionScope, SecretRead, execution_scope, register_boundary
+from kitaru.errors import KitaruContextError, KitaruError, ReplayError, SecretLeakError
+from kitaru.runtime import (
+    ExecutionScope,
+    SecretRead,
+    current_execution_or_none,
+    execution_scope,
+    register_boundary,
+)
+from kitaru.runtime.replay import ReplayPlan
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -69,10 +77,20 @@ def _run_flow_body(
     scope: ExecutionScope, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
     with execution_scope(scope):
+        failure: Exception | None = None
         try:
             result = call_body(fn, args, kwargs)
-        except Exception as exc:
-            raise redact_exception(exc, scope.redactor) from None
+            # Structured concurrency: every submitted checkpoint ends with its flow,
+            # and a failure nobody asked for (no ``result()``) fails the flow.
+            for future in list(scope.futures):
+                if not future.observed:
+                    future.result()
+        except Exception as exc:  # noqa: BLE001 - user code may raise anything
+            failure = exc
+        if failure is not None:
+            # Raised outside the ``except`` block, so a redacted replacement does
+            # not carry the original (unredacted) exception as its context.
+            raise redact_exception(failure, scope.redactor)
         match = scope.redactor.find_in_object(result)
         if match is not None:
             raise SecretLeakError(
@@ -84,20 +102,80 @@ def _run_flow_body(
 register_boundary(_run_flow_body.__code__)
 
 
-def _record(scope: ExecutionScope, error: BaseException | None, started: float) -> None:
+def _stored_inputs(scope: ExecutionScope, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The flow's arguments as JSON for a later replay, or None.
+
+    Only JSON-able arguments that hold no secret value read in this execution
+    are kept; otherwise a replay must be given the arguments again.
+    """
+    try:
+        text = json.dumps({"args": list(args), "kwargs": kwargs})
+    except (TypeError, ValueError):
+        return None
+    if scope.redactor.find_in_text(text) is not None:
+        return None
+    return json.loads(text)
+
+
+def _source_of(fn: Callable[..., Any]) -> dict[str, Any]:
+    """Where the flow function lives, so `kitaru executions replay` can import it."""
+    target = inspect.unwrap(fn)
+    try:
+        file = inspect.getsourcefile(target)
+    except TypeError:
+        file = None
+    return {
+        "module": getattr(target, "__module__", None),
+        "qualname": getattr(target, "__qualname__", None),
+        "file": file,
+    }
+
+
+def _record(
+    scope: ExecutionScope,
+    error: BaseException | None,
+    started: float,
+    extra: dict[str, Any] | None = None,
+) -> None:
     from kitaru._zenml import runs
 
     data: dict[str, Any] = {
+        **(extra or {}),
         "flow": scope.flow_name,
         "checkpoints": list(scope.checkpoints.values()),
         "secret_reads": [r.to_json() for r in scope.reads],
         "llm_calls": list(scope.events),
         "model_registry": scope.model_registry,
+        "replayed_from": scope.replay.original_id if scope.replay else None,
+        "reused": [c["id"] for c in scope.checkpoints.values() if c.get("reused")],
         "duration_s": round(time.time() - started, 3),
     }
     if error is not None:
         data["error"] = scope.redactor.redact(f"{type(error).__name__}: {error}")[:2000]
     runs.record_execution(scope.execution_id, data)
+
+
+def _plan_replay(execution_id: str, flow_name: str) -> tuple[ReplayPlan, dict[str, Any] | None]:
+    from kitaru._zenml import runs
+
+    info = runs.replay_info(execution_id)
+    if info["flow"] != flow_name:
+        raise ReplayError(
+            f"Execution {execution_id} belongs to flow {info['flow']!r}, not {flow_name!r}.",
+            execution_id=execution_id,
+        )
+    if info["status"] in ("running", "initializing", "provisioning"):
+        raise ReplayError(
+            f"Execution {execution_id} is still {info['status']}; replay it once it has ended.",
+            execution_id=execution_id,
+        )
+    meta = info["meta"]
+    recorded = {
+        c["id"]: c for c in meta.get("checkpoints", []) if isinstance(c, dict) and "id" in c
+    }
+    plan = ReplayPlan(info["id"], recorded, set(info["successful"]))
+    stored = meta.get("inputs")
+    return plan, stored if isinstance(stored, dict) else None
 
 
 def _registry_snapshot() -> dict[str, Any] | None:
@@ -115,8 +193,19 @@ class _FlowSpec:
         self.name = name
 
     def run(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        replay: ReplayPlan | None = None,
     ) -> FlowHandle[Any]:
+        outer = current_execution_or_none()
+        if outer is not None:
+            raise KitaruContextError(
+                f"Flow {self.name!r} was started inside running flow {outer.flow_name!r}; "
+                "flows cannot be nested. Call it from outside any flow, or make the inner "
+                "function a checkpoint."
+            )
         from kitaru._zenml import pipelines, secret_store
         from kitaru._zenml.client import get_client
 
@@ -130,6 +219,7 @@ class _FlowSpec:
             )
             holder["scope"] = scope
             scope.model_registry = _registry_snapshot()
+            scope.replay = replay
             error: BaseException | None = None
             try:
                 return _run_flow_body(scope, fn, args, kwargs)
@@ -137,9 +227,13 @@ class _FlowSpec:
                 error = exc
                 raise
             finally:
-                _record(scope, error, started)
+                extra = {"source": _source_of(fn), "inputs": _stored_inputs(scope, args, kwargs)}
+                _record(scope, error, started, extra)
 
-        outcome = pipelines.run_flow(self.name, runner)
+        if replay is None:
+            outcome = pipelines.run_flow(self.name, runner)
+        else:
+            outcome = pipelines.replay_flow(self.name, replay.original_id, runner)
         scope = holder.get("scope")
         reads = list(scope.reads) if scope is not None else []
         error = outcome.error
@@ -161,20 +255,64 @@ class _FlowSpec:
         return self.run(wrapped, args, kwargs).wait()
 
 
-class FlowFunction(wrapt.FunctionWrapper, Generic[P, R]):  # type: ignore[misc]
-    """A function decorated with ``@flow``; calling it runs an execution and waits."""
+class _FlowMethods(Generic[P, R]):
+    """What a flow offers besides being called, bound to an instance or not.
 
-    def __init__(self, wrapped: Callable[..., Any], spec: _FlowSpec) -> None:
-        super().__init__(wrapped, spec)
+    Mixed into wrapt's wrappers, which hold the spec in ``_self_wrapper`` and the
+    (possibly bound) function in ``__wrapped__``.
+    """
+
+    def _spec(self) -> _FlowSpec:
+        spec: _FlowSpec = cast(Any, self)._self_wrapper
+        return spec
 
     @property
     def flow_name(self) -> str:
         """The flow's name (the ZenML pipeline name)."""
-        return str(self._self_wrapper.name)
+        return self._spec().name
 
     def run(self, *args: P.args, **kwargs: P.kwargs) -> FlowHandle[R]:
         """Start an execution and return its handle (``.wait()`` for the result)."""
-        return self._self_wrapper.run(self.__wrapped__, args, kwargs)  # type: ignore[no-any-return]
+        return self._spec().run(cast(Any, self).__wrapped__, args, kwargs)
+
+    def replay(self, execution_id: str, *args: Any, **kwargs: Any) -> FlowHandle[R]:
+        """Start a new execution that reuses the completed checkpoints of ``execution_id``.
+
+        Checkpoint calls that completed there (same checkpoint, same position,
+        same arguments) return their recorded outputs without running; the rest
+        run again, reading secrets fresh. Without arguments, the original
+        execution's stored arguments are used (JSON-able ones only).
+
+        Raises:
+            ExecutionNotFoundError: no such execution.
+            ReplayError: the execution belongs to another flow, its arguments were
+                not stored and none were given, or the flow changed shape.
+        """
+        spec = self._spec()
+        plan, stored = _plan_replay(execution_id, spec.name)
+        if not args and not kwargs:
+            if stored is None:
+                raise ReplayError(
+                    f"Execution {execution_id} did not store its arguments (they were not "
+                    f"JSON-serialisable or held a secret value); pass them: "
+                    f"{spec.name}.replay({execution_id!r}, ...).",
+                    execution_id=execution_id,
+                )
+            args, kwargs = tuple(stored.get("args", [])), dict(stored.get("kwargs", {}))
+        return spec.run(cast(Any, self).__wrapped__, args, kwargs, replay=plan)
+
+
+class BoundFlowFunction(_FlowMethods[P, R], wrapt.BoundFunctionWrapper[P, R]):
+    """A flow looked up on an instance or class (``obj.my_flow``)."""
+
+
+class FlowFunction(_FlowMethods[P, R], wrapt.FunctionWrapper[P, R]):
+    """A function decorated with ``@flow``; calling it runs an execution and waits."""
+
+    __bound_function_wrapper__ = BoundFlowFunction  # type: ignore[assignment]
+
+    def __init__(self, wrapped: Callable[..., Any], spec: _FlowSpec) -> None:
+        super().__init__(wrapped, spec)
 
 
 @overload
@@ -203,3 +341,57 @@ def flow(fn: Callable[..., Any] | None = None, /, *, name: str | None = None) ->
 
 
 __all__ = ["FlowFunction", "FlowHandle", "flow"]
+
+
+def replay_execution(execution_id: str) -> FlowHandle[Any]:
+    """Replay an execution by ID, importing its flow from where it was defined.
+
+    Used by ``kitaru executions replay``. A flow defined in a script is loaded
+    from that file under another module name, so the script's
+    ``if __name__ == "__main__":`` block does not run again.
+    """
+    import importlib
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from kitaru._zenml import runs
+
+    info = runs.replay_info(execution_id)
+    source = info["meta"].get("source") or {}
+    module_name, qualname, file = source.get("module"), source.get("qualname"), source.get("file")
+    if not module_name or not qualname:
+        raise ReplayError(
+            f"Execution {execution_id} has no record of its flow's source; replay it from "
+            "Python with my_flow.replay(ID).",
+            execution_id=execution_id,
+        )
+    if file:
+        root = Path(file).resolve().parent
+        for _ in range(0 if module_name == "__main__" else module_name.count(".")):
+            root = root.parent
+        if str(root) not in sys.path:
+            sys.path.insert(0, str(root))
+    if module_name == "__main__":
+        if not file or not Path(file).exists():
+            raise ReplayError(
+                f"The script that defined flow {info['flow']!r} ({file}) is gone.",
+                execution_id=execution_id,
+            )
+        spec = importlib.util.spec_from_file_location("kitaru_replayed_script", file)
+        if spec is None or spec.loader is None:
+            raise ReplayError(f"Cannot load {file}.", execution_id=execution_id)
+        module: Any = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(module_name)
+    target: Any = module
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+    if not isinstance(target, FlowFunction):
+        raise ReplayError(
+            f"{module_name}:{qualname} is no longer a @flow; cannot replay {execution_id}.",
+            execution_id=execution_id,
+        )
+    return target.replay(execution_id)

@@ -19,6 +19,7 @@ with secret values redacted.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from kitaru.runtime import (
     Redactor,
     current_checkpoint_or_none,
     current_execution_or_none,
+    refuse_at_import_time,
 )
 
 __all__ = ["allm", "llm"]
@@ -116,6 +118,16 @@ def _resolve_model(model: str | None, scope: ExecutionScope | None) -> _Resolved
 # ---------------------------------------------------------------- credentials
 
 
+# Provider options whose values are credentials: redacted like secret values.
+_SECRET_KWARGS = frozenset(
+    {"api_key", "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "azure_ad_token"}
+)
+
+
+def _is_str(options: Mapping[str, Any], key: str) -> bool:
+    return isinstance(options.get(key), str) and bool(options[key])
+
+
 def _kwarg_for(env_var: str) -> str | None:
     if env_var in _EXACT_KWARGS:
         return _EXACT_KWARGS[env_var]
@@ -128,13 +140,37 @@ def _kwarg_for(env_var: str) -> str | None:
     return None
 
 
-def _credentials(litellm: Any, target: _Resolved, scope: ExecutionScope | None) -> _Credentials:
-    check = litellm.validate_environment(model=target.model, api_base=target.api_base)
+@dataclass(frozen=True)
+class _CredentialPlan:
+    """Where this call's credentials come from; decided before anything is sent."""
+
+    source: str  # "environment" | "secret" | "argument"
+    from_secret: tuple[str, ...] = ()  # variables to take from the linked secret
+    explicit: tuple[str, ...] = ()  # credential values passed as provider options
+
+
+def _plan_credentials(
+    litellm: Any, target: _Resolved, provider_options: Mapping[str, Any]
+) -> _CredentialPlan:
+    """Check the environment (without reading any secret) and decide the source.
+
+    Raises:
+        LLMSetupError: credentials are missing and no secret is linked.
+    """
+    api_base = provider_options.get("api_base") or target.api_base
+    check = litellm.validate_environment(model=target.model, api_base=api_base)
     missing: list[str] = list(check.get("missing_keys") or [])
-    if target.api_base:
+    if api_base:
         missing = [k for k in missing if _kwarg_for(k) != "api_base"]
+    # A credential passed explicitly (e.g. ``api_key=``) satisfies its variables.
+    given = {kw for kw in {_kwarg_for(k) for k in missing} if kw and _is_str(provider_options, kw)}
+    satisfied = [k for k in missing if _kwarg_for(k) in given]
+    missing = [k for k in missing if k not in satisfied]
+    explicit = tuple(
+        str(provider_options[kw]) for kw in sorted(_SECRET_KWARGS) if _is_str(provider_options, kw)
+    )
     if not missing:
-        return _Credentials({}, "environment")
+        return _CredentialPlan("argument" if satisfied else "environment", explicit=explicit)
     if target.secret is None:
         names = ", ".join(missing)
         label = f"alias {target.alias!r}" if target.alias else f"model {target.model!r}"
@@ -144,11 +180,21 @@ def _credentials(litellm: Any, target: _Resolved, scope: ExecutionScope | None) 
             f"--{missing[0]}=...` then `kitaru model register ALIAS --model {target.model} "
             "--secret my-creds`."
         )
+    return _CredentialPlan("secret", from_secret=tuple(missing), explicit=explicit)
+
+
+def _credentials(
+    plan: _CredentialPlan, target: _Resolved, scope: ExecutionScope | None
+) -> _Credentials:
+    """Read the linked secret if the plan needs it (audited inside a flow)."""
+    if not plan.from_secret:
+        return _Credentials({}, plan.source, plan.explicit)
+    assert target.secret is not None
     secret = _read_linked_secret(target.secret, scope)
     kwargs: dict[str, str] = {}
-    values: list[str] = []
+    values: list[str] = list(plan.explicit)
     absent: list[str] = []
-    for var in missing:
+    for var in plan.from_secret:
         value = secret.get(var)
         kwarg = _kwarg_for(var)
         if value is None or kwarg is None:
@@ -170,6 +216,8 @@ def _read_linked_secret(name: str, scope: ExecutionScope | None) -> Any:
 
     if scope is not None:
         return Secret(name, scope.secret_loader(name), scope.record_secret_read)
+    # Outside a flow the same import-time rule as get_secret() applies.
+    refuse_at_import_time(name, depth=1)
     from kitaru._zenml import secret_store
 
     stored = secret_store.get_secret(name)
@@ -191,10 +239,17 @@ def _messages(prompt_or_messages: Any, system: str | None) -> list[dict[str, Any
                 raise KitaruValidationError(
                     f"Message {i} must be a mapping with 'role' and 'content'.", field="messages"
                 )
-            if item["role"] not in _ROLES:
+            role, content = item["role"], item["content"]
+            if not isinstance(role, str) or role not in _ROLES:
                 raise KitaruValidationError(
-                    f"Message {i} has unknown role {item['role']!r}; use one of "
+                    f"Message {i} has unknown role {role!r}; use one of "
                     f"{', '.join(sorted(_ROLES))}.",
+                    field="messages",
+                )
+            if not (isinstance(content, (str, list)) or (content is None and role != "user")):
+                raise KitaruValidationError(
+                    f"Message {i} ({role}) has content of type {type(content).__name__}; "
+                    "give a string (or a list of content parts).",
                     field="messages",
                 )
             messages.append(dict(item))
@@ -282,11 +337,12 @@ def _record(
     target: _Resolved,
     creds: _Credentials,
     messages: list[dict[str, Any]],
-    text: str,
+    text: str | None,
     response: Any,
     latency: float,
     litellm: Any,
     redact: Callable[[str], str],
+    error: str | None = None,
 ) -> dict[str, Any]:
     cp = current_checkpoint_or_none()
     record = {
@@ -295,32 +351,140 @@ def _record(
         "alias": target.alias,
         "checkpoint": cp.invocation_id if cp else None,
         "prompt": [
-            {"role": m.get("role"), "content": redact(str(m.get("content")))}
-            for m in messages
+            {"role": m.get("role"), "content": redact(str(m.get("content")))} for m in messages
         ],
-        "response": redact(text),
+        "response": redact(text) if text is not None else None,
         "usage": _usage_of(response),
         "latency_s": round(latency, 4),
-        "cost_usd": _cost_of(litellm, response),
+        "cost_usd": _cost_of(litellm, response) if response is not None else None,
         "credential_source": creds.source,
+        "error": error,  # already redacted
         "at": time.time(),
     }
     scope.events.append(record)
     return record
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,95}\Z")
+
+
+def _check_options(temperature: Any, max_tokens: Any, name: Any) -> None:
+    if temperature is not None and (
+        isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+    ):
+        raise KitaruValidationError(
+            f"temperature= must be a number, got {type(temperature).__name__}.",
+            field="temperature",
+        )
+    if max_tokens is not None and (
+        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+    ):
+        raise KitaruValidationError(
+            f"max_tokens= must be a positive integer, got {max_tokens!r}.", field="max_tokens"
+        )
+    if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
+        raise KitaruValidationError(
+            f"name= must be 1-96 letters, digits, '_', '.' or '-', starting with a letter or "
+            f"'_' (it names the call's checkpoint, llm_<name>); got {name!r}.",
+            field="name",
+        )
+
+
+@dataclass
+class _Call:
+    """One prepared call: everything decided before a request (or a step) exists."""
+
+    litellm: Any
+    scope: ExecutionScope | None
+    target: _Resolved
+    messages: list[dict[str, Any]]
+    plan: _CredentialPlan
+    name: str | None
+    temperature: float | None
+    max_tokens: int | None
+    provider_options: dict[str, Any]
+
+    def start(self) -> tuple[dict[str, Any], _Credentials, Callable[[str], str]]:
+        """Resolve credentials (reading the linked secret, audited) and build the kwargs."""
+        creds = _credentials(self.plan, self.target, self.scope)
+        own = Redactor()
+        for value in creds.values:
+            own.remember(value, secret=self.target.secret or "credential")
+        kwargs = _call_kwargs(
+            self.target,
+            creds,
+            self.messages,
+            self.temperature,
+            self.max_tokens,
+            self.provider_options,
+        )
+        return kwargs, creds, _redactor_for(self.scope, own)
+
+    def finish(
+        self,
+        creds: _Credentials,
+        response: Any,
+        started: float,
+        redact: Callable[[str], str],
+    ) -> str:
+        """Record a successful call (inside a flow) and return the response text."""
+        text = _text_of(response)
+        self._record(creds, text, response, started, redact, None)
+        return text
+
+    def fail(
+        self, creds: _Credentials, exc: Exception, started: float, redact: Callable[[str], str]
+    ) -> LLMCallError:
+        """Record a failed call (inside a flow) and return the redacted error to raise."""
+        failure = _provider_error(exc, self.target, redact)
+        self._record(creds, None, None, started, redact, failure.provider_error)
+        return failure
+
+    def _record(
+        self,
+        creds: _Credentials,
+        text: str | None,
+        response: Any,
+        started: float,
+        redact: Callable[[str], str],
+        error: str | None,
+    ) -> None:
+        if self.scope is None:
+            return
+        _record(
+            self.scope,
+            name=self.name,
+            target=self.target,
+            creds=creds,
+            messages=self.messages,
+            text=text,
+            response=response,
+            latency=time.perf_counter() - started,
+            litellm=self.litellm,
+            redact=redact,
+            error=error,
+        )
+
+
 def _prepare(
-    prompt_or_messages: Any, model: str | None, system: str | None
-) -> tuple[Any, ExecutionScope | None, _Resolved, list[dict[str, Any]], _Credentials, Redactor]:
+    prompt_or_messages: Any,
+    model: str | None,
+    system: str | None,
+    temperature: Any,
+    max_tokens: Any,
+    name: Any,
+    provider_options: dict[str, Any],
+) -> _Call:
+    """Validate, resolve the model and plan credentials; raises before anything is sent."""
     messages = _messages(prompt_or_messages, system)
+    _check_options(temperature, max_tokens, name)
     scope = current_execution_or_none()
     target = _resolve_model(model, scope)
     litellm = _import_litellm()
-    creds = _credentials(litellm, target, scope)
-    redactor = Redactor()
-    for value in creds.values:
-        redactor.remember(value, secret=target.secret or "credential")
-    return litellm, scope, target, messages, creds, redactor
+    plan = _plan_credentials(litellm, target, provider_options)
+    return _Call(
+        litellm, scope, target, messages, plan, name, temperature, max_tokens, provider_options
+    )
 
 
 def _redactor_for(scope: ExecutionScope | None, own: Redactor) -> Callable[[str], str]:
@@ -352,47 +516,45 @@ def llm(
         **provider_options: any other litellm ``completion`` argument.
 
     Raises:
+        KitaruValidationError: bad messages or options (nothing is sent).
         LLMSetupError: no model, or no credentials for it (nothing is sent).
         LLMCallError: the provider call failed (text redacted).
     """
-    litellm, scope, target, messages, creds, own = _prepare(prompt_or_messages, model, system)
-    kwargs = _call_kwargs(target, creds, messages, temperature, max_tokens, provider_options)
+    prepared = _prepare(
+        prompt_or_messages, model, system, temperature, max_tokens, name, provider_options
+    )
 
     def call() -> str:
-        redact = _redactor_for(scope, own)
+        kwargs, creds, redact = prepared.start()
         started = time.perf_counter()
+        failure: LLMCallError | None = None
         try:
-            response = litellm.completion(**kwargs)
+            response = prepared.litellm.completion(**kwargs)
         except Exception as exc:  # noqa: BLE001 - re-raised as LLMCallError, redacted
-            raise _provider_error(exc, target, redact) from None
-        latency = time.perf_counter() - started
-        text = _text_of(response)
-        if scope is not None:
-            _record(
-                scope,
-                name=name,
-                target=target,
-                creds=creds,
-                messages=messages,
-                text=text,
-                response=response,
-                latency=latency,
-                litellm=litellm,
-                redact=redact,
-            )
-        return text
+            failure = prepared.fail(creds, exc, started, redact)
+        if failure is not None:
+            # Raised outside the except block, so the provider's exception (whose
+            # request may carry the credential) is not chained to it.
+            raise failure
+        return prepared.finish(creds, response, started, redact)
 
+    scope = prepared.scope
     if scope is not None and current_checkpoint_or_none() is None:
-        return _as_boundary(scope, name, call)
+        return _as_boundary(scope, name, call, (prompt_or_messages, model, system))
     return call()
 
 
-def _as_boundary(scope: ExecutionScope, name: str | None, call: Any) -> str:
-    """Run a flow-body LLM call as its own checkpoint (a ZenML step)."""
+def _as_boundary(
+    scope: ExecutionScope, name: str | None, call: Any, identity: tuple[Any, ...]
+) -> str:
+    """Run a flow-body LLM call as its own checkpoint (a ZenML step).
+
+    ``identity`` (prompt, model, system) is what a replay matches the call on.
+    """
     from kitaru.checkpoint import run_as_checkpoint
 
     label = f"llm_{name}" if name else "llm"
-    return str(run_as_checkpoint(scope, label, call))
+    return str(run_as_checkpoint(scope, label, call, identity))
 
 
 async def allm(
@@ -421,26 +583,16 @@ async def allm(
             name=name,
             **provider_options,
         )
-    litellm, scope, target, messages, creds, own = _prepare(prompt_or_messages, model, system)
-    kwargs = _call_kwargs(target, creds, messages, temperature, max_tokens, provider_options)
-    redact = _redactor_for(scope, own)
+    prepared = _prepare(
+        prompt_or_messages, model, system, temperature, max_tokens, name, provider_options
+    )
+    kwargs, creds, redact = prepared.start()
     started = time.perf_counter()
+    failure: LLMCallError | None = None
     try:
-        response = await litellm.acompletion(**kwargs)
+        response = await prepared.litellm.acompletion(**kwargs)
     except Exception as exc:  # noqa: BLE001 - re-raised as LLMCallError, redacted
-        raise _provider_error(exc, target, redact) from None
-    text = _text_of(response)
-    if scope is not None:
-        _record(
-            scope,
-            name=name,
-            target=target,
-            creds=creds,
-            messages=messages,
-            text=text,
-            response=response,
-            latency=time.perf_counter() - started,
-            litellm=litellm,
-            redact=redact,
-        )
-    return text
+        failure = prepared.fail(creds, exc, started, redact)
+    if failure is not None:
+        raise failure
+    return prepared.finish(creds, response, started, redact)

@@ -19,7 +19,9 @@ def record_execution(run_id: str, data: dict[str, Any]) -> None:
 
     get_client().create_run_metadata(
         metadata={META_KEY: data},
-        resources=[RunMetadataResource(id=uuid.UUID(run_id), type=MetadataResourceTypes.PIPELINE_RUN)],
+        resources=[
+            RunMetadataResource(id=uuid.UUID(run_id), type=MetadataResourceTypes.PIPELINE_RUN)
+        ],
     )
 
 
@@ -37,12 +39,12 @@ def _summary(run: Any) -> dict[str, Any]:
     meta = {}
     try:
         meta = dict(run.run_metadata.get(META_KEY) or {})
-    except Exception:
+    except Exception:  # noqa: BLE001 - a run kitaru did not record still lists
         meta = {}
     original = None
     try:
         original = str(run.original_run.id) if run.original_run is not None else None
-    except Exception:
+    except Exception:  # noqa: BLE001 - same
         original = None
     return {
         "id": str(run.id),
@@ -104,3 +106,35 @@ def get_run(execution_id: str) -> dict[str, Any]:
     item["secret_reads"] = list(meta.get("secret_reads", []))
     item["error"] = meta.get("error")
     return item
+
+
+_SUCCESS = {"completed", "cached", "skipped"}
+
+
+def replay_info(execution_id: str) -> dict[str, Any]:
+    """What a replay of ``execution_id`` needs: flow name, kitaru record, successful calls."""
+    try:
+        run_uuid = uuid.UUID(execution_id)
+    except ValueError:
+        raise ExecutionNotFoundError(execution_id) from None
+    try:
+        run = get_client().zen_store.get_run(run_uuid, hydrate=True)
+    except KeyError:
+        raise ExecutionNotFoundError(execution_id) from None
+    meta: dict[str, Any] = {}
+    try:
+        meta = dict(run.run_metadata.get(META_KEY) or {})
+    except Exception:  # noqa: BLE001 - a run without kitaru's record
+        meta = {}
+    successful = [
+        inv
+        for inv, step_run in run.steps.items()
+        if str(getattr(step_run.status, "value", step_run.status)) in _SUCCESS
+    ]
+    return {
+        "id": str(run.id),
+        "flow": run.pipeline.name if run.pipeline is not None else meta.get("flow"),
+        "status": str(getattr(run.status, "value", run.status)),
+        "meta": meta,
+        "successful": successful,
+    }

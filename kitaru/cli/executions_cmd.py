@@ -92,3 +92,39 @@ def show_cmd(execution_id: str, as_json: bool) -> None:
         keys = ", ".join(r.get("keys", [])) or "(metadata only)"
         where = r.get("checkpoint") or "flow body"
         click.echo(f"  {at}  {r.get('secret')}: {keys}  [{where}]")
+
+
+@executions_group.command("replay")
+@click.argument("execution_id")
+@json_option
+def replay_cmd(execution_id: str, as_json: bool) -> None:
+    """Start a new execution that reuses the completed checkpoints of EXECUTION_ID.
+
+    Checkpoints that completed in the original (same checkpoint, same position,
+    same arguments) return their recorded outputs without running; the failed one
+    and everything after it run again, reading secrets fresh. The flow is imported
+    from the module or script that defined it, with the original arguments.
+    """
+    from kitaru.executions import get_execution
+    from kitaru.flow import replay_execution
+
+    handle = replay_execution(execution_id)
+    ex = get_execution(str(handle.execution_id)) if handle.execution_id else None
+    reused = [c.id for c in ex.checkpoints if c.reused_from] if ex else []
+    if as_json:
+        print_json(
+            {
+                "execution_id": handle.execution_id,
+                "replayed_from": execution_id,
+                "status": handle.status,
+                "reused": reused,
+                "error": str(handle.error) if handle.error else None,
+            }
+        )
+    else:
+        click.echo(f"Replayed {execution_id} as {handle.execution_id}: {handle.status}")
+        click.echo(f"Reused checkpoints: {', '.join(reused) if reused else '(none)'}")
+    if handle.error is not None:
+        from kitaru.cli._base import fail
+
+        fail(str(handle.error))

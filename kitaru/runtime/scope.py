@@ -18,6 +18,7 @@ from typing import Any
 
 from kitaru.errors import KitaruContextError
 from kitaru.runtime.redaction import Redactor
+from kitaru.runtime.replay import ReplayPlan, fingerprint
 
 _execution: ContextVar[ExecutionScope | None] = ContextVar("kitaru_execution", default=None)
 _checkpoint: ContextVar[CheckpointScope | None] = ContextVar("kitaru_checkpoint", default=None)
@@ -65,17 +66,35 @@ class ExecutionScope:
     # snapshot taken when the flow started (names only).
     events: list[dict[str, Any]] = field(default_factory=list)
     model_registry: dict[str, Any] | None = None
+    # Set when this execution replays another: what may be reused (see replay.py).
+    replay: ReplayPlan | None = None
+    # Futures of submitted checkpoints; the flow collects them before it ends.
+    futures: list[Any] = field(default_factory=list)
     _counters: dict[str, int] = field(default_factory=dict)
     _cache: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def next_invocation_id(self, name: str) -> str:
-        """``name`` for the first call of a checkpoint, then ``name_2``, ``name_3``, ..."""
+    def next_invocation_id(
+        self, name: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    ) -> str:
+        """``name`` for the first call of a checkpoint, then ``name_2``, ``name_3``, ...
+
+        Also fingerprints the call's arguments and, in a replay, checks that the
+        original call with this ID matches (raises ``ReplayError`` if not).
+        """
         with self._lock:
             n = self._counters.get(name, 0) + 1
             self._counters[name] = n
         invocation_id = name if n == 1 else f"{name}_{n}"
-        self.checkpoints[invocation_id] = {"id": invocation_id, "name": name, "attempts": 0}
+        args_hash = fingerprint(args, kwargs or {})
+        reused = self.replay.check(invocation_id, name, args_hash) if self.replay else False
+        self.checkpoints[invocation_id] = {
+            "id": invocation_id,
+            "name": name,
+            "attempts": 0,
+            "args_hash": args_hash,
+            "reused": reused,
+        }
         return invocation_id
 
     def record_attempt(self, invocation_id: str, error: BaseException | None) -> None:

@@ -79,7 +79,7 @@ def call_in_fresh_process(
 
     module, qualname, name = _target(checkpoint_fn)
     scope = require_execution()
-    invocation_id = scope.next_invocation_id(name)
+    invocation_id = scope.next_invocation_id(name, args, kwargs)
     env = handover_environment(
         flow_name=scope.flow_name,
         execution_id=scope.execution_id,

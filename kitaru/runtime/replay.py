@@ -1,0 +1,68 @@
+"""Checkpoint identity for replays: which recorded output may stand in for a call.
+
+A checkpoint call is identified by its invocation ID (``name``, ``name_2``, ...
+counted per checkpoint name within one execution) *and* a fingerprint of its
+arguments. A replay reuses the original output of a call only when the original
+execution has a successful call with the same invocation ID, the same checkpoint
+name and the same argument fingerprint. If the ID exists but the name or the
+arguments differ, the flow changed shape (a loop over different items, a
+reordered branch) and reusing would return the wrong output: the replay is
+refused with :class:`~kitaru.errors.ReplayError` before anything runs again.
+
+The fingerprint is a truncated SHA-256 of the pickled arguments (of their
+``repr`` when they cannot be pickled); it identifies, it does not store them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from dataclasses import dataclass, field
+from typing import Any
+
+from kitaru.errors import ReplayError
+
+
+def fingerprint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """A short, stable fingerprint of a call's arguments."""
+    try:
+        data = pickle.dumps((args, sorted(kwargs.items())), protocol=4)
+    except Exception:  # noqa: BLE001 - unpicklable arguments: fall back to repr
+        data = repr((args, sorted(kwargs.items()))).encode("utf-8", "replace")
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+@dataclass
+class ReplayPlan:
+    """What the original execution recorded, keyed by invocation ID."""
+
+    original_id: str
+    recorded: dict[str, dict[str, Any]] = field(default_factory=dict)
+    successful: set[str] = field(default_factory=set)
+
+    def check(self, invocation_id: str, name: str, args_hash: str) -> bool:
+        """True if the original output of this call will be reused; raise if unsafe."""
+        if invocation_id not in self.successful:
+            return False
+        rec = self.recorded.get(invocation_id)
+        if rec is None:
+            raise ReplayError(
+                f"Execution {self.original_id} has no record of checkpoint call "
+                f"{invocation_id!r}; it cannot be replayed safely. Run the flow afresh.",
+                execution_id=self.original_id,
+            )
+        if rec.get("name") != name:
+            raise ReplayError(
+                f"The flow changed shape since execution {self.original_id}: call "
+                f"{invocation_id!r} was checkpoint {rec.get('name')!r} there and is {name!r} now. "
+                "Reusing its output would be wrong; run the flow afresh instead of replaying.",
+                execution_id=self.original_id,
+            )
+        if rec.get("args_hash") not in (None, args_hash):
+            raise ReplayError(
+                f"The flow changed shape since execution {self.original_id}: checkpoint call "
+                f"{invocation_id!r} ({name}) now gets different arguments, so its recorded "
+                "output does not apply. Run the flow afresh instead of replaying.",
+                execution_id=self.original_id,
+            )
+        return True
