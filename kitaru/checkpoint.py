@@ -98,6 +98,11 @@ def _run_checkpoint_body(
             scope.record_attempt(invocation_id, failure)
             if attempt <= retries:
                 time.sleep(min(retry_delay * (2 ** (attempt - 1)), MAX_RETRY_DELAY))
+                # Secrets are read again only if the store changed (a rotated key);
+                # a read that failed was never cached, so it is retried anyway.
+                from kitaru._zenml import secret_store
+
+                scope.forget_changed(secret_store.updated_at)
                 continue
             raise redact_exception(failure, scope.redactor)
         scope.record_attempt(invocation_id, None)

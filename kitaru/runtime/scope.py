@@ -131,6 +131,28 @@ class ExecutionScope:
         with self._lock:
             self._cache.clear()
 
+    def forget_changed(self, updated_of: Callable[[str], Any]) -> int:
+        """Drop cached secrets whose store copy changed since they were read (rotation).
+
+        ``updated_of(secret_id)`` returns the store's last-change stamp (metadata
+        only, no values). Returns how many secrets were dropped.
+        """
+        with self._lock:
+            cached = {id(s): s for s in self._cache.values()}.values()
+        stale = set()
+        for stored in cached:
+            try:
+                changed = updated_of(stored.id) != getattr(stored, "updated", None)
+            except Exception:  # noqa: BLE001 - cannot tell: read afresh to be safe
+                changed = True
+            if changed:
+                stale.add(id(stored))
+        if stale:
+            with self._lock:
+                for key in [k for k, v in self._cache.items() if id(v) in stale]:
+                    del self._cache[key]
+        return len(stale)
+
     def record_secret_read(self, secret: str, keys: tuple[str, ...]) -> None:
         """Record that ``keys`` of ``secret`` were read (names only)."""
         cp = _checkpoint.get()
