@@ -7,13 +7,18 @@ Credentials, environment first: if the variables litellm says the provider needs
 are set, litellm uses them. Otherwise the alias's linked secret is read (lazily
 and once per execution inside a flow, audited like any read) and its values are
 passed to litellm for this one call only (``api_key=``, ``api_base=``, ...).
-``os.environ`` is never written.
+A credential given explicitly as a provider option (``api_key=...``) counts as
+set. ``os.environ`` is never written. Which source applies is decided before
+anything is sent; the secret itself is read when the call runs (for a flow-body
+call, inside its own checkpoint, so the read is attributed to it).
 
 Tracking: inside a checkpoint a call is recorded as an event of that checkpoint;
 in a flow body outside any checkpoint the call is its own durable boundary (a
 ZenML step whose output is the response); outside a flow it is not tracked.
-Records hold prompt, response, token usage, latency, cost and credential source,
-with secret values redacted.
+Records hold prompt, response, token usage, latency, cost, credential source and,
+for a failed call, the provider's error, with secret values redacted. Provider
+errors are raised as :class:`~kitaru.errors.LLMCallError` without the provider's
+exception chained (its request may carry the credential).
 """
 
 from __future__ import annotations

@@ -101,6 +101,13 @@ def _read_file() -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict) or not isinstance(data.get("aliases", {}), dict):
         raise KitaruValidationError(f"The model registry {f} has an unexpected shape.")
+    for alias, entry in data.get("aliases", {}).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("model"), str):
+            raise KitaruValidationError(
+                f"The model registry {f} has no model for alias {alias!r}; fix the file or "
+                f"re-register it with `kitaru model register {alias} --model PROVIDER/MODEL`.",
+                field="registry",
+            )
     data.setdefault("aliases", {})
     data.setdefault("default", None)
     return data
@@ -129,15 +136,34 @@ def effective_registry() -> dict[str, Any]:
         for alias, entry in overlay["aliases"].items():
             if not isinstance(entry, dict) or "model" not in entry:
                 raise KitaruValidationError(
-                    f"{ENV_MODEL_REGISTRY}: alias {alias!r} needs at least a \"model\"."
+                    f'{ENV_MODEL_REGISTRY}: alias {alias!r} needs at least a "model".',
+                    field=ENV_MODEL_REGISTRY,
                 )
-            data["aliases"][alias] = {
-                "model": entry["model"],
-                "secret": entry.get("secret"),
-                "api_base": entry.get("api_base"),
-            }
-        if overlay.get("default"):
-            data["default"] = overlay["default"]
+            try:
+                _validate_alias(alias)
+                model = _validate_model(entry["model"])
+                api_base = _validate_api_base(entry.get("api_base"))
+                secret = entry.get("secret")
+                if secret is not None:
+                    from kitaru import _secret_validation as check
+
+                    secret = check.validate_ref(secret)
+            except KitaruValidationError as exc:
+                raise KitaruValidationError(
+                    f"{ENV_MODEL_REGISTRY}: {exc.message}", field=ENV_MODEL_REGISTRY
+                ) from None
+            data["aliases"][alias] = {"model": model, "secret": secret, "api_base": api_base}
+        default = overlay.get("default")
+        if default:
+            if default not in data["aliases"]:
+                raise KitaruValidationError(
+                    f"{ENV_MODEL_REGISTRY}: default {default!r} is not an alias.",
+                    field=ENV_MODEL_REGISTRY,
+                )
+            data["default"] = default
+        elif not data.get("default") and overlay["aliases"]:
+            # As with `kitaru model register`: the first alias becomes the default.
+            data["default"] = next(iter(overlay["aliases"]))
     return data
 
 

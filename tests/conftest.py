@@ -15,6 +15,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,3 +74,19 @@ def fresh_config(tmp_path: Path) -> Iterator[Path]:
     """A brand-new, empty KITARU_CONFIG_PATH for subprocess-based tests."""
     path = tmp_path / "kitaru-config"
     yield path
+
+
+@pytest.fixture(scope="session")
+def openai_server() -> Iterator[Any]:
+    """A local OpenAI-compatible server on 127.0.0.1 (random port) for the session.
+
+    It records every request (headers, JSON body). Tests reset ``fail_next`` and
+    ``fail_message`` themselves and find their requests by a marker in the prompt.
+    """
+    from kitaru.testing import LocalOpenAIServer
+
+    server = LocalOpenAIServer(port=0).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -54,7 +54,11 @@ class LocalOpenAIServer:
     def __init__(self, responder: Responder = echo_responder, *, port: int = 0) -> None:
         self.responder = responder
         self.requests: list[RecordedRequest] = []
-        self.fail_next: int = 0  # answer this many requests with HTTP 500 first
+        self.fail_next: int = 0  # answer this many requests with an error first
+        self.fail_status: int = 500
+        # "{bearer}" is replaced by the request's bearer token, like providers that
+        # quote a rejected key back ("Incorrect API key provided: sk-...").
+        self.fail_message: str = "injected failure"
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
@@ -130,7 +134,8 @@ class LocalOpenAIServer:
                     self._send(400, {"error": {"message": "invalid JSON"}})
                     return
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                server._record(RecordedRequest(self.path, headers, body))
+                req = RecordedRequest(self.path, headers, body)
+                server._record(req)
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._send(404, {"error": {"message": f"unknown path {self.path}"}})
                     return
@@ -139,7 +144,9 @@ class LocalOpenAIServer:
                     if fail:
                         server.fail_next -= 1
                 if fail:
-                    self._send(500, {"error": {"message": "injected failure", "type": "server"}})
+                    message = server.fail_message.replace("{bearer}", req.bearer_token or "")
+                    error = {"error": {"message": message, "type": "server"}}
+                    self._send(server.fail_status, error)
                     return
                 text = server.responder(body)
                 prompt_tokens = sum(
