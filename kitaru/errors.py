@@ -163,18 +163,22 @@ class ImportTimeSecretError(KitaruContextError):
     def __init__(
         self, secret: str, *, module: str, filename: str, lineno: int, outside_flow: bool = False
     ) -> None:
-        where = (
-            f"outside a running flow (in module {module!r}, {filename}:{lineno}); a "
-            "`secret_ref` resolves only inside the runtime context"
-            if outside_flow
-            else f"while module {module!r} was being imported ({filename}:{lineno})"
-        )
-        super().__init__(
-            f"Secret {secret!r} was read {where}. Secrets must not be read at import time: "
-            "move the `get_secret(...)` call into the body of your @checkpoint or @flow "
-            "function, or keep a lazy `kitaru.secret_ref(...)` at module level and read it "
-            "there."
-        )
+        if outside_flow:
+            text = (
+                f"Secret {secret!r} was read through a `secret_ref` outside a running flow (in module "
+                f"{module!r}, {filename}:{lineno}). A `secret_ref` resolves only "
+                "inside the runtime context: read it in the body of your @checkpoint or @flow "
+                "function, or use `kitaru.get_secret(...)` outside flows."
+            )
+        else:
+            text = (
+                f"Secret {secret!r} was read while module {module!r} was being imported "
+                f"({filename}:{lineno}). Secrets must not be read at import time: move the "
+                "lookup (`get_secret(...)`, or reading a `secret_ref`) into the body of your "
+                "@checkpoint or @flow function; a lazy `kitaru.secret_ref(...)` may stay at "
+                "module level."
+            )
+        super().__init__(text)
         self.outside_flow = outside_flow
         self.secret = secret
         self.module = module

@@ -41,7 +41,7 @@ from conftest import PYTHON
 import kitaru
 from kitaru.errors import ImportTimeSecretError, KitaruContextError
 
-FIX = "move the `get_secret(...)` call into the body of your @checkpoint or @flow function"
+FIX = "into the body of your @checkpoint or @flow function"
 LOOKUP = "# LOOKUP"
 
 

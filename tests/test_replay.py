@@ -1,0 +1,371 @@
+"""Durability: replay of a failed execution, retries, and checkpoints run in a fresh process."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import textwrap
+import urllib.parse
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PYTHON, run_cli
+
+import kitaru
+from kitaru.testing import call_in_fresh_process
+
+SIDE_EFFECTS: list[int] = []
+CONTROL: dict[str, Any] = {"fail_at": None, "secret": ""}
+
+
+@kitaru.checkpoint
+def stage(i: int, acc: int) -> int:
+    SIDE_EFFECTS.append(i)
+    if CONTROL["fail_at"] == i:
+        raise RuntimeError(f"stage {i} failed")
+    value = kitaru.get_secret(CONTROL["secret"]).get("TOKEN") or ""
+    # Derived from the credential, never the credential itself.
+    return acc + i + (1000 if value.endswith("rotated") else 0)
+
+
+@kitaru.flow
+def five_stages(n: int) -> int:
+    acc = 0
+    for i in range(1, n + 1):
+        acc = stage(i, acc)
+    return acc
+
+
+@kitaru.flow(name="five_stages")
+def five_stages_reshaped(n: int) -> int:
+    acc = 0
+    for i in range(1, n + 1):
+        acc = stage(i * 7, acc)
+    return acc
+
+
+def _reset(secret: str, fail_at: int | None) -> None:
+    SIDE_EFFECTS.clear()
+    CONTROL.update(fail_at=fail_at, secret=secret)
+
+
+def test_replay_reuses_completed_checkpoints_and_reads_rotated_secret(unique: str) -> None:
+    secret = f"replay-{unique}"
+    old, new = f"old-{uuid.uuid4().hex}", f"new-{uuid.uuid4().hex}-rotated"
+    kitaru.set_secret(secret, {"TOKEN": old})
+
+    _reset(secret, fail_at=3)
+    failed = five_stages.run(5)
+    assert failed.status == "failed"
+    assert isinstance(failed.error, RuntimeError) and "stage 3 failed" in str(failed.error)
+    assert SIDE_EFFECTS == [1, 2, 3]
+
+    kitaru.set_secret(secret, {"TOKEN": new})  # rotate between the failure and the replay
+    _reset(secret, fail_at=None)
+    replayed = five_stages.replay(str(failed.execution_id))
+    assert replayed.status == "completed", replayed.error
+    assert SIDE_EFFECTS == [3, 4, 5], "checkpoints 1-2 must not run again"
+    # 1 and 2 come from the original run (old key), 3-5 saw the rotated key.
+    assert replayed.wait() == (1 + 2) + (3 + 4 + 5) + 3 * 1000
+
+    ex = kitaru.get_execution(str(replayed.execution_id))
+    assert ex.replayed_from == failed.execution_id
+    status = {c.id: (c.status, c.reused_from) for c in ex.checkpoints}
+    assert status["stage"][0] == "skipped" and status["stage"][1] is not None
+    assert status["stage_2"][0] == "skipped" and status["stage_2"][1] is not None
+    assert all(status[i] == ("completed", None) for i in ("stage_3", "stage_4", "stage_5"))
+
+    # A clean run with the rotated key computes the same for the re-run part.
+    _reset(secret, fail_at=None)
+    clean = five_stages(5)
+    assert clean == (1 + 2 + 3 + 4 + 5) + 5 * 1000
+    assert replayed.wait() == clean - 2 * 1000
+
+    listed = {e.id: e for e in kitaru.list_executions(limit=10, flow="five_stages")}
+    assert listed[str(replayed.execution_id)].replayed_from == failed.execution_id
+    assert listed[str(failed.execution_id)].status == "failed"
+
+
+def test_replay_of_a_reshaped_flow_is_refused(unique: str) -> None:
+    secret = f"reshape-{unique}"
+    kitaru.set_secret(secret, {"TOKEN": f"v-{uuid.uuid4().hex}"})
+    _reset(secret, fail_at=2)
+    failed = five_stages.run(3)
+    assert failed.status == "failed"
+
+    _reset(secret, fail_at=None)
+    handle = five_stages_reshaped.replay(str(failed.execution_id))
+    assert handle.status == "failed"
+    assert isinstance(handle.error, kitaru.ReplayError)
+    assert "changed shape" in str(handle.error) and "stage" in str(handle.error)
+    assert SIDE_EFFECTS == [], "nothing may run once the shapes disagree"
+    with pytest.raises(kitaru.ReplayError):
+        handle.wait()
+
+
+def test_replay_of_another_flow_or_unknown_id_is_refused() -> None:
+    with pytest.raises(kitaru.ExecutionNotFoundError):
+        five_stages.replay(str(uuid.uuid4()))
+
+    @kitaru.flow
+    def other_flow() -> int:
+        return 1
+
+    h = other_flow.run()
+    with pytest.raises(kitaru.ReplayError, match="belongs to flow 'other_flow'"):
+        five_stages.replay(str(h.execution_id))
+
+
+LLM_CONTROL = {"fail": True}
+
+
+@kitaru.checkpoint
+def after_plan(plan: str) -> str:
+    if LLM_CONTROL["fail"]:
+        raise RuntimeError("downstream failure")
+    return plan.upper()
+
+
+def test_flow_body_llm_call_is_not_sent_again_on_replay(openai_server: Any, unique: str) -> None:
+    secret = f"llm-replay-{unique}"
+    key = f"sk-{uuid.uuid4().hex}"
+    kitaru.set_secret(secret, {"OPENAI_API_KEY": key})
+    alias = f"rp{unique}"
+    kitaru.register_model(alias, "openai/replay-model", secret=secret, api_base=openai_server.base_url)
+    marker = f"marker-{unique}"
+
+    @kitaru.flow(name=f"llm_replay_{unique}")
+    def planner() -> str:
+        plan = kitaru.llm(f"plan {marker}", model=alias, name="plan")
+        return after_plan(plan)
+
+    def sent() -> int:
+        return sum(1 for r in openai_server.requests if marker in json.dumps(r.body))
+
+    try:
+        LLM_CONTROL["fail"] = True
+        failed = planner.run()
+        assert failed.status == "failed" and sent() == 1
+
+        LLM_CONTROL["fail"] = False
+        replayed = planner.replay(str(failed.execution_id))
+        assert replayed.wait() == f"ECHO: PLAN {marker}".upper()
+        assert sent() == 1, "the recorded response must be reused, not requested again"
+        ex = kitaru.get_execution(str(replayed.execution_id))
+        reused = {c.id for c in ex.checkpoints if c.reused_from}
+        assert reused == {"llm_plan"}
+    finally:
+        kitaru.remove_model(alias)
+
+
+def test_cli_replay_imports_the_flow_from_its_script(tmp_path: Path) -> None:
+    flag = tmp_path / "fail.flag"
+    effects = tmp_path / "effects.txt"
+    script = tmp_path / "durable_job.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import os
+            import kitaru
+
+            @kitaru.checkpoint
+            def step(i: int, acc: int) -> int:
+                with open({str(effects)!r}, "a") as fh:
+                    fh.write(f"{{i}}\\n")
+                if i == 2 and os.path.exists({str(flag)!r}):
+                    raise RuntimeError("boom")
+                return acc + i
+
+            @kitaru.flow
+            def cli_job(n: int) -> int:
+                acc = 0
+                for i in range(1, n + 1):
+                    acc = step(i, acc)
+                return acc
+
+            if __name__ == "__main__":
+                handle = cli_job.run(3)
+                print(handle.execution_id)
+            """
+        )
+    )
+    flag.touch()
+    import subprocess
+
+    out = subprocess.run(
+        [PYTHON, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    execution_id = out.stdout.strip().splitlines()[-1]
+    assert effects.read_text().split() == ["1", "2"]
+
+    flag.unlink()
+    effects.write_text("")
+    res = run_cli("executions", "replay", execution_id, "--json", timeout=300)
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["status"] == "completed" and data["replayed_from"] == execution_id
+    assert data["reused"] == ["step"]
+    assert effects.read_text().split() == ["2", "3"], "the script's main block must not rerun"
+
+    bad = run_cli("executions", "replay", str(uuid.uuid4()))
+    assert bad.returncode != 0 and bad.stderr.startswith("Error:") and "not found" in bad.stderr
+
+
+ATTEMPTS: list[str] = []
+
+
+@kitaru.checkpoint(retries=3, retry_delay=0.01)
+def flaky_reader(secret: str) -> int:
+    value = kitaru.get_secret(secret).get("TOKEN") or ""
+    ATTEMPTS.append(value)
+    attempt = kitaru.current_execution().attempt
+    if attempt == 2:
+        kitaru.set_secret(secret, {"TOKEN": value + "-rotated"})
+    if attempt < 3:
+        raise RuntimeError("transient")
+    return len(value)
+
+
+def test_retries_record_attempts_and_reread_only_rotated_secrets(unique: str) -> None:
+    secret = f"retry-{unique}"
+    first = f"tok-{uuid.uuid4().hex}"
+    kitaru.set_secret(secret, {"TOKEN": first})
+    ATTEMPTS.clear()
+
+    @kitaru.flow(name=f"retry_flow_{unique}")
+    def retry_flow() -> int:
+        return flaky_reader(secret)
+
+    handle = retry_flow.run()
+    assert handle.wait() == len(first) + len("-rotated")
+    # Attempt 2 reused the cached read (store unchanged); attempt 3 saw the rotation.
+    assert ATTEMPTS == [first, first, first + "-rotated"]
+    ex = kitaru.get_execution(str(handle.execution_id))
+    assert [(c.id, c.attempts) for c in ex.checkpoints] == [("flaky_reader", 3)]
+
+
+@pytest.fixture
+def worker_package(tmp_path: Path) -> Path:
+    """A package the parent imports by path, like a user's project on an orchestrator."""
+    pkg = tmp_path / f"remote_pkg_{uuid.uuid4().hex[:8]}"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "jobs.py").write_text(
+        textwrap.dedent(
+            """
+            import kitaru
+
+            GITHUB = kitaru.secret_ref("remote-gh")
+
+            @kitaru.checkpoint
+            def remote_step(x: int) -> dict:
+                token = GITHUB.get("TOKEN") or ""
+                other = kitaru.get_secret("remote-gh").get("TOKEN") or ""
+                answer = kitaru.llm(f"remote {x}", model="remote-alias")
+                return {"x": x, "len": len(token), "same": token == other, "answer": answer,
+                        "in_flow": kitaru.in_flow(), "pid_differs": None}
+            """
+        )
+    )
+    (pkg / "bad_import.py").write_text(
+        textwrap.dedent(
+            """
+            import kitaru
+
+            TOKEN = kitaru.get_secret("remote-gh").get("TOKEN")
+
+            @kitaru.checkpoint
+            def never(x: int) -> int:
+                return x
+            """
+        )
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        yield pkg
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
+def test_checkpoint_runs_in_a_fresh_process_with_only_what_kitaru_hands_over(
+    worker_package: Path, openai_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    token = f"ghp-{uuid.uuid4().hex}"
+    llm_key = f"sk-{uuid.uuid4().hex}"
+    kitaru.set_secret("remote-gh", {"TOKEN": token})
+    kitaru.set_secret("remote-llm", {"OPENAI_API_KEY": llm_key})
+    # The alias exists only in this process's environment: it must travel with the run.
+    monkeypatch.setenv(
+        "KITARU_MODEL_REGISTRY",
+        json.dumps(
+            {
+                "remote-alias": {
+                    "model": "openai/remote-model",
+                    "secret": "remote-llm",
+                    "api_base": openai_server.base_url,
+                }
+            }
+        ),
+    )
+    jobs = importlib.import_module(f"{worker_package.name}.jobs")
+    parent_pid = os.getpid()
+
+    @kitaru.flow(name=f"remote_flow_{worker_package.name}")
+    def remote_flow() -> tuple[dict[str, Any], str, str]:
+        out = call_in_fresh_process(jobs.remote_step, 5)
+        try:
+            call_in_fresh_process(f"{worker_package.name}.bad_import:never", 1)
+        except kitaru.RemoteCheckpointError as exc:
+            return out, exc.error_type, str(exc)
+        return out, "", ""
+
+    handle = remote_flow.run()
+    out, error_type, message = handle.wait()
+    assert out["x"] == 5 and out["len"] == len(token) and out["same"] is True
+    assert out["in_flow"] is True
+    assert out["answer"] == "echo: remote 5"
+    remote_requests = [r for r in openai_server.requests if "remote 5" in json.dumps(r.body)]
+    assert [r.bearer_token for r in remote_requests] == [llm_key]
+    assert error_type == "ImportTimeSecretError"
+    assert "bad_import" in message and "remote-gh" in message
+    assert "@checkpoint or @flow" in message
+    assert os.getpid() == parent_pid
+
+    ex = kitaru.get_execution(str(handle.execution_id))
+    read = {(r["secret"], r["checkpoint"]) for r in ex.secret_reads}
+    assert ("remote-gh", "remote_step") in read and ("remote-llm", "remote_step") in read
+
+
+def _forms(value: str) -> list[bytes]:
+    raw = value.encode()
+    return [
+        raw,
+        base64.b64encode(raw).rstrip(b"="),
+        urllib.parse.quote(value, safe="").encode(),
+    ]
+
+
+def test_canary_scan_after_replays(config_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """Nothing written by the flows above holds a credential they read."""
+    canary = f"canary-{uuid.uuid4().hex}"
+    name = f"scan-{uuid.uuid4().hex[:8]}"
+    kitaru.set_secret(name, {"TOKEN": canary})
+    _reset(name, fail_at=2)
+    failed = five_stages.run(3)
+    _reset(name, fail_at=None)
+    assert five_stages.replay(str(failed.execution_id)).status == "completed"
+    captured = capfd.readouterr()
+    assert canary not in captured.out + captured.err
+    hits = []
+    for path in config_path.rglob("*"):
+        if path.is_file() and path.name != "secrets.key":
+            data = path.read_bytes()
+            hits += [str(path) for form in _forms(canary) if form in data]
+    assert hits == []
