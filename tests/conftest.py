@@ -21,7 +21,12 @@ import pytest
 
 _SESSION_ROOT = Path(tempfile.mkdtemp(prefix="kitaru-tests-"))
 os.environ["KITARU_CONFIG_PATH"] = str(_SESSION_ROOT / "config")
-for _var in ("KITARU_SERVER_URL", "KITARU_API_KEY", "KITARU_DEFAULT_MODEL", "KITARU_MODEL_REGISTRY"):
+for _var in (
+    "KITARU_SERVER_URL",
+    "KITARU_API_KEY",
+    "KITARU_DEFAULT_MODEL",
+    "KITARU_MODEL_REGISTRY",
+):
     os.environ.pop(_var, None)
 os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
 

@@ -41,7 +41,7 @@ class KitaruGroup(click.Group):
             raise
         except KeyboardInterrupt:
             fail("Interrupted.", 130)
-        except Exception as exc:  # noqa: BLE001 - last resort; never print values
+        except Exception as exc:  # last resort; never print values
             if os.environ.get("KITARU_DEBUG"):
                 raise
             # Third-party messages may quote their input (e.g. a secret value), so
@@ -61,12 +61,15 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
     """Render a rich table on stdout."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title, show_lines=False)
+    # Cells are plain Text: a secret named "x[/]" or "[bold]a" must print as
+    # itself, not be parsed (or fail to parse) as rich markup.
+    table = Table(title=Text(title) if title else None, show_lines=False)
     for col in columns:
-        table.add_column(col, overflow="fold")
+        table.add_column(Text(col), overflow="fold")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(Text(cell) for cell in row))
     console = Console()
     # IDs must stay whole and copyable, even in a narrow or non-terminal output.
     console.width = max(console.width, 160)

@@ -46,9 +46,11 @@ def _parse_file(path: str) -> list[tuple[str, str]]:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
-            raise InvalidSecretError(f"Cannot read {path}: {exc.strerror}.", field="from-file") from None
+            raise InvalidSecretError(
+                f"Cannot read {path}: {exc.strerror}.", field="from-file"
+            ) from None
     stripped = text.strip()
-    if stripped.startswith("{"):
+    if stripped.startswith(("{", "[")):
         try:
             data = json.loads(stripped)
         except ValueError:
@@ -78,10 +80,15 @@ def _parse_file(path: str) -> list[tuple[str, str]]:
 def _parse_args(args: list[str]) -> list[tuple[str, str | None]]:
     """``--KEY=value`` pairs; a value of None means: prompt for it."""
     pairs: list[tuple[str, str | None]] = []
-    for arg in args:
+    for pos, arg in enumerate(args):
         if not arg.startswith("--") or arg == "--":
+            # Never echo the argument: a stray word here is usually a value typed
+            # as `--KEY value` instead of `--KEY=value`.
+            after = f" after {args[pos - 1].split('=', 1)[0]}" if pos else ""
             raise InvalidSecretError(
-                f"Unexpected argument {arg[:40]!r}: give values as --KEY=value.", field="args"
+                f"Unexpected argument{after} (not shown): give values as --KEY=value "
+                "(a bare --KEY prompts for the value).",
+                field="args",
             )
         body = arg[2:]
         if "=" in body:
@@ -138,7 +145,9 @@ def _collect_values(args: list[str], from_file: str | None) -> dict[str, Any]:
 )
 @json_option
 @click.pass_context
-def set_cmd(ctx: click.Context, name: str, private: bool, from_file: str | None, as_json: bool) -> None:
+def set_cmd(
+    ctx: click.Context, name: str, private: bool, from_file: str | None, as_json: bool
+) -> None:
     from kitaru.secrets import set_secret
 
     values = _collect_values(list(ctx.args), from_file)

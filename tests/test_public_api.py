@@ -1,0 +1,136 @@
+"""Pin kitaru's public face: the exact `__all__`, and a light `import kitaru`.
+
+A change to the public API must show up as a deliberate diff of EXPECTED.
+"""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+import textwrap
+
+import kitaru
+
+EXPECTED = sorted(
+    [
+        "BackendError",
+        "EncryptionKeyError",
+        "Execution",
+        "ExecutionInfo",
+        "ExecutionNotFoundError",
+        "ExecutionSummary",
+        "FlowHandle",
+        "ImportTimeSecretError",
+        "InvalidSecretError",
+        "KitaruContextError",
+        "KitaruError",
+        "KitaruValidationError",
+        "LLMCallError",
+        "LLMSetupError",
+        "MissingSecretKeyError",
+        "ModelAlias",
+        "ModelNotFoundError",
+        "RemoteCheckpointError",
+        "ReplayError",
+        "Secret",
+        "SecretError",
+        "SecretExistsError",
+        "SecretLeakError",
+        "SecretNotFoundError",
+        "SecretRef",
+        "SecretSetResult",
+        "SecretSummary",
+        "SecretUnavailableError",
+        "SecretVisibilityError",
+        "ServerUnavailableError",
+        "__version__",
+        "allm",
+        "checkpoint",
+        "create_secret",
+        "current_execution",
+        "delete_secret",
+        "flow",
+        "get_execution",
+        "get_secret",
+        "in_checkpoint",
+        "in_flow",
+        "list_executions",
+        "list_models",
+        "list_secrets",
+        "llm",
+        "register_model",
+        "remove_model",
+        "secret_ref",
+        "set_default_model",
+        "set_secret",
+    ]
+)
+
+
+def test_all_is_pinned() -> None:
+    assert sorted(kitaru.__all__) == EXPECTED
+    assert len(kitaru.__all__) == len(set(kitaru.__all__))
+
+
+def test_every_public_name_is_importable() -> None:
+    module = importlib.import_module("kitaru")
+    for name in EXPECTED:
+        assert hasattr(module, name), name
+    namespace: dict[str, object] = {}
+    exec(f"from kitaru import {', '.join(EXPECTED)}", namespace)
+    assert all(name in namespace for name in EXPECTED)
+    star: dict[str, object] = {}
+    exec("from kitaru import *", star)
+    assert sorted(k for k in star if not k.startswith("__builtins")) == EXPECTED
+
+
+def test_errors_share_one_root() -> None:
+    errors = [getattr(kitaru, n) for n in EXPECTED if n.endswith("Error")]
+    assert errors
+    for cls in errors:
+        assert isinstance(cls, type) and issubclass(cls, kitaru.KitaruError), cls
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_import_kitaru_is_light() -> None:
+    proc = _run(
+        """
+        import sys
+        import kitaru
+        heavy = sorted(m for m in ("zenml", "litellm", "mcp") if m in sys.modules)
+        assert not heavy, heavy
+        print("ok", len(kitaru.__all__))
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"ok {len(kitaru.__all__)}\n"
+
+
+def test_cli_help_does_not_import_zenml() -> None:
+    proc = _run(
+        """
+        import sys
+        from click.testing import CliRunner
+        from kitaru.cli import cli
+        for args in (["--help"], ["secrets", "--help"], ["secrets", "set", "--help"]):
+            result = CliRunner().invoke(cli, args, catch_exceptions=False)
+            assert result.exit_code == 0, (args, result.output)
+            assert "Usage:" in result.output, result.output
+        top = CliRunner().invoke(cli, ["--help"]).output
+        assert "secrets" in top, top
+        heavy = sorted(m for m in ("zenml", "litellm", "mcp") if m in sys.modules)
+        assert not heavy, heavy
+        print("ok")
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "ok\n"
