@@ -25,7 +25,7 @@ from pathlib import Path
 from conftest import REPO, run_cli
 
 GUIDE = Path(
-    os.environ.get("KITARU_SECRETS_GUIDE", REPO.parent / "shared" / "spec" / "secrets-guide.md")
+    os.environ.get("KITARU_SECRETS_GUIDE", REPO / "docs" / "secrets-guide.md")
 )
 
 GUIDE_CLI_COMMANDS = [
