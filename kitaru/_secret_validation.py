@@ -25,6 +25,24 @@ def _show(text: str) -> str:
     return repr(shown)
 
 
+# Control and format characters, line/paragraph separators, and lone surrogates
+# (which cannot be stored as UTF-8).
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(c) in _REFUSED_CATEGORIES for c in text)
+
+
+def _escaped(text: str) -> str:
+    """``text`` as printable ASCII, bounded (for names and keys, never values)."""
+    shown = "".join(
+        c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+        for c in text
+    )
+    return "'" + (shown if len(shown) <= 60 else shown[:57] + "...") + "'"
+
+
 def validate_name(name: Any) -> str:
     """Return ``name`` if it is an acceptable secret name, else raise."""
     if not isinstance(name, str):
@@ -35,15 +53,17 @@ def validate_name(name: Any) -> str:
         raise InvalidSecretError("Secret name must not be empty.", field="name")
     if not name.strip():
         raise InvalidSecretError("Secret name must not be blank.", field="name")
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
+    if _has_control(name):
         raise InvalidSecretError(
-            f"Secret name {name.encode('unicode_escape').decode('ascii')!r} contains control "
-            "characters.",
+            f"Secret name {_escaped(name)} contains control characters or is not valid "
+            "Unicode text.",
             field="name",
         )
     if name != name.strip():
         raise InvalidSecretError(
-            f"Secret name {_show(name)} has leading or trailing whitespace.", secret=name, field="name"
+            f"Secret name {_show(name)} has leading or trailing whitespace.",
+            secret=name,
+            field="name",
         )
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidSecretError(
@@ -71,9 +91,9 @@ def validate_key(key: Any, *, secret: str | None = None) -> str:
         raise InvalidSecretError("Secret key must not be empty.", secret=secret, field="key")
     if len(key) > MAX_KEY_LENGTH or not KEY_PATTERN.match(key):
         raise InvalidSecretError(
-            f"Invalid secret key {key.encode('unicode_escape').decode('ascii')[:60]!r}: use an "
-            "environment-variable-style name (letters, digits and underscores, not starting "
-            "with a digit), e.g. OPENAI_API_KEY.",
+            f"Invalid secret key {_escaped(key)}: use an "
+            "environment-variable-style name (ASCII letters, digits and underscores, not "
+            "starting with a digit), e.g. OPENAI_API_KEY.",
             secret=secret,
             field="key",
         )
@@ -83,7 +103,9 @@ def validate_key(key: Any, *, secret: str | None = None) -> str:
 def validate_value(key: str, value: Any, *, secret: str | None = None) -> str:
     """Return ``value`` if it is a non-empty string, else raise (never echoing it)."""
     if value is None:
-        raise InvalidSecretError(f"Value of key {key!r} is missing (None).", secret=secret, field=key)
+        raise InvalidSecretError(
+            f"Value of key {key!r} is missing (None).", secret=secret, field=key
+        )
     if not isinstance(value, str):
         raise InvalidSecretError(
             f"Value of key {key!r} must be a string, got {type(value).__name__}.",
@@ -92,6 +114,14 @@ def validate_value(key: str, value: Any, *, secret: str | None = None) -> str:
         )
     if value == "":
         raise InvalidSecretError(f"Value of key {key!r} is empty.", secret=secret, field=key)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidSecretError(
+            f"Value of key {key!r} is not valid Unicode text (it holds a lone surrogate).",
+            secret=secret,
+            field=key,
+        ) from None
     return value
 
 
@@ -104,9 +134,7 @@ def validate_values(values: Any, *, secret: str | None = None) -> dict[str, str]
             field="values",
         )
     if not values:
-        raise InvalidSecretError(
-            "Give at least one KEY=value pair.", secret=secret, field="values"
-        )
+        raise InvalidSecretError("Give at least one KEY=value pair.", secret=secret, field="values")
     out: dict[str, str] = {}
     for key, value in values.items():
         k = validate_key(key, secret=secret)
@@ -143,8 +171,11 @@ def validate_ref(ref: Any) -> str:
         )
     if not ref.strip():
         raise InvalidSecretError("Secret name or ID must not be empty.", field="name")
-    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in ref):
-        raise InvalidSecretError("Secret name or ID contains control characters.", field="name")
+    if _has_control(ref):
+        raise InvalidSecretError(
+            "Secret name or ID contains control characters or is not valid Unicode text.",
+            field="name",
+        )
     if len(ref) > MAX_NAME_LENGTH:
         raise InvalidSecretError(
             f"Secret name or ID is {len(ref)} characters long; the limit is {MAX_NAME_LENGTH}.",

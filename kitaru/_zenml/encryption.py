@@ -71,24 +71,41 @@ def load_or_create_key(p: Paths | None = None) -> str:
         fh.write(key + "\n")
         fh.flush()
         os.fsync(fh.fileno())
-    write_private_file(p.key_check_file, fingerprint(key) + "\n")
+    record_fingerprint(p, key)
     return key
 
 
 def _verify(p: Paths, key: str) -> None:
     if not p.key_check_file.exists():
-        # Key present but fingerprint lost: re-derive it; nothing is at risk.
-        write_private_file(p.key_check_file, fingerprint(key) + "\n")
+        # Key present but fingerprint lost. Without a store nothing is at risk, so
+        # re-derive it; with a store, the keyed secrets store first checks the key
+        # against a stored secret and only then records the fingerprint.
+        if not p.local_store_db.exists():
+            record_fingerprint(p, key)
         return
     expected = p.key_check_file.read_text(encoding="utf-8").strip()
     if not hmac.compare_digest(expected, fingerprint(key)):
-        raise EncryptionKeyError(
-            f"The secret store key in {p.key_file} does not match the key this store was "
-            f"created with (fingerprint {expected[:12]}...). Restore the original key file from "
-            "your backup. kitaru refused to start so that no secret is written with the wrong "
-            "key; nothing was changed.",
-            key_file=str(p.key_file),
-        )
+        raise wrong_key_error(p, f"created with (fingerprint {expected[:12]}...)")
+
+
+def record_fingerprint(p: Paths, key: str) -> None:
+    """Write the fingerprint of ``key``, the store's verified key."""
+    write_private_file(p.key_check_file, fingerprint(key) + "\n")
+
+
+def has_fingerprint(p: Paths) -> bool:
+    """True if the store's key fingerprint is on disk."""
+    return p.key_check_file.exists()
+
+
+def wrong_key_error(p: Paths, detail: str) -> EncryptionKeyError:
+    """The error for a key file that does not belong to the store."""
+    return EncryptionKeyError(
+        f"The secret store key in {p.key_file} does not match the key this store was "
+        f"{detail}. Restore the original key file from your backup. kitaru refused to start "
+        "so that no secret is written with the wrong key; nothing was changed.",
+        key_file=str(p.key_file),
+    )
 
 
 def key_status(p: Path | None = None) -> str:
