@@ -58,7 +58,11 @@ class InvalidSecretError(KitaruValidationError):
     ``secret`` is the offending name when it is printable; values are never kept.
     """
 
-    def __init__(self, message: str, *, secret: str | None = None, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, secret: str | None = None, field: str | None = None
+    ) -> None:
+        if secret is not None and field != "name" and repr(secret) not in message:
+            message = f"Secret {secret!r}: {message}"
         super().__init__(message, field=field)
         self.secret = secret
 

@@ -109,8 +109,13 @@ def wrong_key_error(p: Paths, detail: str) -> EncryptionKeyError:
 
 
 def key_status(p: Path | None = None) -> str:
-    """One word for `kitaru status`: ``present``, ``missing`` or ``new``."""
+    """One word for `kitaru status`: ``present``, ``mismatch``, ``missing`` or ``new``."""
     pp = Paths(p) if p else paths()
     if pp.key_file.exists():
+        if pp.key_check_file.exists():
+            key = pp.key_file.read_text(encoding="utf-8").strip()
+            expected = pp.key_check_file.read_text(encoding="utf-8").strip()
+            if not hmac.compare_digest(expected, fingerprint(key)):
+                return "mismatch"
         return "present"
     return "missing" if (pp.key_check_file.exists() or pp.local_store_db.exists()) else "new"

@@ -95,6 +95,16 @@ def _parse_args(args: list[str]) -> list[tuple[str, str | None]]:
             key, value = body.split("=", 1)
             pairs.append((key, value))
         else:
+            from kitaru._secret_validation import KEY_PATTERN
+
+            if not KEY_PATTERN.match(body):
+                # A bare ``--something`` that is no valid key is most likely a pasted
+                # credential: do not echo it.
+                raise InvalidSecretError(
+                    "Unexpected option (not shown, in case it is a value): give values as "
+                    "--KEY=value with an environment-variable-style KEY.",
+                    field="args",
+                )
             pairs.append((body, None))
     return pairs
 

@@ -57,11 +57,12 @@ def status_data() -> dict[str, Any]:
             "store": "local",
             "store_location": str(p.local_store_db),
             "store_exists": p.local_store_db.exists(),
-            "encryption_at_rest": key != "missing",
+            "encryption_at_rest": key in ("present", "new"),
             "encryption": {
-                "present": "on (AES-GCM; key in {})".format(p.key_file),
-                "new": "on (AES-GCM; key will be created on first use in {})".format(p.key_file),
-                "missing": "KEY MISSING: restore {} from your backup".format(p.key_file),
+                "present": f"on (AES-GCM; key in {p.key_file})",
+                "new": f"on (AES-GCM; key will be created on first use in {p.key_file})",
+                "missing": f"KEY MISSING: restore {p.key_file} from your backup",
+                "mismatch": f"WRONG KEY in {p.key_file}: restore the original key from your backup",
             }[key],
             "key_file": str(p.key_file),
         }
@@ -79,11 +80,15 @@ def status_cmd(as_json: bool) -> None:
         return
     click.echo(f"Config directory:   {data['config_path']}")
     if data["store"] == "local":
-        click.echo(f"Store:              local (embedded ZenML SQLite store)")
+        click.echo("Store:              local (embedded ZenML SQLite store)")
         state = "" if data["store_exists"] else " (created on first use)"
         click.echo(f"Store location:     {data['store_location']}{state}")
         click.echo(f"Encryption at rest: {data['encryption']}")
     else:
-        click.echo(f"Store:              server ({data['store_location']})")
+        click.echo(f"Store:              server (ZenML server at {data['store_location']})")
+        click.echo(f"Server from:        {data.get('url_source', 'unknown')}")
         click.echo(f"User:               {data.get('user') or 'unknown'}")
+        click.echo(f"Authentication:     {data.get('auth', 'unknown')}")
+        if data.get("secrets_store"):
+            click.echo(f"Server secrets:     {data['secrets_store']} secrets store on the server")
         click.echo(f"Connection:         {data.get('connection', 'unknown')}")
