@@ -35,12 +35,28 @@ def _duration(start: datetime | None, end: datetime | None) -> float | None:
     return round((end - start).total_seconds(), 3)
 
 
-def _summary(run: Any) -> dict[str, Any]:
-    meta = {}
+def _kitaru_record(run: Any) -> dict[str, Any]:
+    """kitaru's record attached to a run ({} for a run kitaru did not record)."""
     try:
-        meta = dict(run.run_metadata.get(META_KEY) or {})
-    except Exception:  # noqa: BLE001 - a run kitaru did not record still lists
-        meta = {}
+        record = run.run_metadata.get(META_KEY)
+    except Exception:  # noqa: BLE001 - metadata not hydrated / not readable
+        return {}
+    return dict(record) if isinstance(record, dict) else {}
+
+
+def _load_run(execution_id: str) -> Any:
+    try:
+        run_uuid = uuid.UUID(execution_id)
+    except ValueError:
+        raise ExecutionNotFoundError(execution_id) from None
+    try:
+        return get_client().zen_store.get_run(run_uuid, hydrate=True)
+    except KeyError:
+        raise ExecutionNotFoundError(execution_id) from None
+
+
+def _summary(run: Any) -> dict[str, Any]:
+    meta = _kitaru_record(run)
     original = None
     try:
         original = str(run.original_run.id) if run.original_run is not None else None
@@ -74,14 +90,7 @@ def list_runs(limit: int = 50, flow: str | None = None) -> list[dict[str, Any]]:
 
 def get_run(execution_id: str) -> dict[str, Any]:
     """One run with its checkpoints and kitaru record, as a plain dict."""
-    try:
-        run_uuid = uuid.UUID(execution_id)
-    except ValueError:
-        raise ExecutionNotFoundError(execution_id) from None
-    try:
-        run = get_client().zen_store.get_run(run_uuid, hydrate=True)
-    except KeyError:
-        raise ExecutionNotFoundError(execution_id) from None
+    run = _load_run(execution_id)
     item = _summary(run)
     meta = item.pop("_meta")
     recorded = {c.get("id"): c for c in meta.get("checkpoints", []) if isinstance(c, dict)}
@@ -113,19 +122,8 @@ _SUCCESS = {"completed", "cached", "skipped"}
 
 def replay_info(execution_id: str) -> dict[str, Any]:
     """What a replay of ``execution_id`` needs: flow name, kitaru record, successful calls."""
-    try:
-        run_uuid = uuid.UUID(execution_id)
-    except ValueError:
-        raise ExecutionNotFoundError(execution_id) from None
-    try:
-        run = get_client().zen_store.get_run(run_uuid, hydrate=True)
-    except KeyError:
-        raise ExecutionNotFoundError(execution_id) from None
-    meta: dict[str, Any] = {}
-    try:
-        meta = dict(run.run_metadata.get(META_KEY) or {})
-    except Exception:  # noqa: BLE001 - a run without kitaru's record
-        meta = {}
+    run = _load_run(execution_id)
+    meta = _kitaru_record(run)
     successful = [
         inv
         for inv, step_run in run.steps.items()
