@@ -7,9 +7,11 @@ registered as runtime boundaries for the import-time guard.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import threading
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -43,7 +45,7 @@ def run_coroutine_blocking(coro: Any) -> Any:
     def target() -> None:
         try:
             box["value"] = ctx.run(asyncio.run, coro)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
             box["error"] = exc
 
     thread = threading.Thread(target=target, name="kitaru-async-body")
@@ -58,7 +60,9 @@ def redact_exception(exc: BaseException, redactor: Redactor) -> BaseException:
     """Scrub remembered secret values out of ``exc`` (and its causes) in place.
 
     Returns the exception to raise: ``exc`` itself, or a ``RuntimeError`` carrying
-    the redacted text when ``exc``'s message cannot be scrubbed.
+    the redacted text when a value is still visible in ``exc``'s formatted
+    traceback (a message built by ``__str__`` from attributes, a cause that
+    could not be scrubbed): what a log or ZenML's step record would show.
     """
     if not redactor:
         return exc
@@ -66,21 +70,25 @@ def redact_exception(exc: BaseException, redactor: Redactor) -> BaseException:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        try:
+        with contextlib.suppress(AttributeError, TypeError):  # read-only ``args``
             current.args = tuple(
                 redactor.redact(a) if isinstance(a, str) else a for a in current.args
             )
-        except Exception:
-            pass
-        for note_list in (getattr(current, "__notes__", None),):
-            if isinstance(note_list, list):
-                note_list[:] = [redactor.redact(n) if isinstance(n, str) else n for n in note_list]
+        notes = getattr(current, "__notes__", None)
+        if isinstance(notes, list):
+            notes[:] = [redactor.redact(n) if isinstance(n, str) else n for n in notes]
         current = current.__cause__ or current.__context__
     try:
-        text = str(exc)
-    except Exception:
-        text = type(exc).__name__
-    if redactor.find_in_text(text) is not None:
-        replacement = RuntimeError(f"{type(exc).__name__}: {redactor.redact(text)}")
-        return replacement
-    return exc
+        text = "".join(traceback.format_exception(exc))
+    except Exception:  # noqa: BLE001 - a broken ``__str__`` must not hide the error
+        text = ""
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001 - same
+        message = ""
+    if redactor.find_in_text(text) is None and redactor.find_in_text(message) is None:
+        return exc
+    replacement = RuntimeError(f"{type(exc).__name__}: {redactor.redact(message)}")
+    replacement.__cause__ = None
+    replacement.__suppress_context__ = True
+    return replacement

@@ -7,13 +7,14 @@ the developer's own config.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,46 @@ def openai_server() -> Iterator[Any]:
         yield server
     finally:
         server.stop()
+
+
+_SCAN_SCRIPT = r"""
+import json, os, sys
+job = json.load(sys.stdin)
+needles = [bytes.fromhex(n) for n in job["needles"]]
+hits = []
+for dirpath, _dirs, files in os.walk(job["root"]):
+    for name in files:
+        path = os.path.join(dirpath, name)
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        hits.extend([path, i] for i, n in enumerate(needles) if n in data)
+json.dump({"files": sum(len(f) for _, _, f in os.walk(job["root"])), "hits": hits}, sys.stdout)
+"""
+
+
+def files_containing(
+    root: Path, needles: Iterable[str | bytes]
+) -> tuple[int, list[tuple[str, str]]]:
+    """Scan every file under ``root`` for ``needles``; returns (files seen, [(path, needle)]).
+
+    The files are read in a separate process. Opening and closing a SQLite
+    database file (or its -wal/-shm) in a process that has it open through SQLite
+    drops all of that process's POSIX locks on it; another process may then
+    checkpoint and delete the WAL under the open connections, and this process's
+    later writes become invisible to every other process ("disk I/O error").
+    """
+    items = [n.encode() if isinstance(n, str) else n for n in needles]
+    proc = subprocess.run(
+        [PYTHON, "-c", _SCAN_SCRIPT],
+        input=json.dumps({"root": str(root), "needles": [n.hex() for n in items]}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    out = json.loads(proc.stdout)
+    labels = [n.decode(errors="replace") for n in items]
+    return int(out["files"]), [(path, labels[i]) for path, i in out["hits"]]
