@@ -256,3 +256,51 @@ def test_executions_show_lists_secret_reads_without_values(api_secret: tuple[str
     ]
     for text in (shown.output, as_json.output):
         assert value not in text
+
+
+# --- a slow store read does not hold up the rest of the flow ------------------------
+
+_fetch_started = threading.Event()
+_release_fetch = threading.Event()
+
+
+@kitaru.checkpoint
+def slow_reader(name: str) -> str:
+    return _sha(kitaru.get_secret(name)["API_KEY"])
+
+
+@kitaru.checkpoint
+def plain(x: int) -> int:
+    return x + 1
+
+
+@kitaru.flow
+def slow_read_flow(name: str) -> dict[str, Any]:
+    reading = slow_reader.submit(name)
+    started = _fetch_started.wait(timeout=30)
+    # While that read is stuck in the store, new checkpoints still start and finish.
+    other = [plain(1), plain.submit(2).result()]
+    _release_fetch.set()
+    return {"started": started, "other": other, "sha": reading.result()}
+
+
+def test_a_slow_secret_read_does_not_block_other_checkpoints(
+    monkeypatch: pytest.MonkeyPatch, api_secret: tuple[str, str]
+) -> None:
+    name, value = api_secret
+    real = secret_store.get_secret
+    released: list[bool] = []
+
+    def stuck_get_secret(ref: str) -> Any:
+        _fetch_started.set()
+        released.append(_release_fetch.wait(timeout=30))
+        return real(ref)
+
+    _fetch_started.clear()
+    _release_fetch.clear()
+    monkeypatch.setattr(secret_store, "get_secret", stuck_get_secret)
+    out = slow_read_flow(name)
+    assert out == {"started": True, "other": [2, 3], "sha": _sha(value)}
+    # The read was released by the flow body, not by its timeout: the body got
+    # past its checkpoint calls while the read was still in progress.
+    assert released == [True]

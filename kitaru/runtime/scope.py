@@ -73,6 +73,8 @@ class ExecutionScope:
     _counters: dict[str, int] = field(default_factory=dict)
     _cache: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Held while a secret is fetched, so slow store reads never block checkpoint calls.
+    _secret_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def next_invocation_id(
         self, name: str, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
@@ -111,7 +113,7 @@ class ExecutionScope:
             cached = self._cache.get(ref)
             if cached is not None:
                 return cached
-            with self._lock:
+            with self._secret_lock:
                 cached = self._cache.get(ref)
                 if cached is None:
                     cached = self.fetch_secret(ref)
@@ -128,7 +130,7 @@ class ExecutionScope:
 
     def forget_cached(self) -> None:
         """Drop cached secrets so the next read goes to the store (retry/rotation)."""
-        with self._lock:
+        with self._secret_lock:
             self._cache.clear()
 
     def forget_changed(self, updated_of: Callable[[str], Any]) -> int:
@@ -137,7 +139,7 @@ class ExecutionScope:
         ``updated_of(secret_id)`` returns the store's last-change stamp (metadata
         only, no values). Returns how many secrets were dropped.
         """
-        with self._lock:
+        with self._secret_lock:
             cached = {id(s): s for s in self._cache.values()}.values()
         stale = set()
         for stored in cached:
@@ -148,7 +150,7 @@ class ExecutionScope:
             if changed:
                 stale.add(id(stored))
         if stale:
-            with self._lock:
+            with self._secret_lock:
                 for key in [k for k, v in self._cache.items() if id(v) in stale]:
                     del self._cache[key]
         return len(stale)
