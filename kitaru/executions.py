@@ -45,9 +45,27 @@ class Execution(ExecutionSummary):
     error: str | None = None
 
 
+MAX_LIMIT = 1000
+
+
 def list_executions(limit: int = 50, flow: str | None = None) -> list[ExecutionSummary]:
-    """The newest executions first (optionally of one flow)."""
+    """The newest executions first (optionally of one flow).
+
+    Raises:
+        KitaruValidationError: ``limit`` is not an integer from 1 to 1000, or
+            ``flow`` is not a string.
+    """
     from kitaru._zenml import runs
+    from kitaru.errors import KitaruValidationError
+
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise KitaruValidationError(
+            f"limit must be an integer from 1 to {MAX_LIMIT}, got {limit!r}.", field="limit"
+        )
+    if flow is not None and not isinstance(flow, str):
+        raise KitaruValidationError(
+            f"flow must be a flow name, got {type(flow).__name__}.", field="flow"
+        )
 
     return [ExecutionSummary(**r) for r in runs.list_runs(limit=limit, flow=flow)]
 
@@ -57,8 +75,16 @@ def get_execution(execution_id: str) -> Execution:
 
     Raises:
         ExecutionNotFoundError: no execution has this ID.
+        KitaruValidationError: ``execution_id`` is not a string.
     """
     from kitaru._zenml import runs
+    from kitaru.errors import KitaruValidationError
+
+    if not isinstance(execution_id, str):
+        raise KitaruValidationError(
+            f"An execution ID is a string, got {type(execution_id).__name__}.",
+            field="execution_id",
+        )
 
     data = runs.get_run(execution_id)
     data["checkpoints"] = tuple(CheckpointRecord(**c) for c in data["checkpoints"])

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import run_cli
 
 import kitaru
-from kitaru import Execution, ExecutionSummary, KitaruError
+from kitaru import Execution, ExecutionSummary, KitaruError, KitaruValidationError
 from kitaru.cli import cli
 from kitaru.errors import ExecutionNotFoundError
 
@@ -118,6 +118,30 @@ def test_unknown_execution_id(bad_id: str, runs: Runs) -> None:
     assert isinstance(info.value, KitaruError) and isinstance(info.value, KeyError)
     assert info.value.execution_id == bad_id
     assert "kitaru executions list" in str(info.value)
+
+
+@pytest.mark.parametrize("bad_id", [123, None, b"bytes-id"])
+def test_execution_id_of_the_wrong_type_is_a_validation_error(bad_id: object) -> None:
+    with pytest.raises(KitaruValidationError) as info:
+        kitaru.get_execution(bad_id)  # type: ignore[arg-type]
+    assert info.value.field == "execution_id"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": -5}, "limit"),
+        ({"limit": 1001}, "limit"),
+        ({"limit": "10"}, "limit"),
+        ({"limit": True}, "limit"),
+        ({"flow": 3}, "flow"),
+    ],
+)
+def test_list_executions_checks_its_arguments(kwargs: dict[str, object], field: str) -> None:
+    with pytest.raises(KitaruValidationError) as info:
+        kitaru.list_executions(**kwargs)  # type: ignore[arg-type]
+    assert info.value.field == field
 
 
 def test_a_prefix_of_a_real_id_is_not_a_match(runs: Runs) -> None:
