@@ -14,7 +14,7 @@ import inspect
 import re
 import time
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
 import wrapt
 
@@ -28,6 +28,9 @@ from kitaru.runtime import (
     current_execution_or_none,
     register_boundary,
 )
+
+if TYPE_CHECKING:
+    from kitaru._zenml.pipelines import CheckpointFuture
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -203,7 +206,9 @@ class _CheckpointSpec:
         return pipelines.call_checkpoint(invocation_id, runner)
 
 
-def _submit(spec: _CheckpointSpec, fn: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+def _submit(
+    spec: _CheckpointSpec, fn: Callable[..., Any], args: Any, kwargs: Any
+) -> CheckpointFuture[Any]:
     scope, invocation_id = spec.enter(args, kwargs)
     runner = spec.runner(fn, scope, invocation_id, args, kwargs)
     from kitaru._zenml import pipelines
@@ -213,7 +218,7 @@ def _submit(spec: _CheckpointSpec, fn: Callable[..., Any], args: Any, kwargs: An
     return future
 
 
-class _CheckpointMethods:
+class _CheckpointMethods(Generic[P, R]):
     """What a checkpoint offers besides being called, bound or not.
 
     Mixed into wrapt's wrappers, which hold the spec in ``_self_wrapper`` and the
@@ -229,7 +234,7 @@ class _CheckpointMethods:
         """The name under which calls are recorded."""
         return self._spec().name
 
-    def submit(self, *args: Any, **kwargs: Any) -> Any:
+    def submit(self, *args: P.args, **kwargs: P.kwargs) -> CheckpointFuture[R]:
         """Start this checkpoint concurrently; returns a future with ``.result()``.
 
         The flow's runtime context (execution, secrets cache) goes with it into
@@ -240,27 +245,27 @@ class _CheckpointMethods:
         return _submit(self._spec(), cast(Any, self).__wrapped__, args, kwargs)
 
 
-class BoundCheckpointFunction(_CheckpointMethods, wrapt.BoundFunctionWrapper[..., Any]):
+class BoundCheckpointFunction(_CheckpointMethods[P, R], wrapt.BoundFunctionWrapper[P, R]):
     """A checkpoint looked up on an instance or class (``obj.step``)."""
 
 
-class CheckpointFunction(_CheckpointMethods, wrapt.FunctionWrapper[..., Any]):
+class CheckpointFunction(_CheckpointMethods[P, R], wrapt.FunctionWrapper[P, R]):
     """A function decorated with ``@checkpoint``; it behaves like the function."""
 
-    __bound_function_wrapper__ = BoundCheckpointFunction
+    __bound_function_wrapper__ = BoundCheckpointFunction  # type: ignore[assignment]
 
     def __init__(self, wrapped: Callable[..., Any], spec: _CheckpointSpec) -> None:
         super().__init__(wrapped, spec)
 
 
 @overload
-def checkpoint(fn: Callable[P, R], /) -> Callable[P, R]: ...
+def checkpoint(fn: Callable[P, R], /) -> CheckpointFunction[P, R]: ...
 
 
 @overload
 def checkpoint(
     *, name: str | None = None, retries: int = 0, retry_delay: float = 0.5
-) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+) -> Callable[[Callable[P, R]], CheckpointFunction[P, R]]: ...
 
 
 def checkpoint(

@@ -21,7 +21,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from zenml import pipeline, step
 
@@ -46,6 +46,7 @@ _LEAN_PIPELINE: dict[str, Any] = {
 }
 
 _MISSING = object()
+T = TypeVar("T")
 
 
 @dataclass
@@ -166,7 +167,7 @@ def call_checkpoint(invocation_id: str, runner: Callable[[], Any]) -> Any:
     return artifact.load()  # not executed here (reused from an earlier run)
 
 
-class CheckpointFuture:
+class CheckpointFuture(Generic[T]):
     """A checkpoint submitted to run concurrently; ``result()`` waits for it."""
 
     def __init__(self, call: _Pending, key: str, future: Any, invocation_id: str) -> None:
@@ -178,11 +179,11 @@ class CheckpointFuture:
         self._value: Any = _MISSING
         self.observed = False  # result() was asked for (its error, if any, was raised)
 
-    def result(self) -> Any:
+    def result(self) -> T:
         """Wait for the checkpoint and return its output (re-raises its error)."""
         self.observed = True
         if self._done:
-            return self._value
+            return self._value  # type: ignore[no-any-return]
         try:
             self._future.wait()
             call = self._call
@@ -190,7 +191,7 @@ class CheckpointFuture:
         finally:
             _discard(self._key)
         self._value, self._done = value, True
-        return value
+        return value  # type: ignore[no-any-return]
 
     def done(self) -> bool:
         """True once the checkpoint has finished."""
@@ -200,7 +201,7 @@ class CheckpointFuture:
         return f"CheckpointFuture({self.invocation_id!r}, done={self.done()})"
 
 
-def submit_checkpoint(invocation_id: str, runner: Callable[[], Any]) -> CheckpointFuture:
+def submit_checkpoint(invocation_id: str, runner: Callable[[], T]) -> CheckpointFuture[T]:
     """Submit ``runner`` as ZenML step ``invocation_id`` to ZenML's worker threads.
 
     ZenML's worker threads do not inherit the caller's context variables, so the
