@@ -252,6 +252,24 @@ def list_models() -> list[ModelAlias]:
     return [_to_alias(a, e, reg.get("default")) for a, e in sorted(reg["aliases"].items())]
 
 
+def _not_in_file(alias: str) -> KitaruValidationError | ModelNotFoundError:
+    """The error for an alias missing from the file (it may come from the variable)."""
+    raw = os.environ.get(ENV_MODEL_REGISTRY, "").strip()
+    if raw:
+        try:
+            from_env = alias in _parse_env_registry(raw)["aliases"]
+        except KitaruValidationError:
+            from_env = False
+        if from_env:
+            return KitaruValidationError(
+                f"Model alias {alias!r} comes from {ENV_MODEL_REGISTRY}, which applies to this "
+                "process only; change that variable instead, or register the alias with "
+                f"`kitaru model register {alias} --model PROVIDER/MODEL`.",
+                field="alias",
+            )
+    return ModelNotFoundError(alias)
+
+
 def remove_model(alias: str) -> ModelAlias:
     """Remove ``alias`` from the registry file; returns what it was.
 
@@ -260,7 +278,7 @@ def remove_model(alias: str) -> ModelAlias:
     with _locked_file() as data:
         entry = data["aliases"].pop(alias, None)
         if entry is None:
-            raise ModelNotFoundError(alias)
+            raise _not_in_file(alias)
         was_default = data.get("default") == alias
         if was_default:
             data["default"] = min(data["aliases"]) if data["aliases"] else None
@@ -272,6 +290,6 @@ def set_default_model(alias: str) -> ModelAlias:
     with _locked_file() as data:
         entry = data["aliases"].get(alias)
         if entry is None:
-            raise ModelNotFoundError(alias)
+            raise _not_in_file(alias)
         data["default"] = alias
     return _to_alias(alias, entry, alias)

@@ -411,3 +411,18 @@ def test_registry_file_entry_without_a_model_is_a_clear_error(empty_registry: Pa
     with pytest.raises(KitaruValidationError) as info:
         kitaru.list_models()
     assert "'broken'" in str(info.value) and "models.json" in str(info.value)
+
+
+def test_alias_from_the_variable_cannot_be_removed_or_made_default_in_the_file(
+    empty_registry: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kitaru.register_model("filed", "openai/x")
+    monkeypatch.setenv("KITARU_MODEL_REGISTRY", json.dumps({"envy": {"model": "openai/y"}}))
+    for action in (kitaru.remove_model, kitaru.set_default_model):
+        with pytest.raises(KitaruValidationError) as info:
+            action("envy")
+        assert "KITARU_MODEL_REGISTRY" in str(info.value)
+    assert json.loads((empty_registry / "models.json").read_text()) == {
+        "aliases": {"filed": {"api_base": None, "model": "openai/x", "secret": None}},
+        "default": "filed",
+    }
