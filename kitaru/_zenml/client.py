@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kitaru._config import ENV_SERVER_URL, config_dir, ensure_private_dir, paths
 from kitaru._zenml.encryption import load_or_create_key
+from kitaru._zenml.server import server_config_dir
 
 if TYPE_CHECKING:
     from zenml.client import Client
@@ -28,8 +29,11 @@ def zenml_environment() -> dict[str, str]:
     These are configuration only (paths and class names), never credentials.
     """
     p = paths()
+    url = server_url()
     env = {
-        "ZENML_CONFIG_PATH": str(p.zenml),
+        # A server gets its own ZenML client directory: logging in or out never
+        # rewrites the embedded store's configuration.
+        "ZENML_CONFIG_PATH": str(server_config_dir(url) if url else p.zenml),
         "ZENML_ANALYTICS_OPT_IN": "false",
         "ZENML_ENABLE_RICH_TRACEBACK": "false",
         "ZENML_LOGGING_VERBOSITY": os.environ.get("ZENML_LOGGING_VERBOSITY", "WARN"),
@@ -38,7 +42,7 @@ def zenml_environment() -> dict[str, str]:
         # upload per call (the biggest per-step cost on the local store).
         "ZENML_PARAMETER_SIZE_THRESHOLD": os.environ.get("ZENML_PARAMETER_SIZE_THRESHOLD", "-1"),
     }
-    if not server_url():
+    if not url:
         env["ZENML_SECRETS_STORE_TYPE"] = "custom"
         from kitaru._zenml import KEYED_STORE_CLASS_PATH
 
@@ -66,8 +70,11 @@ _STORE_ENV_PREFIXES = ("ZENML_STORE_", "ZENML_SECRETS_STORE_", "ZENML_BACKUP_SEC
 def _apply_environment() -> None:
     env = zenml_environment()
     if server_url():
-        os.environ.pop("ZENML_SECRETS_STORE_TYPE", None)
-        os.environ.pop("ZENML_SECRETS_STORE_CLASS_PATH", None)
+        # The server connection is given to ZenML in memory (see server.py); a
+        # ZENML_STORE_URL / ZENML_STORE_API_KEY meant for the user's own ZenML
+        # would replace it, so none of these variables apply to kitaru's client.
+        for key in [k for k in os.environ if k.startswith(_STORE_ENV_PREFIXES)]:
+            del os.environ[key]
     else:
         for key in [k for k in os.environ if k.startswith(_STORE_ENV_PREFIXES)]:
             if key not in env:
@@ -94,9 +101,9 @@ def _import_zenml_keeping_logging() -> None:
 
 
 def get_client() -> Client:
-    """A ZenML ``Client`` on kitaru's store, created once per config directory."""
+    """A ZenML ``Client`` on kitaru's store, created once per config directory and server."""
     global _client, _client_root
-    root = str(config_dir())
+    root = f"{config_dir()}|{server_url() or ''}"
     with _lock:
         if _client is not None and _client_root == root:
             return _client
@@ -114,11 +121,17 @@ def get_client() -> Client:
         if _client_root is not None and _client_root != root:
             GlobalConfiguration._reset_instance()
             Client._reset_instance()
-        from kitaru._zenml.server import login_environment
+        from kitaru._zenml.server import login_environment, map_server_init_error
 
-        with login_environment():
-            client = Client()
-            _ = _unwrap_init(lambda: client.zen_store)
+        try:
+            with login_environment():
+                client = Client()
+                _ = _unwrap_init(lambda: client.zen_store)
+        except Exception as exc:
+            url = server_url()
+            if not url:
+                raise
+            raise map_server_init_error(exc, url) from None
         from kitaru._zenml import tuning
 
         tuning.apply(client)

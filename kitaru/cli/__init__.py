@@ -6,6 +6,7 @@ import click
 
 from kitaru.cli._base import KitaruGroup
 from kitaru.cli.executions_cmd import executions_group
+from kitaru.cli.login_cmd import login_cmd, logout_cmd
 from kitaru.cli.model_cmd import model_group
 from kitaru.cli.secrets_cmd import secrets_group
 from kitaru.cli.status_cmd import init_cmd, status_cmd
@@ -24,6 +25,8 @@ def cli() -> None:
 
 cli.add_command(init_cmd)
 cli.add_command(status_cmd)
+cli.add_command(login_cmd)
+cli.add_command(logout_cmd)
 cli.add_command(secrets_group)
 cli.add_command(executions_group)
 cli.add_command(model_group)
