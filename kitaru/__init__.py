@@ -5,7 +5,8 @@ survive a crash; read credentials with :func:`get_secret` inside them.
 Everything public is re-exported here; the rest is internal.
 """
 
-from kitaru.checkpoint import checkpoint
+from typing import TYPE_CHECKING, Any
+
 from kitaru.errors import (
     BackendError,
     EncryptionKeyError,
@@ -29,30 +30,82 @@ from kitaru.errors import (
     SecretVisibilityError,
     ServerUnavailableError,
 )
-from kitaru.executions import Execution, ExecutionSummary, get_execution, list_executions
-from kitaru.flow import FlowHandle, flow
-from kitaru.llm import allm, llm
-from kitaru.models import (
-    ModelAlias,
-    list_models,
-    register_model,
-    remove_model,
-    set_default_model,
-)
-from kitaru.runtime import ExecutionInfo, in_checkpoint, in_flow
-from kitaru.runtime import execution_info as current_execution
-from kitaru.secrets import (
-    Secret,
-    SecretRef,
-    SecretSetResult,
-    SecretSummary,
-    create_secret,
-    delete_secret,
-    get_secret,
-    list_secrets,
-    secret_ref,
-    set_secret,
-)
+
+# Everything else loads on first use (PEP 562), so `import kitaru` stays light:
+# pydantic models, wrapt decorators and the runtime are imported when touched.
+_LAZY: dict[str, tuple[str, str]] = {
+    "checkpoint": ("kitaru.checkpoint", "checkpoint"),
+    "Execution": ("kitaru.executions", "Execution"),
+    "ExecutionSummary": ("kitaru.executions", "ExecutionSummary"),
+    "get_execution": ("kitaru.executions", "get_execution"),
+    "list_executions": ("kitaru.executions", "list_executions"),
+    "FlowHandle": ("kitaru.flow", "FlowHandle"),
+    "flow": ("kitaru.flow", "flow"),
+    "allm": ("kitaru.llm", "allm"),
+    "llm": ("kitaru.llm", "llm"),
+    "ModelAlias": ("kitaru.models", "ModelAlias"),
+    "list_models": ("kitaru.models", "list_models"),
+    "register_model": ("kitaru.models", "register_model"),
+    "remove_model": ("kitaru.models", "remove_model"),
+    "set_default_model": ("kitaru.models", "set_default_model"),
+    "ExecutionInfo": ("kitaru.runtime", "ExecutionInfo"),
+    "in_checkpoint": ("kitaru.runtime", "in_checkpoint"),
+    "in_flow": ("kitaru.runtime", "in_flow"),
+    "current_execution": ("kitaru.runtime", "execution_info"),
+    "Secret": ("kitaru.secrets", "Secret"),
+    "SecretRef": ("kitaru.secrets", "SecretRef"),
+    "SecretSetResult": ("kitaru.secrets", "SecretSetResult"),
+    "SecretSummary": ("kitaru.secrets", "SecretSummary"),
+    "create_secret": ("kitaru.secrets", "create_secret"),
+    "delete_secret": ("kitaru.secrets", "delete_secret"),
+    "get_secret": ("kitaru.secrets", "get_secret"),
+    "list_secrets": ("kitaru.secrets", "list_secrets"),
+    "secret_ref": ("kitaru.secrets", "secret_ref"),
+    "set_secret": ("kitaru.secrets", "set_secret"),
+}
+
+if TYPE_CHECKING:
+    from kitaru.checkpoint import checkpoint
+    from kitaru.executions import Execution, ExecutionSummary, get_execution, list_executions
+    from kitaru.flow import FlowHandle, flow
+    from kitaru.llm import allm, llm
+    from kitaru.models import (
+        ModelAlias,
+        list_models,
+        register_model,
+        remove_model,
+        set_default_model,
+    )
+    from kitaru.runtime import ExecutionInfo, in_checkpoint, in_flow
+    from kitaru.runtime import execution_info as current_execution
+    from kitaru.secrets import (
+        Secret,
+        SecretRef,
+        SecretSetResult,
+        SecretSummary,
+        create_secret,
+        delete_secret,
+        get_secret,
+        list_secrets,
+        secret_ref,
+        set_secret,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'kitaru' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(target[0]), target[1])
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 

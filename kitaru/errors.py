@@ -171,8 +171,8 @@ class ImportTimeSecretError(KitaruContextError):
             text = (
                 f"Secret {secret!r} was read through a `secret_ref` outside a running flow (in module "
                 f"{module!r}, {filename}:{lineno}). A `secret_ref` resolves only "
-                "inside the runtime context: read it in the body of your @checkpoint or @flow "
-                "function, or use `kitaru.get_secret(...)` outside flows."
+                "inside the runtime context: move the read into the body of your @checkpoint "
+                "or @flow function, or use `kitaru.get_secret(...)` outside flows."
             )
         else:
             text = (

@@ -184,7 +184,7 @@ async def test_invalid_key_is_tool_error_and_nothing_is_written(
     result = await server.call(CREATE, {"name": name, "values": {"bad-key": canary}})
     assert result.is_error is True
     text = _text(result)
-    assert text.startswith("Invalid secret key 'bad-key'")
+    assert "Invalid secret key 'bad-key'" in text
     assert "environment-variable-style" in text
     _assert_no_trace(canary, _wire(result))
     with pytest.raises(SecretNotFoundError):

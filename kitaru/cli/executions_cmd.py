@@ -91,7 +91,8 @@ def show_cmd(execution_id: str, as_json: bool) -> None:
         at = _dt.datetime.fromtimestamp(float(r.get("at", 0))).strftime("%H:%M:%S")
         keys = ", ".join(r.get("keys", [])) or "(metadata only)"
         where = r.get("checkpoint") or "flow body"
-        click.echo(f"  {at}  {r.get('secret')}: {keys}  [{where}]")
+        times = f" x{r['count']}" if int(r.get("count", 1)) > 1 else ""
+        click.echo(f"  {at}  {r.get('secret')}: {keys}  [{where}]{times}")
 
 
 @executions_group.command("replay")

@@ -24,14 +24,20 @@ _execution: ContextVar[ExecutionScope | None] = ContextVar("kitaru_execution", d
 _checkpoint: ContextVar[CheckpointScope | None] = ContextVar("kitaru_checkpoint", default=None)
 
 
-@dataclass(frozen=True)
+@dataclass
 class SecretRead:
-    """One audited read: which secret, which keys, where and when. Never a value."""
+    """Audited reads of the same keys of one secret in one place. Never a value.
+
+    Repeated reads (a loop calling ``secret.get``) are counted on one entry with
+    the first (``at``) and last (``last_at``) time, so the audit stays small.
+    """
 
     secret: str
     keys: tuple[str, ...]
     checkpoint: str | None
     at: float
+    count: int = 1
+    last_at: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -39,6 +45,8 @@ class SecretRead:
             "keys": list(self.keys),
             "checkpoint": self.checkpoint,
             "at": self.at,
+            "count": self.count,
+            "last_at": self.last_at if self.last_at is not None else self.at,
         }
 
 
@@ -72,6 +80,9 @@ class ExecutionScope:
     futures: list[Any] = field(default_factory=list)
     _counters: dict[str, int] = field(default_factory=dict)
     _cache: dict[str, Any] = field(default_factory=dict)
+    _read_index: dict[tuple[str, tuple[str, ...], str | None], SecretRead] = field(
+        default_factory=dict
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # Held while a secret is fetched, so slow store reads never block checkpoint calls.
     _secret_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -158,7 +169,17 @@ class ExecutionScope:
     def record_secret_read(self, secret: str, keys: tuple[str, ...]) -> None:
         """Record that ``keys`` of ``secret`` were read (names only)."""
         cp = _checkpoint.get()
-        self.reads.append(SecretRead(secret, keys, cp.name if cp else None, time.time()))
+        where = cp.name if cp else None
+        now = time.time()
+        with self._lock:
+            entry = self._read_index.get((secret, keys, where))
+            if entry is not None:
+                entry.count += 1
+                entry.last_at = now
+                return
+            entry = SecretRead(secret, keys, where, now)
+            self._read_index[(secret, keys, where)] = entry
+            self.reads.append(entry)
 
 
 def current_execution_or_none() -> ExecutionScope | None:

@@ -118,7 +118,14 @@ def call_in_fresh_process(
                 )
             result = pickle.loads(out.read_bytes())
         scope.reads.extend(
-            SecretRead(r["secret"], tuple(r["keys"]), r["checkpoint"], r["at"])
+            SecretRead(
+                r["secret"],
+                tuple(r["keys"]),
+                r["checkpoint"],
+                r["at"],
+                int(r.get("count", 1)),
+                r.get("last_at"),
+            )
             for r in result.get("reads", [])
         )
         scope.events.extend(result.get("events", []))
