@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from kitaru._config import ensure_private_dir, paths
+from kitaru._secret_validation import check_total_size
 from kitaru._zenml.client import get_client, server_url
+from kitaru._zenml.local_sqlite import format_id as local_format_id
 from kitaru.errors import (
     BackendError,
     EncryptionKeyError,
@@ -148,8 +150,38 @@ def _to_stored(resp: Any) -> StoredSecret:
     )
 
 
+@contextlib.contextmanager
+def _local() -> Iterator[Any]:
+    """The embedded store's secret table without ZenML (see ``local_sqlite``), or None."""
+    from kitaru._zenml import local_sqlite
+
+    local = local_sqlite.connect()
+    try:
+        yield local
+    finally:
+        if local is not None:
+            local.close()
+
+
+def _from_row(local: Any, row: Any) -> StoredSecret:
+    from kitaru._zenml.local_sqlite import format_id, updated_iso
+
+    values: dict[str, str | None] = dict(local.decrypt(row["values"], row["name"]))
+    return StoredSecret(
+        id=format_id(row["id"]),
+        name=row["name"],
+        private=bool(row["private"]),
+        values=values,
+        owner=row["owner"],
+        updated=updated_iso(row["updated"]),
+    )
+
+
 def updated_at(secret_id: str) -> str | None:
     """When the secret was last changed (metadata only; None if it is gone)."""
+    with _local() as local:
+        if local is not None:
+            return local.updated_of(secret_id)  # type: ignore[no-any-return]
 
     def run() -> str | None:
         page = get_client().list_secrets(id=secret_id, size=1, hydrate=False)
@@ -179,6 +211,10 @@ def _find_id(ref: str) -> uuid.UUID | None:
 
 def find_secret(ref: str) -> StoredSecret | None:
     """The secret ``ref`` names exactly, with values, or None if not visible."""
+    with _local() as local:
+        if local is not None:
+            row = local.find(ref)
+            return None if row is None else _from_row(local, row)
 
     def run() -> StoredSecret | None:
         secret_id = _find_id(ref)
@@ -204,6 +240,10 @@ def get_secret(ref: str) -> StoredSecret:
 
 def list_secrets() -> list[StoredSecret]:
     """Every secret visible to the caller, with key names (values fetched per secret)."""
+    with _local() as local:
+        if local is not None:
+            rows = [_from_row(local, row) for row in local.rows()]
+            return sorted(rows, key=lambda s: (s.name, s.private, s.id))
 
     def run() -> list[StoredSecret]:
         from zenml.utils.pagination_utils import depaginate
@@ -235,7 +275,18 @@ def create_secret(name: str, values: Mapping[str, str], *, private: bool) -> Sto
         )
         return _to_stored(resp)
 
-    with write_lock():
+    with write_lock(), _local() as local:
+        if local is not None:
+            with local.transaction():
+                secret_id = local.insert(name, values, private)
+            return StoredSecret(
+                id=local_format_id(secret_id),
+                name=name,
+                private=private,
+                values=dict(values),
+                owner=local.user_name,
+                updated=local.updated_of(secret_id),
+            )
         try:
             return _call("create", name, run)
         except SecretExistsError:
@@ -253,6 +304,19 @@ def update_values(secret_id: str, name: str, values: Mapping[str, str]) -> Store
     """
     if server_url():
         return _call("update", name, lambda: _server_upsert(uuid.UUID(secret_id), name, values))
+    with _local() as local:
+        if local is not None:
+            # One IMMEDIATE transaction: the read-merge-write cannot interleave with
+            # another writer, kitaru's or ZenML's.
+            with local.transaction():
+                row = local.find(secret_id)
+                if row is None:
+                    raise SecretNotFoundError(name)
+                merged = {**local.decrypt(row["values"], name), **values}
+                check_total_size(merged, secret=name)
+                local.write_values(secret_id, merged)
+                row = local.find(secret_id)
+            return _from_row(local, row)
 
     def run() -> StoredSecret:
         from zenml.models import SecretUpdate
@@ -432,6 +496,16 @@ def delete_secret(secret_id: str, name: str) -> None:
         get_client().zen_store.delete_secret(uuid.UUID(secret_id))
 
     with write_lock():
+        with _local() as local:
+            if local is not None:
+                import sqlite3
+
+                try:
+                    with local.transaction():
+                        local.delete(secret_id)
+                    return
+                except sqlite3.IntegrityError:
+                    pass  # still referenced (e.g. by a webhook): let ZenML decide
         _call("delete", name, run)
 
 
