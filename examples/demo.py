@@ -87,8 +87,8 @@ def main() -> None:
         for key, value in result.items():
             print(f"  {key}: {value}")
         tokens = {r.bearer_token for r in server.requests}
-        print(f"The LLM server received {len(server.requests)} request(s), all authenticated "
-              f"with the linked secret: {tokens == {'sk-demo-local-0123456789'}}")
+        ok = tokens == {"sk-demo-local-0123456789"}
+        print(f"LLM server: {len(server.requests)} request(s), all with the linked key: {ok}")
 
         sh("executions", "show", str(handle.execution_id))
 

@@ -124,7 +124,9 @@ class SecretVisibilityError(SecretError):
     """A change of visibility that the store does not allow for this user."""
 
     def __init__(self, secret: str, reason: str) -> None:
-        super().__init__(f"Cannot change the visibility of secret {secret!r}: {reason}", secret=secret)
+        super().__init__(
+            f"Cannot change the visibility of secret {secret!r}: {reason}", secret=secret
+        )
         self.reason = reason
 
 
@@ -169,8 +171,8 @@ class ImportTimeSecretError(KitaruContextError):
     ) -> None:
         if outside_flow:
             text = (
-                f"Secret {secret!r} was read through a `secret_ref` outside a running flow (in module "
-                f"{module!r}, {filename}:{lineno}). A `secret_ref` resolves only "
+                f"Secret {secret!r} was read through a `secret_ref` outside a running flow "
+                f"(in module {module!r}, {filename}:{lineno}). A `secret_ref` resolves only "
                 "inside the runtime context: move the read into the body of your @checkpoint "
                 "or @flow function, or use `kitaru.get_secret(...)` outside flows."
             )

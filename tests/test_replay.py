@@ -135,7 +135,9 @@ def test_flow_body_llm_call_is_not_sent_again_on_replay(openai_server: Any, uniq
     key = f"sk-{uuid.uuid4().hex}"
     kitaru.set_secret(secret, {"OPENAI_API_KEY": key})
     alias = f"rp{unique}"
-    kitaru.register_model(alias, "openai/replay-model", secret=secret, api_base=openai_server.base_url)
+    kitaru.register_model(
+        alias, "openai/replay-model", secret=secret, api_base=openai_server.base_url
+    )
     marker = f"marker-{unique}"
 
     @kitaru.flow(name=f"llm_replay_{unique}")

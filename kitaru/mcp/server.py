@@ -167,7 +167,7 @@ async def _call(tool: str, work: Callable[[], _M]) -> CallToolResult:
         message = str(exc)
         logger.info("%s failed: %s", tool, message)
         return _error(message)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - reported by type only, never by message
         kind = type(exc).__name__
         # No traceback and no message: either could quote a secret value.
         logger.error("%s failed with an unexpected %s", tool, kind)
