@@ -23,6 +23,8 @@ from kitaru.testing import LocalOpenAIServer
 
 BIN = Path(sys.executable).parent
 KITARU = str(BIN / "kitaru")
+GITHUB_TOKEN = "ghp_demo_token_0123456789"  # fake values: the demo is offline
+DEMO_KEY = "sk-demo-local-0123456789"
 
 
 def sh(*args: str, stdin: str | None = None) -> None:
@@ -67,8 +69,9 @@ def main() -> None:
     with LocalOpenAIServer() as server:
         print(f"Local OpenAI-compatible server: {server.base_url}")
 
-        sh("secrets", "set", "github-creds", "--GITHUB_TOKEN=-", stdin="ghp_demo_token_0123456789\n")
-        sh("secrets", "set", "demo-openai", "--OPENAI_API_KEY=-", stdin="sk-demo-local-0123456789\n")
+        # Values come from stdin (`--KEY=-`), so they never sit in shell history.
+        sh("secrets", "set", "github-creds", "--GITHUB_TOKEN=-", stdin=GITHUB_TOKEN + "\n")
+        sh("secrets", "set", "demo-openai", "--OPENAI_API_KEY=-", stdin=DEMO_KEY + "\n")
         sh("secrets", "list")
         sh("secrets", "show", "demo-openai")
         sh(
@@ -87,7 +90,7 @@ def main() -> None:
         for key, value in result.items():
             print(f"  {key}: {value}")
         tokens = {r.bearer_token for r in server.requests}
-        ok = tokens == {"sk-demo-local-0123456789"}
+        ok = tokens == {DEMO_KEY}
         print(f"LLM server: {len(server.requests)} request(s), all with the linked key: {ok}")
 
         sh("executions", "show", str(handle.execution_id))
