@@ -99,7 +99,6 @@ def server_env(root: Path, encryption_key: str, *, rbac: bool = False) -> dict[s
         # secrets-store type is given too.
         ZENML_SECRETS_STORE_TYPE="sql",
         ZENML_SECRETS_STORE_ENCRYPTION_KEY=encryption_key,
-        ZENML_LOGGING_VERBOSITY="WARN",
     )
     if rbac:
         env["PYTHONPATH"] = str(HERE / "_team_rbac")
@@ -115,7 +114,7 @@ def start_server(root: Path, *, rbac: bool = False) -> Server:
     log = root / "server.log"
     cmd = [
         sys.executable, "-m", "uvicorn", "zenml.zen_server.zen_server_api:app",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+        "--host", "127.0.0.1", "--port", str(port),
     ]  # fmt: skip
     with open(log, "wb") as fh:
         proc = subprocess.Popen(

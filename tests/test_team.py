@@ -157,7 +157,14 @@ def shared(team: Team) -> dict[str, dict[str, str]]:
         "public": (f"shared-{u}", False, {"API_TOKEN": f"canary-pub-{uuid.uuid4().hex}"}),
         "private": (f"alice-only-{u}", True, {"PRIVATE_TOKEN": f"canary-priv-{uuid.uuid4().hex}"}),
         "team": (f"team-{u}", False, {"BASE_KEY": f"canary-team-{uuid.uuid4().hex}"}),
-        "flow": (f"flowcreds-{u}", False, {"SERVICE_TOKEN": f"canary-flow-{uuid.uuid4().hex}"}),
+        "flow": (
+            f"flowcreds-{u}",
+            False,
+            {
+                "SERVICE_TOKEN": f"canary-flow-{uuid.uuid4().hex}",
+                "OPENAI_API_KEY": f"canary-sk-{uuid.uuid4().hex}",
+            },
+        ),
         "gone": (f"gone-{u}", False, {"K": "value-before"}),
         "race": (f"race-{u}", False, {"INIT": "x"}),
     }
@@ -183,7 +190,13 @@ def test_login_keeps_only_a_token_in_a_private_file_and_status_shows_the_server(
     fresh = {n: team.root / "users" / f"{n}-{team.u}" for n in ("wrongpw", "ci", "logout")}
     key = main.api_key
     assert key
-    wrong, status, status_json, ci_status, ci_list, relogin = run_all(
+    # A saved token the server no longer accepts (expired, revoked, tampered).
+    stale = team.root / "users" / f"stale-{team.u}"
+    stale.mkdir(parents=True)
+    stale_login = json.loads((team.dirs["bob"] / "server.json").read_text())
+    stale_login["token"] = stale_login["token"][:-6] + "AAAAAA"
+    (stale / "server.json").write_text(json.dumps(stale_login))
+    wrong, status, status_json, ci_status, ci_list, relogin, rejected = run_all(
         cli(clean_env(KITARU_CONFIG_PATH=str(fresh["wrongpw"])), "login", main.url, "-u", "alice",
             "--stdin", input="not-the-password\n"),
         cli(team.env("alice"), "status"),
@@ -194,6 +207,7 @@ def test_login_keeps_only_a_token_in_a_private_file_and_status_shows_the_server(
                       KITARU_API_KEY=key), "secrets", "list", "--json"),
         cli(clean_env(KITARU_CONFIG_PATH=str(fresh["logout"])), "login", main.url, "-u", "bob",
             "--stdin", input=PASSWORDS["bob"] + "\n"),
+        cli(clean_env(KITARU_CONFIG_PATH=str(stale)), "secrets", "list"),
     )  # fmt: skip
 
     # Login wrote one 0600 file holding a token, never the password.
@@ -211,6 +225,12 @@ def test_login_keeps_only_a_token_in_a_private_file_and_status_shows_the_server(
                 assert path == server_file, f"token leaked into {path}"
     assert "Logged in to " + main.url + " as alice" in team.login_output["alice"]
     assert saved["token"] not in team.login_output["alice"]
+
+    # A token the server rejects: one clear line that says to log in again.
+    assert rejected.returncode == 1
+    assert "rejected kitaru's session" in rejected.stderr
+    assert f"kitaru login {main.url}" in rejected.stderr
+    assert len(rejected.stderr.strip().splitlines()) == 1, rejected.stderr
 
     # A wrong password: clear error, non-zero exit, nothing saved.
     assert wrong.returncode == 1
@@ -258,11 +278,12 @@ def test_public_secret_is_shared_and_private_secret_is_invisible_to_bob(
 ) -> None:
     pub, priv = shared["public"], shared["private"]
     bob = team.env("bob")
-    listed, show_pub, show_priv, show_priv_id = run_all(
+    listed, show_pub, show_priv, show_priv_id, delete_priv = run_all(
         cli(bob, "secrets", "list", "--json"),
         cli(bob, "secrets", "show", pub["name"], "--show-values", "--json"),
         cli(bob, "secrets", "show", priv["name"], "--show-values"),
         cli(bob, "secrets", "show", priv["id"], "--show-values"),
+        cli(bob, "secrets", "delete", priv["id"]),
     )
     items = last_json(listed)
     assert isinstance(items, list)
@@ -275,7 +296,7 @@ def test_public_secret_is_shared_and_private_secret_is_invisible_to_bob(
     assert data["values"] == pub["values"] and data["owner"] == "alice"
 
     secret_value = priv["values"]["PRIVATE_TOKEN"]
-    for result in (show_priv, show_priv_id):
+    for result in (show_priv, show_priv_id, delete_priv):
         assert result.returncode == 1
         assert "not found" in result.stderr
         assert secret_value not in result.stdout + result.stderr
@@ -389,9 +410,11 @@ FLOW_SCRIPT = """
 import json
 import sys
 
+import kitaru
 from kitaru import checkpoint, flow, get_secret
+from kitaru.testing.openai_server import LocalOpenAIServer
 
-NAME = sys.argv[1]
+NAME, EXPECTED_KEY = sys.argv[1], sys.argv[2]
 
 
 @checkpoint
@@ -399,12 +422,22 @@ def use_creds() -> int:
     return len(get_secret(NAME)["SERVICE_TOKEN"])
 
 
+@checkpoint
+def ask() -> str:
+    return kitaru.llm("hello team", model="team")
+
+
 @flow
-def team_flow() -> int:
-    return use_creds()
+def team_flow() -> dict:
+    return {"n": use_creds(), "answer": ask()}
 
 
-handle = team_flow.run()
+with LocalOpenAIServer() as llm_server:
+    # The alias links alice's public secret; its key reaches the provider per call.
+    kitaru.register_model("team", "openai/demo", api_base=llm_server.base_url, secret=NAME)
+    handle = team_flow.run()
+    bearer_ok = [r.bearer_token == EXPECTED_KEY for r in llm_server.requests]
+
 from kitaru._zenml.client import get_client
 
 run = get_client().get_pipeline_run(handle.execution_id)
@@ -414,6 +447,7 @@ print(json.dumps({
     "result": handle.wait(),
     "run_user": run.user.name if run.user else None,
     "reads": [r.to_json() for r in handle.secret_reads],
+    "llm_bearer_ok": bearer_ok,
 }))
 """
 
@@ -424,25 +458,28 @@ def test_flow_run_by_bob_reads_alice_public_secret_in_a_checkpoint(
     sec = shared["flow"]
     script = tmp_path / "team_flow.py"
     script.write_text(FLOW_SCRIPT)
-    bob = team.env("bob")
-    result = run1(([sys.executable, str(script), sec["name"]], bob, None))
+    bob = {k: v for k, v in team.env("bob").items() if not k.startswith("OPENAI")}
+    llm_key = sec["values"]["OPENAI_API_KEY"]
+    result = run1(([sys.executable, str(script), sec["name"], llm_key], bob, None))
     data = last_json(result)
     assert isinstance(data, dict)
     token = sec["values"]["SERVICE_TOKEN"]
-    assert data["status"] == "completed" and data["result"] == len(token)
+    assert data["status"] == "completed"
+    assert data["result"] == {"n": len(token), "answer": "echo: hello team"}
     assert data["run_user"] == "bob"
-    assert [(r["secret"], r["keys"], r["checkpoint"]) for r in data["reads"]] == [
-        (sec["name"], ["SERVICE_TOKEN"], "use_creds")
-    ]
+    assert data["llm_bearer_ok"] == [True]  # kitaru.llm() got alice's key from the server
+    reads = {(r["secret"], r["checkpoint"], tuple(r["keys"])) for r in data["reads"]}
+    assert (sec["name"], "use_creds", ("SERVICE_TOKEN",)) in reads
+    assert {r["secret"] for r in data["reads"]} == {sec["name"]}
     assert token not in result.stdout + result.stderr
+    assert llm_key not in result.stdout + result.stderr
 
     # The audit is stored with bob's execution on the server.
     shown = last_json(run1(cli(bob, "executions", "show", data["id"], "--json")))
     assert isinstance(shown, dict)
     assert shown["id"] == data["id"] and shown["status"] == "completed"
-    assert [(r["secret"], r["keys"], r["checkpoint"]) for r in shown["secret_reads"]] == [
-        (sec["name"], ["SERVICE_TOKEN"], "use_creds")
-    ]
+    shown_reads = {(r["secret"], r["checkpoint"], tuple(r["keys"])) for r in shown["secret_reads"]}
+    assert shown_reads == reads
 
 
 # --------------------------------------------------------------------- concurrency
@@ -608,6 +645,11 @@ def test_server_secrets_are_encrypted_at_rest(
     for canary in canaries:
         assert canary.encode() not in blobs
         assert base64.b64encode(canary.encode()) not in blobs
+
+    # ZENML_SERVER=true: the server writes no config file holding its key.
+    for path in team.main.root.rglob("*"):
+        if path.is_file() and not path.name.startswith("zenml.db"):
+            assert team.main.encryption_key.encode() not in path.read_bytes(), path
 
     con = sqlite3.connect(f"file:{team.main.db}?mode=ro", uri=True)
     try:

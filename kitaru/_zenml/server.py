@@ -276,7 +276,7 @@ def _forget_in_process() -> None:
     from zenml.login.credentials_store import CredentialsStore
 
     with contextlib.suppress(Exception):
-        CredentialsStore._clear()  # type: ignore[attr-defined]
+        CredentialsStore._clear()
 
 
 # ------------------------------------------------------ creating the ZenML client
