@@ -18,12 +18,14 @@ from kitaru.errors import MissingSecretKeyError, SecretUnavailableError
 
 __all__ = [
     "Secret",
+    "SecretRef",
     "SecretSetResult",
     "SecretSummary",
     "create_secret",
     "delete_secret",
     "get_secret",
     "list_secrets",
+    "secret_ref",
     "set_secret",
 ]
 
@@ -246,7 +248,9 @@ def get_secret(name_or_id: str) -> Secret:
     if scope is not None:
         return Secret(ref, scope.secret_loader(ref), scope.record_secret_read)
     stored = _store().get_secret(ref)
-    return Secret(ref, lambda: stored)
+    secret = Secret(ref, lambda: stored)
+    secret._data = stored  # already read: repr shows name, ID and keys
+    return secret
 
 
 def delete_secret(name_or_id: str) -> SecretSummary:
@@ -266,3 +270,60 @@ def delete_secret(name_or_id: str) -> SecretSummary:
 def list_secrets() -> list[SecretSummary]:
     """Metadata of every secret the current user can see, sorted by name."""
     return [_summary(s) for s in _store().list_secrets()]
+
+
+class SecretRef:
+    """A lazy reference to a secret, safe to create at module level.
+
+    ``GITHUB = kitaru.secret_ref("github-creds")`` stores only the name. Reading it
+    (``.get``, ``.values``, ``.resolve()``) works only inside a running flow or
+    checkpoint; anywhere else it raises
+    :class:`~kitaru.errors.ImportTimeSecretError`.
+    """
+
+    __slots__ = ("name_or_id",)
+
+    def __init__(self, name_or_id: str) -> None:
+        self.name_or_id = check.validate_ref(name_or_id)
+
+    def resolve(self) -> Secret:
+        """The :class:`Secret` for the current execution."""
+        return self._resolve(depth=3)
+
+    def _resolve(self, depth: int) -> Secret:
+        import sys
+
+        from kitaru import runtime
+        from kitaru.errors import ImportTimeSecretError
+
+        runtime.refuse_at_import_time(self.name_or_id, depth=depth)
+        scope = runtime.current_execution_or_none()
+        if scope is None:
+            frame = sys._getframe(depth - 1)
+            raise ImportTimeSecretError(
+                self.name_or_id,
+                module=str(frame.f_globals.get("__name__", "?")),
+                filename=frame.f_code.co_filename,
+                lineno=frame.f_lineno,
+                outside_flow=True,
+            )
+        return Secret(
+            self.name_or_id, scope.secret_loader(self.name_or_id), scope.record_secret_read
+        )
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        """``resolve().get(key, default)``."""
+        return self._resolve(depth=3).get(key, default)
+
+    @property
+    def values(self) -> dict[str, str]:
+        """``resolve().values``."""
+        return self._resolve(depth=3).values
+
+    def __repr__(self) -> str:
+        return f"SecretRef({self.name_or_id!r})"
+
+
+def secret_ref(name_or_id: str) -> SecretRef:
+    """A lazy :class:`SecretRef` to ``name_or_id``; nothing is read until used in a flow."""
+    return SecretRef(name_or_id)
