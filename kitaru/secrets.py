@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from kitaru import _secret_validation as check
-from kitaru.errors import MissingSecretKeyError, SecretUnavailableError
+from kitaru.errors import MissingSecretKeyError, SecretExistsError, SecretUnavailableError
 
 __all__ = [
     "Secret",
@@ -214,10 +214,16 @@ def set_secret(name: str, values: Mapping[str, str], *, private: bool = False) -
     with store.write_lock():
         existing = store.find_secret(name)
         if existing is None:
-            created = store.create_secret(name, clean, private=bool(private))
-            return SecretSetResult(
-                secret=_summary(created), action="created", keys_set=tuple(sorted(clean))
-            )
+            try:
+                created = store.create_secret(name, clean, private=bool(private))
+            except SecretExistsError:
+                # Another writer created it between our lookup and our create (on a
+                # server nothing serialises the two): update theirs instead.
+                existing = store.get_secret(name)
+            else:
+                return SecretSetResult(
+                    secret=_summary(created), action="created", keys_set=tuple(sorted(clean))
+                )
         merged = {**existing.values, **clean}
         check.check_total_size(merged, secret=name)
         updated = store.update_values(existing.id, existing.name, clean)
