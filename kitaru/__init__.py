@@ -28,6 +28,7 @@ from kitaru.errors import (
     SecretNotFoundError,
     SecretUnavailableError,
     SecretVisibilityError,
+    ServerLoginError,
     ServerUnavailableError,
 )
 
@@ -139,6 +140,7 @@ __all__ = [
     "SecretSummary",
     "SecretUnavailableError",
     "SecretVisibilityError",
+    "ServerLoginError",
     "ServerUnavailableError",
     "__version__",
     "allm",

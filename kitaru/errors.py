@@ -28,6 +28,7 @@ __all__ = [
     "SecretNotFoundError",
     "SecretUnavailableError",
     "SecretVisibilityError",
+    "ServerLoginError",
     "ServerUnavailableError",
 ]
 
@@ -148,6 +149,14 @@ class ServerUnavailableError(BackendError):
             "Nothing was changed. Check that the server is running, or run `kitaru status`.",
             operation=operation,
         )
+        self.url = url
+
+
+class ServerLoginError(BackendError):
+    """kitaru cannot authenticate to the server (no login, wrong password, revoked key)."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message, operation="login")
         self.url = url
 
 

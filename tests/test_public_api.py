@@ -43,6 +43,7 @@ EXPECTED = sorted(
         "SecretSummary",
         "SecretUnavailableError",
         "SecretVisibilityError",
+    "ServerLoginError",
         "ServerUnavailableError",
         "__version__",
         "allm",

@@ -39,20 +39,17 @@ from kitaru._config import (
     paths,
     write_private_file,
 )
-from kitaru.errors import BackendError, KitaruValidationError, ServerUnavailableError
+from kitaru.errors import (
+    BackendError,
+    KitaruValidationError,
+    ServerLoginError,
+    ServerUnavailableError,
+)
 
 # ZenML reads this variable (no ZENML_ prefix) on every load/save of its credentials cache.
 DISABLE_DISK_CACHE_VAR = "DISABLE_CREDENTIALS_DISK_CACHING"
 HTTP_TIMEOUT_S = 30
 _FILE_VERSION = 1
-
-
-class ServerLoginError(BackendError):
-    """kitaru cannot authenticate to the server (no login, wrong password, revoked key)."""
-
-    def __init__(self, message: str, *, url: str) -> None:
-        super().__init__(message, operation="login")
-        self.url = url
 
 
 @dataclass(frozen=True)
