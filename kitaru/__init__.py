@@ -7,6 +7,10 @@ Everything public is re-exported here; the rest is internal.
 
 from typing import TYPE_CHECKING, Any
 
+# Functions named like their own submodule are imported now: importing
+# `kitaru.flow` (the module) anywhere would otherwise set `kitaru.flow` to the
+# module and shadow the decorator.
+from kitaru.checkpoint import checkpoint
 from kitaru.errors import (
     BackendError,
     EncryptionKeyError,
@@ -31,19 +35,18 @@ from kitaru.errors import (
     ServerLoginError,
     ServerUnavailableError,
 )
+from kitaru.flow import flow
+from kitaru.llm import llm
 
 # Everything else loads on first use (PEP 562), so `import kitaru` stays light:
-# pydantic models, wrapt decorators and the runtime are imported when touched.
+# pydantic models (executions, models, secrets) are imported when touched.
 _LAZY: dict[str, tuple[str, str]] = {
-    "checkpoint": ("kitaru.checkpoint", "checkpoint"),
     "Execution": ("kitaru.executions", "Execution"),
     "ExecutionSummary": ("kitaru.executions", "ExecutionSummary"),
     "get_execution": ("kitaru.executions", "get_execution"),
     "list_executions": ("kitaru.executions", "list_executions"),
     "FlowHandle": ("kitaru.flow", "FlowHandle"),
-    "flow": ("kitaru.flow", "flow"),
     "allm": ("kitaru.llm", "allm"),
-    "llm": ("kitaru.llm", "llm"),
     "ModelAlias": ("kitaru.models", "ModelAlias"),
     "list_models": ("kitaru.models", "list_models"),
     "register_model": ("kitaru.models", "register_model"),
@@ -66,10 +69,9 @@ _LAZY: dict[str, tuple[str, str]] = {
 }
 
 if TYPE_CHECKING:
-    from kitaru.checkpoint import checkpoint
     from kitaru.executions import Execution, ExecutionSummary, get_execution, list_executions
-    from kitaru.flow import FlowHandle, flow
-    from kitaru.llm import allm, llm
+    from kitaru.flow import FlowHandle
+    from kitaru.llm import allm
     from kitaru.models import (
         ModelAlias,
         list_models,

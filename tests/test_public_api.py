@@ -135,3 +135,21 @@ def test_cli_help_does_not_import_zenml() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "ok\n"
+
+
+def test_functions_named_like_their_module_are_not_shadowed() -> None:
+    """`kitaru.flow` stays the decorator even after `kitaru.flow` the module is imported."""
+    code = (
+        "import importlib, inspect\n"
+        "for m in ('kitaru.checkpoint', 'kitaru.flow', 'kitaru.llm', 'kitaru.executions',"
+        " 'kitaru.models', 'kitaru.secrets', 'kitaru.runtime'):\n"
+        "    importlib.import_module(m)\n"
+        "import kitaru\n"
+        "assert inspect.isfunction(kitaru.checkpoint), kitaru.checkpoint\n"
+        "assert inspect.isfunction(kitaru.flow), kitaru.flow\n"
+        "assert inspect.isfunction(kitaru.llm), kitaru.llm\n"
+        "assert callable(kitaru.get_secret) and callable(kitaru.list_executions)\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
