@@ -227,7 +227,25 @@ class ModelNotFoundError(KitaruError, KeyError):
 
 
 class LLMSetupError(KitaruError):
-    """``kitaru.llm()`` cannot run: no model, or no credentials for it."""
+    """``kitaru.llm()`` cannot run: no model, or no credentials for it.
+
+    ``model`` is the resolved model (None if there is none), ``missing`` the
+    environment variables that are needed but set nowhere, and ``secret`` the
+    linked secret that lacks them, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str | None = None,
+        missing: tuple[str, ...] = (),
+        secret: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.missing = missing
+        self.secret = secret
 
 
 class LLMCallError(KitaruError, RuntimeError):

@@ -21,6 +21,7 @@ class ExecutionSummary(BaseModel):
     ended: str | None = None
     duration_s: float | None = None
     replayed_from: str | None = None
+    user: str | None = None
 
 
 class CheckpointRecord(BaseModel):

@@ -99,7 +99,8 @@ def _resolve_model(model: str | None, scope: ExecutionScope | None) -> _Resolved
         if "/" not in name:
             raise LLMSetupError(
                 f"{origin} {name!r} is neither a registered alias nor a PROVIDER/MODEL string. "
-                f"Register it with `kitaru model register {name} --model PROVIDER/MODEL`."
+                f"Register it with `kitaru model register {name} --model PROVIDER/MODEL`.",
+                model=name,
             )
         return _Resolved(name, None, None, None)
 
@@ -183,7 +184,9 @@ def _plan_credentials(
             f"{label} needs {names}, which is not set. Either export {missing[0]}=..., or "
             f"store it in a secret and link it: `kitaru secrets set my-creds "
             f"--{missing[0]}=...` then `kitaru model register ALIAS --model {target.model} "
-            "--secret my-creds`."
+            "--secret my-creds`.",
+            model=target.model,
+            missing=tuple(missing),
         )
     return _CredentialPlan("secret", from_secret=tuple(missing), explicit=explicit)
 
@@ -211,7 +214,10 @@ def _credentials(
         raise LLMSetupError(
             f"Secret {target.secret!r} linked to {target.alias or target.model!r} has no "
             f"{', '.join(absent)}. Add it with `kitaru secrets set {target.secret} "
-            f"--{absent[0]}=...`, or export {absent[0]}."
+            f"--{absent[0]}=...`, or export {absent[0]}.",
+            model=target.model,
+            missing=tuple(absent),
+            secret=target.secret,
         )
     return _Credentials(kwargs, "secret", tuple(values))
 

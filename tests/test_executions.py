@@ -80,6 +80,7 @@ def test_get_execution_has_status_checkpoints_and_duration(runs: Runs) -> None:
     ]
     assert all(c.attempts == 1 and c.duration_s is not None for c in ex.checkpoints)
     assert ex.secret_reads == ()
+    assert ex.user == "default"  # the embedded store's only user
 
 
 def test_failed_execution_shows_the_failed_checkpoint_and_error(runs: Runs) -> None:

@@ -211,6 +211,7 @@ def test_no_credentials_is_a_setup_error_and_nothing_is_sent(setup: Setup, serve
     assert "OPENAI_API_KEY" in text and setup.alias_plain in text
     assert "kitaru secrets set" in text and "--secret" in text
     assert isinstance(info.value, KitaruError)
+    assert info.value.missing == ("OPENAI_API_KEY",) and info.value.secret is None
 
     with pytest.raises(LLMSetupError) as info:
         kitaru.llm(mark, model="openai/raw-model", api_base=server.base_url)
@@ -220,6 +221,7 @@ def test_no_credentials_is_a_setup_error_and_nothing_is_sent(setup: Setup, serve
     with pytest.raises(LLMSetupError) as info:
         kitaru.llm(mark, model=setup.alias_nokey)
     assert setup.secret_other in str(info.value) and "OPENAI_API_KEY" in str(info.value)
+    assert info.value.secret == setup.secret_other and info.value.missing == ("OPENAI_API_KEY",)
 
     assert requests_with(server, mark) == []
 

@@ -62,6 +62,11 @@ def _summary(run: Any) -> dict[str, Any]:
         original = str(run.original_run.id) if run.original_run is not None else None
     except Exception:  # noqa: BLE001 - same
         original = None
+    user = None
+    try:
+        user = run.user.name if run.user is not None else None
+    except Exception:  # noqa: BLE001 - same
+        user = None
     return {
         "id": str(run.id),
         "flow": run.pipeline.name if run.pipeline is not None else meta.get("flow"),
@@ -70,6 +75,7 @@ def _summary(run: Any) -> dict[str, Any]:
         "ended": _iso(run.end_time),
         "duration_s": _duration(run.start_time, run.end_time),
         "replayed_from": original or meta.get("replayed_from"),
+        "user": user,
         "_meta": meta,
     }
 
