@@ -167,11 +167,6 @@ def effective_registry() -> dict[str, Any]:
     return data
 
 
-def registry_json() -> str:
-    """The effective registry as JSON (names only), for handing to another process."""
-    return json.dumps(effective_registry(), sort_keys=True)
-
-
 def _to_alias(alias: str, entry: dict[str, Any], default: str | None) -> ModelAlias:
     return ModelAlias(
         alias=alias,
