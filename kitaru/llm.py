@@ -30,44 +30,25 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kitaru.errors import KitaruValidationError, LLMCallError, LLMSetupError
+from kitaru._llm_setup import (
+    CredentialPlan,
+    Credentials,
+    Resolved,
+    plan_credentials,
+    read_credentials,
+    resolve_model,
+)
+from kitaru.errors import KitaruValidationError, LLMCallError
 from kitaru.runtime import (
     ExecutionScope,
     Redactor,
     current_checkpoint_or_none,
     current_execution_or_none,
-    refuse_at_import_time,
 )
 
 __all__ = ["allm", "llm"]
 
 _ROLES = {"system", "user", "assistant", "tool", "developer", "function"}
-
-# Environment variable -> litellm keyword for the per-call credential kwargs.
-_EXACT_KWARGS = {
-    "AWS_ACCESS_KEY_ID": "aws_access_key_id",
-    "AWS_SECRET_ACCESS_KEY": "aws_secret_access_key",
-    "AWS_SESSION_TOKEN": "aws_session_token",
-    "AWS_REGION_NAME": "aws_region_name",
-    "AWS_DEFAULT_REGION": "aws_region_name",
-    "AWS_REGION": "aws_region_name",
-}
-
-
-@dataclass(frozen=True)
-class _Resolved:
-    model: str
-    alias: str | None
-    secret: str | None
-    api_base: str | None
-
-
-@dataclass
-class _Credentials:
-    kwargs: dict[str, str]
-    source: str  # "environment" | "secret" | "none"
-    values: tuple[str, ...] = ()
-
 
 def _import_litellm() -> Any:
     # Offline-safe: litellm otherwise fetches its price map from the network on import.
@@ -80,159 +61,6 @@ def _import_litellm() -> Any:
     litellm.suppress_debug_info = True
     logging.getLogger("LiteLLM").setLevel(logging.ERROR)
     return litellm
-
-
-# ---------------------------------------------------------------- model
-
-
-def _resolve_model(model: str | None, scope: ExecutionScope | None) -> _Resolved:
-    from kitaru import models
-
-    registry = scope.model_registry if scope is not None and scope.model_registry else None
-    if registry is None:
-        registry = models.effective_registry()
-
-    def from_name(name: str, origin: str) -> _Resolved:
-        alias = models.lookup(name, registry)
-        if alias is not None:
-            return _Resolved(alias.model, alias.alias, alias.secret, alias.api_base)
-        if "/" not in name:
-            raise LLMSetupError(
-                f"{origin} {name!r} is neither a registered alias nor a PROVIDER/MODEL string. "
-                f"Register it with `kitaru model register {name} --model PROVIDER/MODEL`.",
-                model=name,
-            )
-        return _Resolved(name, None, None, None)
-
-    if model is not None:
-        if not isinstance(model, str) or not model.strip():
-            raise KitaruValidationError("model= must be a non-empty string.", field="model")
-        return from_name(model, "Model")
-    env_model = os.environ.get("KITARU_DEFAULT_MODEL", "").strip()
-    if env_model:
-        return from_name(env_model, "KITARU_DEFAULT_MODEL")
-    default = models.default_alias(registry)
-    if default is None:
-        raise LLMSetupError(
-            "No model given and no default model: pass model='provider/model', set "
-            "KITARU_DEFAULT_MODEL, or register an alias with `kitaru model register ALIAS "
-            "--model PROVIDER/MODEL [--secret NAME]` (the first alias becomes the default)."
-        )
-    return _Resolved(default.model, default.alias, default.secret, default.api_base)
-
-
-# ---------------------------------------------------------------- credentials
-
-
-# Provider options whose values are credentials: redacted like secret values.
-_SECRET_KWARGS = frozenset(
-    {"api_key", "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "azure_ad_token"}
-)
-
-
-def _is_str(options: Mapping[str, Any], key: str) -> bool:
-    return isinstance(options.get(key), str) and bool(options[key])
-
-
-def _kwarg_for(env_var: str) -> str | None:
-    if env_var in _EXACT_KWARGS:
-        return _EXACT_KWARGS[env_var]
-    if env_var.endswith(("_API_KEY", "_TOKEN", "_KEY")):
-        return "api_key"
-    if env_var.endswith(("_API_BASE", "_BASE_URL", "_ENDPOINT", "_API_URL")):
-        return "api_base"
-    if env_var.endswith("_API_VERSION"):
-        return "api_version"
-    return None
-
-
-@dataclass(frozen=True)
-class _CredentialPlan:
-    """Where this call's credentials come from; decided before anything is sent."""
-
-    source: str  # "environment" | "secret" | "argument"
-    from_secret: tuple[str, ...] = ()  # variables to take from the linked secret
-    explicit: tuple[str, ...] = ()  # credential values passed as provider options
-
-
-def _plan_credentials(
-    litellm: Any, target: _Resolved, provider_options: Mapping[str, Any]
-) -> _CredentialPlan:
-    """Check the environment (without reading any secret) and decide the source.
-
-    Raises:
-        LLMSetupError: credentials are missing and no secret is linked.
-    """
-    api_base = provider_options.get("api_base") or target.api_base
-    check = litellm.validate_environment(model=target.model, api_base=api_base)
-    missing: list[str] = list(check.get("missing_keys") or [])
-    if api_base:
-        missing = [k for k in missing if _kwarg_for(k) != "api_base"]
-    # A credential passed explicitly (e.g. ``api_key=``) satisfies its variables.
-    given = {kw for kw in {_kwarg_for(k) for k in missing} if kw and _is_str(provider_options, kw)}
-    satisfied = [k for k in missing if _kwarg_for(k) in given]
-    missing = [k for k in missing if k not in satisfied]
-    explicit = tuple(
-        str(provider_options[kw]) for kw in sorted(_SECRET_KWARGS) if _is_str(provider_options, kw)
-    )
-    if not missing:
-        return _CredentialPlan("argument" if satisfied else "environment", explicit=explicit)
-    if target.secret is None:
-        names = ", ".join(missing)
-        label = f"alias {target.alias!r}" if target.alias else f"model {target.model!r}"
-        raise LLMSetupError(
-            f"{label} needs {names}, which is not set. Either export {missing[0]}=..., or "
-            f"store it in a secret and link it: `kitaru secrets set my-creds "
-            f"--{missing[0]}=...` then `kitaru model register ALIAS --model {target.model} "
-            "--secret my-creds`.",
-            model=target.model,
-            missing=tuple(missing),
-        )
-    return _CredentialPlan("secret", from_secret=tuple(missing), explicit=explicit)
-
-
-def _credentials(
-    plan: _CredentialPlan, target: _Resolved, scope: ExecutionScope | None
-) -> _Credentials:
-    """Read the linked secret if the plan needs it (audited inside a flow)."""
-    if not plan.from_secret:
-        return _Credentials({}, plan.source, plan.explicit)
-    assert target.secret is not None
-    secret = _read_linked_secret(target.secret, scope)
-    kwargs: dict[str, str] = {}
-    values: list[str] = list(plan.explicit)
-    absent: list[str] = []
-    for var in plan.from_secret:
-        value = secret.get(var)
-        kwarg = _kwarg_for(var)
-        if value is None or kwarg is None:
-            absent.append(var)
-            continue
-        kwargs[kwarg] = value
-        values.append(value)
-    if absent:
-        raise LLMSetupError(
-            f"Secret {target.secret!r} linked to {target.alias or target.model!r} has no "
-            f"{', '.join(absent)}. Add it with `kitaru secrets set {target.secret} "
-            f"--{absent[0]}=...`, or export {absent[0]}.",
-            model=target.model,
-            missing=tuple(absent),
-            secret=target.secret,
-        )
-    return _Credentials(kwargs, "secret", tuple(values))
-
-
-def _read_linked_secret(name: str, scope: ExecutionScope | None) -> Any:
-    from kitaru.secrets import Secret
-
-    if scope is not None:
-        return Secret(name, scope.secret_loader(name), scope.record_secret_read)
-    # Outside a flow the same import-time rule as get_secret() applies.
-    refuse_at_import_time(name, depth=1)
-    from kitaru._zenml import secret_store
-
-    stored = secret_store.get_secret(name)
-    return Secret(name, lambda: stored)
 
 
 # ---------------------------------------------------------------- messages
@@ -313,8 +141,8 @@ def _cost_of(litellm: Any, response: Any) -> float | None:
 
 
 def _call_kwargs(
-    target: _Resolved,
-    creds: _Credentials,
+    target: Resolved,
+    creds: Credentials,
     messages: list[dict[str, Any]],
     temperature: float | None,
     max_tokens: int | None,
@@ -333,7 +161,7 @@ def _call_kwargs(
 
 
 def _provider_error(
-    exc: Exception, target: _Resolved, redact: Callable[[str], str]
+    exc: Exception, target: Resolved, redact: Callable[[str], str]
 ) -> LLMCallError:
     text = redact(f"{type(exc).__name__}: {exc}")
     return LLMCallError(
@@ -345,8 +173,8 @@ def _record(
     scope: ExecutionScope,
     *,
     name: str | None,
-    target: _Resolved,
-    creds: _Credentials,
+    target: Resolved,
+    creds: Credentials,
     messages: list[dict[str, Any]],
     text: str | None,
     response: Any,
@@ -407,17 +235,17 @@ class _Call:
 
     litellm: Any
     scope: ExecutionScope | None
-    target: _Resolved
+    target: Resolved
     messages: list[dict[str, Any]]
-    plan: _CredentialPlan
+    plan: CredentialPlan
     name: str | None
     temperature: float | None
     max_tokens: int | None
     provider_options: dict[str, Any]
 
-    def start(self) -> tuple[dict[str, Any], _Credentials, Callable[[str], str]]:
+    def start(self) -> tuple[dict[str, Any], Credentials, Callable[[str], str]]:
         """Resolve credentials (reading the linked secret, audited) and build the kwargs."""
-        creds = _credentials(self.plan, self.target, self.scope)
+        creds = read_credentials(self.plan, self.target, self.scope)
         own = Redactor()
         for value in creds.values:
             own.remember(value, secret=self.target.secret or "credential")
@@ -433,7 +261,7 @@ class _Call:
 
     def finish(
         self,
-        creds: _Credentials,
+        creds: Credentials,
         response: Any,
         started: float,
         redact: Callable[[str], str],
@@ -444,7 +272,7 @@ class _Call:
         return text
 
     def fail(
-        self, creds: _Credentials, exc: Exception, started: float, redact: Callable[[str], str]
+        self, creds: Credentials, exc: Exception, started: float, redact: Callable[[str], str]
     ) -> LLMCallError:
         """Record a failed call (inside a flow) and return the redacted error to raise."""
         failure = _provider_error(exc, self.target, redact)
@@ -453,7 +281,7 @@ class _Call:
 
     def _record(
         self,
-        creds: _Credentials,
+        creds: Credentials,
         text: str | None,
         response: Any,
         started: float,
@@ -490,9 +318,9 @@ def _prepare(
     messages = _messages(prompt_or_messages, system)
     _check_options(temperature, max_tokens, name)
     scope = current_execution_or_none()
-    target = _resolve_model(model, scope)
+    target = resolve_model(model, scope)
     litellm = _import_litellm()
-    plan = _plan_credentials(litellm, target, provider_options)
+    plan = plan_credentials(litellm, target, provider_options)
     return _Call(
         litellm, scope, target, messages, plan, name, temperature, max_tokens, provider_options
     )
