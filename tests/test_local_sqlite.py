@@ -117,3 +117,23 @@ def test_concurrent_upserts_from_processes_keep_every_key(unique: str) -> None:
     values = kitaru.get_secret(name).values
     expected = {f"W{w}_K{i}": f"v{w}-{i}" for w in range(8) for i in range(50)}
     assert {k: v for k, v in values.items() if k != "SEED"} == expected
+
+
+def test_opening_zenml_leaves_the_users_logging_alone(unique: str) -> None:
+    """`import zenml` adds root handlers and lowers the root level; kitaru undoes both."""
+    code = textwrap.dedent(
+        f"""
+        import logging, sys
+        mine = logging.StreamHandler(sys.stderr)
+        root = logging.getLogger()
+        root.addHandler(mine)
+        root.setLevel(logging.WARNING)
+        import kitaru
+        kitaru.set_secret("logging-{unique}", {{"K": "v-{unique}"}})
+        assert "zenml" in sys.modules, "the ZenML path must have been taken"
+        assert root.handlers == [mine], root.handlers
+        assert root.level == logging.WARNING, root.level
+        print("ok")
+        """
+    )
+    assert _zenml_side(code) == "ok"
