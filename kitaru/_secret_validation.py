@@ -155,12 +155,16 @@ def check_total_size(values: Mapping[str, str | None], *, secret: str | None = N
         )
 
 
-def parse_uuid(text: str) -> uuid.UUID | None:
-    """``text`` as a UUID if it is a complete one, else None."""
+def parse_full_uuid(text: str) -> uuid.UUID | None:
+    """``text`` as a secret ID if it is a complete UUID in canonical or hex form.
+
+    The one rule for "is this reference an ID?" used by every lookup path.
+    """
     try:
-        return uuid.UUID(text)
+        parsed = uuid.UUID(text)
     except (ValueError, AttributeError, TypeError):
         return None
+    return parsed if text.lower() in (str(parsed), parsed.hex) else None
 
 
 def validate_ref(ref: Any) -> str:

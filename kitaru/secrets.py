@@ -105,7 +105,7 @@ class Secret:
     @property
     def name(self) -> str:
         """The secret's name."""
-        if self._data is None and check.parse_uuid(self._ref) is None:
+        if self._data is None and check.parse_full_uuid(self._ref) is None:
             return self._ref
         return str(self._load().name)
 

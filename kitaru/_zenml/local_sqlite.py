@@ -151,11 +151,10 @@ def _hex(secret_id: str) -> str:
 
 
 def _uuid_hex(text: str) -> str | None:
-    try:
-        parsed = uuid.UUID(text)
-    except (ValueError, AttributeError, TypeError):
-        return None
-    return parsed.hex if text.lower() in (str(parsed), parsed.hex) else None
+    from kitaru._secret_validation import parse_full_uuid
+
+    parsed = parse_full_uuid(text)
+    return parsed.hex if parsed is not None else None
 
 
 def _now() -> str:

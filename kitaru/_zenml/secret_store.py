@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from kitaru._config import ensure_private_dir, paths
-from kitaru._secret_validation import check_total_size
+from kitaru._secret_validation import check_total_size, parse_full_uuid
 from kitaru._zenml.client import get_client, server_url
 from kitaru._zenml.local_sqlite import format_id as local_format_id
 from kitaru.errors import (
@@ -62,15 +62,6 @@ class StoredSecret:
     @property
     def unavailable_keys(self) -> tuple[str, ...]:
         return tuple(sorted(k for k, v in self.values.items() if v is None))
-
-
-def parse_full_uuid(text: str) -> uuid.UUID | None:
-    """``text`` as a UUID if it is a complete UUID in canonical or hex form."""
-    try:
-        parsed = uuid.UUID(text)
-    except (ValueError, AttributeError, TypeError):
-        return None
-    return parsed if text.lower() in (str(parsed), parsed.hex) else None
 
 
 def _store_label() -> str:
