@@ -1,0 +1,52 @@
+"""Helpers of the container tier's tests (and of benchmarks/bench_container.py)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from _docker import Daemon
+from _team_server import Server, clean_env
+
+HERE = Path(__file__).resolve().parent
+RUN_TIMEOUT = 600
+
+
+@dataclass
+class LoggedIn:
+    """A ZenML server and a kitaru config directory logged in to it as admin."""
+
+    server: Server
+    config: Path
+
+
+def run_raw(
+    daemon: Daemon, image: str, config: Path, workdir: Path, *flags: str
+) -> list[dict[str, Any]]:
+    """Run raw_zenml_pipeline.py from a code directory of its own; its runs, as JSON."""
+    code = workdir / "code"
+    code.mkdir(parents=True)
+    shutil.copy2(HERE / "raw_zenml_pipeline.py", code / "raw_zenml_pipeline.py")
+    proc = subprocess.run(
+        [sys.executable, "raw_zenml_pipeline.py", image, *flags],
+        cwd=code,
+        env=daemon.env(clean_env(KITARU_CONFIG_PATH=str(config))),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    return list(json.loads(proc.stdout.strip().splitlines()[-1])["runs"])
+
+
+def take_containers(daemon: Daemon, image: str) -> list[dict[str, Any]]:
+    """Inspect, then remove, the containers started from ``image`` (ZenML leaves them)."""
+    ids = daemon.containers(f"ancestor={image}")
+    info = json.loads(daemon.docker("inspect", *ids).stdout) if ids else []
+    daemon.remove_containers(ids)
+    return list(info)

@@ -1,0 +1,65 @@
+"""Fixtures of the ``container`` tier: a private dockerd, kitaru's image, a ZenML server.
+
+The tier runs in every ``make test``. It never skips: where the daemon cannot
+start (not root, no kernel support, no package), its fixtures fail with a
+message that says what is missing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _docker import Daemon, DockerUnavailable, ensure_kitaru_image, start_daemon
+from _support import LoggedIn
+from _team_server import ADMIN_PASSWORD, clean_env, start_server, wait_ready
+
+KITARU = str(Path(sys.executable).parent / "kitaru")
+
+
+@pytest.fixture(scope="session")
+def docker_daemon() -> Iterator[Daemon]:
+    """A dockerd of this session's own (its socket in ``.host``), stopped by pid at the end."""
+    try:
+        daemon = start_daemon()
+    except DockerUnavailable as exc:
+        pytest.fail(f"container tier cannot run: {exc}", pytrace=False)
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture(scope="session")
+def kitaru_image(docker_daemon: Daemon, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The tag of an image with kitaru (from this checkout) in ``/opt/venv``."""
+    try:
+        return ensure_kitaru_image(docker_daemon, tmp_path_factory.mktemp("kitaru-wheel"))
+    except DockerUnavailable as exc:
+        pytest.fail(f"container tier cannot build its image: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def zenml_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedIn]:
+    """A real ZenML server on 127.0.0.1 (containers reach it with host networking)."""
+    root = tmp_path_factory.mktemp("container-server")
+    server = start_server(root / "server")
+    try:
+        wait_ready(server)
+        config = root / "admin-config"
+        login = subprocess.run(
+            [KITARU, "login", server.url, "-u", "admin", "--stdin"],
+            input=ADMIN_PASSWORD + "\n",
+            env=clean_env(KITARU_CONFIG_PATH=str(config)),
+            capture_output=True,
+            text=True,
+            timeout=240,
+            start_new_session=True,
+        )
+        assert login.returncode == 0, login.stdout + login.stderr
+        yield LoggedIn(server=server, config=config)
+    finally:
+        server.stop()
