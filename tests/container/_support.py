@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from _docker import Daemon
-from _team_server import Server, clean_env
+from _team_server import ADMIN_PASSWORD, Server, clean_env, start_server, wait_ready
 
 HERE = Path(__file__).resolve().parent
+KITARU = str(Path(sys.executable).parent / "kitaru")
 RUN_TIMEOUT = 600
 
 
@@ -23,6 +24,32 @@ class LoggedIn:
 
     server: Server
     config: Path
+
+
+def start_logged_in(root: Path) -> LoggedIn:
+    """Start a ZenML server on 127.0.0.1 and log a fresh kitaru config dir in as admin.
+
+    The caller stops ``.server``; containers reach it with host networking.
+    """
+    server = start_server(root / "server")
+    try:
+        wait_ready(server)
+        config = root / "admin-config"
+        login = subprocess.run(
+            [KITARU, "login", server.url, "-u", "admin", "--stdin"],
+            input=ADMIN_PASSWORD + "\n",
+            env=clean_env(KITARU_CONFIG_PATH=str(config)),
+            capture_output=True,
+            text=True,
+            timeout=240,
+            start_new_session=True,
+        )
+        if login.returncode != 0:
+            raise RuntimeError(f"kitaru login failed:\n{login.stdout}{login.stderr}")
+    except BaseException:
+        server.stop()
+        raise
+    return LoggedIn(server=server, config=config)
 
 
 def run_raw(

@@ -7,17 +7,11 @@ message that says what is missing.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from _docker import Daemon, DockerUnavailable, ensure_kitaru_image, start_daemon
-from _support import LoggedIn
-from _team_server import ADMIN_PASSWORD, clean_env, start_server, wait_ready
-
-KITARU = str(Path(sys.executable).parent / "kitaru")
+from _support import LoggedIn, start_logged_in
 
 
 @pytest.fixture(scope="session")
@@ -44,22 +38,9 @@ def kitaru_image(docker_daemon: Daemon, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture(scope="session")
 def zenml_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoggedIn]:
-    """A real ZenML server on 127.0.0.1 (containers reach it with host networking)."""
-    root = tmp_path_factory.mktemp("container-server")
-    server = start_server(root / "server")
+    """A real ZenML server on 127.0.0.1 and a kitaru config dir logged in to it."""
+    logged_in = start_logged_in(tmp_path_factory.mktemp("container-server"))
     try:
-        wait_ready(server)
-        config = root / "admin-config"
-        login = subprocess.run(
-            [KITARU, "login", server.url, "-u", "admin", "--stdin"],
-            input=ADMIN_PASSWORD + "\n",
-            env=clean_env(KITARU_CONFIG_PATH=str(config)),
-            capture_output=True,
-            text=True,
-            timeout=240,
-            start_new_session=True,
-        )
-        assert login.returncode == 0, login.stdout + login.stderr
-        yield LoggedIn(server=server, config=config)
+        yield logged_in
     finally:
-        server.stop()
+        logged_in.server.stop()
