@@ -199,6 +199,7 @@ class _FlowSpec:
 
         get_client()
         with stacks.selected(stack) as orchestrator:
+            root = pipelines.source_root()
             source = pipelines.resolve_flow_source(target)
             local_key = None
             if source is None:
@@ -218,6 +219,7 @@ class _FlowSpec:
                 "inputs": inputs,
                 "registry": _registry_snapshot(),
                 "replay_of": replay_of,
+                "source_root": root,
             }
             run_name = f"{self.name}-{uuid.uuid4().hex[:16]}"
             error: BaseException | None = None

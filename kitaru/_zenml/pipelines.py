@@ -22,10 +22,12 @@ This module imports zenml at top level; import it only after
 from __future__ import annotations
 
 import contextvars
+import os
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from zenml import pipeline, step
@@ -97,12 +99,14 @@ def kitaru_flow(
     inputs: dict[str, Any],
     registry: dict[str, Any] | None = None,
     replay_of: str | None = None,
+    source_root: str | None = None,
 ) -> None:
     """Entry of every kitaru flow's ZenML dynamic pipeline, in whatever process runs it.
 
     ``flow`` is the ZenML source of the ``@flow`` object; loading it imports the
     user's module afresh where the run is not in the caller's process, so the
-    import-time guard applies there too.
+    import-time guard applies there too. ``source_root`` is the caller's project
+    root, kept on the run so ``kitaru executions replay`` can import the flow.
     """
     from zenml.execution.pipeline.dynamic.run_context import DynamicPipelineRunContext
     from zenml.utils import source_utils
@@ -211,6 +215,39 @@ def replay_flow(name: str, run_name: str, original_run_id: str, params: dict[str
             input_overrides=params,
         )
     )
+
+
+ENV_SOURCE_ROOT = "KITARU_SOURCE_ROOT"
+_root_from_env: list[str] = []
+
+
+def source_root() -> str:
+    """The project root that ZenML ships as the code archive and imports flows from.
+
+    ``KITARU_SOURCE_ROOT`` sets it; otherwise ZenML's rule applies (a ``zenml
+    init`` repository, else the main script's folder).
+    """
+    from zenml.utils import source_utils
+
+    root = os.environ.get(ENV_SOURCE_ROOT, "").strip()
+    with _inline_lock:
+        if root:
+            resolved = str(Path(root).expanduser().resolve())
+            source_utils.set_custom_source_root(resolved)
+            _root_from_env[:] = [resolved]
+        elif _root_from_env:
+            source_utils.set_custom_source_root(None)
+            _root_from_env.clear()
+    return str(source_utils.get_source_root())
+
+
+def load_flow(flow: str, root: str | None) -> Any:
+    """Import the @flow at ZenML source ``flow`` under project root ``root`` (for a replay)."""
+    from zenml.utils import source_utils
+
+    if root and not os.environ.get(ENV_SOURCE_ROOT):
+        source_utils.set_custom_source_root(root)
+    return _load_flow(flow, source_utils.load)
 
 
 def resolve_flow_source(target: Any) -> str | None:

@@ -186,3 +186,9 @@ def flow_result(execution_id: str) -> Any:
             if outputs:
                 return outputs[0].load()
     raise KeyError(execution_id)
+
+
+def run_parameters(execution_id: str) -> dict[str, Any]:
+    """The parameters the run was started with (what travels with a flow run)."""
+    run = _load_run(execution_id)
+    return dict(run.config.parameters or {})
