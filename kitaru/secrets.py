@@ -186,9 +186,7 @@ def _store() -> Any:
     return secret_store
 
 
-def create_secret(
-    name: str, values: Mapping[str, str], *, private: bool = False
-) -> SecretSummary:
+def create_secret(name: str, values: Mapping[str, str], *, private: bool = False) -> SecretSummary:
     """Create a secret (public by default) and return its metadata.
 
     Raises:
