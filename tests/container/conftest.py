@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 from _docker import Daemon, DockerUnavailable, ensure_kitaru_image, start_daemon
-from _support import LoggedIn, start_logged_in
+
+from container._support import LoggedIn, start_logged_in
 
 
 @pytest.fixture(scope="session")

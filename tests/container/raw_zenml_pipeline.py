@@ -1,12 +1,13 @@
 """A raw ZenML dynamic pipeline (no kitaru flow) on a ``local_docker`` stack.
 
-    python raw_zenml_pipeline.py IMAGE [--fail] [--host-network] [--runs N]
+    python raw_zenml_pipeline.py IMAGE [--plan ok,fail,...] [--host-network]
 
 Run it from a directory of its own: ZenML ships that directory to the container
 as the code archive. kitaru's store is the one of ``KITARU_CONFIG_PATH`` (or the
 server it is logged in to); ``DOCKER_HOST`` names the daemon. It registers (once)
 a stack of the ``local_docker`` orchestrator, the ``local`` image builder and the
-default artifact store, runs the pipeline N times on it with the image as parent
+default artifact store, runs the pipeline once per entry of ``--plan`` on it
+(``fail``: its second step raises) with the image as parent
 image and no build (on the embedded store the container also gets kitaru's
 config directory, where the secrets store's key is), and prints one JSON line:
 per run its id, status, wall time and step outputs (read back on the host).
@@ -69,9 +70,8 @@ def ensure_stack(client: Any) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("image")
-    parser.add_argument("--fail", action="store_true")
+    parser.add_argument("--plan", default="ok", help="comma-separated runs: ok or fail")
     parser.add_argument("--host-network", action="store_true")
-    parser.add_argument("--runs", type=int, default=1)
     opts = parser.parse_args()
 
     from zenml.config import DockerSettings
@@ -95,9 +95,11 @@ def main() -> None:
         enable_cache=False,
     )
     runs = []
-    for i in range(opts.runs):
+    for kind in opts.plan.split(","):
+        if kind not in ("ok", "fail"):
+            parser.error(f"--plan: {kind!r} is neither ok nor fail")
         t0 = time.perf_counter()
-        returned = configured(x=21 + i, fail=opts.fail)
+        returned = configured(x=21, fail=kind == "fail")
         wall = time.perf_counter() - t0
         run = client.get_pipeline_run(returned.id)
         outputs = {}
