@@ -11,8 +11,10 @@ build at run time, on each store of ``--stores``:
 - ``server``: a ZenML server on 127.0.0.1 (the container uses host networking).
 
 It prints, per store and variant, the wall time of one run (min and median),
-timed around the pipeline call in the launching process: container start,
-ZenML start-up inside it, the steps, and the wait for the container to exit.
+timed in the launching process around the call that starts the run and waits
+for it (``pipeline()``; ``flow.run().wait()``): container start, ZenML start-up
+inside it, the steps, and the wait for the container to exit; and the kitaru /
+raw ratio of the medians.
 
     .venv/bin/python benchmarks/bench_container.py [--reps 3] [--stores embedded,server]
 """
@@ -31,7 +33,7 @@ from _common import REPO, load, say, table, temp_dir
 sys.path.insert(0, str(REPO / "tests"))
 
 from _docker import Daemon, ensure_kitaru_image, start_daemon
-from container._support import run_raw, start_logged_in, take_containers
+from container._support import container_runs, start_logged_in, take_containers
 
 STORES = ("embedded", "server")
 
@@ -46,46 +48,49 @@ class Stack:
     store: str
     scratch: Path
 
-    @property
-    def extra_flags(self) -> tuple[str, ...]:
-        return ("--host-network",) if self.store == "server" else ()
+
+def variant(mode: str) -> Callable[[Stack, int], list[float]]:
+    """``reps`` runs of tests/container/container_runs.py in ``mode``; their wall times."""
+
+    def measure_mode(stack: Stack, reps: int) -> list[float]:
+        runs = container_runs(
+            mode,
+            stack.daemon,
+            stack.image,
+            stack.config,
+            stack.scratch / f"{mode}-{stack.store}",
+            ",".join(["ok"] * reps),
+        )
+        take_containers(stack.daemon, stack.image)
+        failed = [r for r in runs if r["status"] != "completed"]
+        if failed:
+            raise RuntimeError(f"{mode} runs did not complete: {failed}")
+        return [float(r["wall"]) for r in runs]
+
+    return measure_mode
 
 
-def raw_zenml(stack: Stack, reps: int) -> list[float]:
-    """Raw ZenML: a dynamic pipeline of two steps (tests/container/raw_zenml_pipeline.py)."""
-    runs = run_raw(
-        stack.daemon,
-        stack.image,
-        stack.config,
-        stack.scratch / f"raw-{stack.store}",
-        "--plan",
-        ",".join(["ok"] * reps),
-        *stack.extra_flags,
-    )
-    take_containers(stack.daemon, stack.image)
-    failed = [r for r in runs if r["status"] != "completed"]
-    if failed:
-        raise RuntimeError(f"raw ZenML runs did not complete: {failed}")
-    return [float(r["wall"]) for r in runs]
-
-
-# One row per variant, in this order, on every store.
+# One row per variant, in this order, on every store; both run on the same stack.
 VARIANTS: dict[str, Callable[[Stack, int], list[float]]] = {
-    "raw ZenML pipeline (2 steps)": raw_zenml,
+    "raw ZenML pipeline (2 steps)": variant("raw"),
+    "kitaru flow (2 checkpoints)": variant("kitaru"),
 }
 
 
 def measure(stack: Stack, reps: int) -> list[list[str]]:
     rows = []
-    for label, variant in VARIANTS.items():
+    medians = []
+    for label, measure_variant in VARIANTS.items():
         say(f"[{stack.store}] {label}: {reps} runs ...")
-        walls = variant(stack, reps)
+        walls = measure_variant(stack, reps)
+        medians.append(statistics.median(walls))
         rows.append(
             [
                 stack.store,
                 label,
                 f"{min(walls):.1f} s",
-                f"{statistics.median(walls):.1f} s",
+                f"{medians[-1]:.1f} s",
+                f"{medians[-1] / medians[0]:.2f}",
                 " ".join(f"{w:.1f}" for w in walls),
             ]
         )
@@ -123,7 +128,7 @@ def main() -> None:
     finally:
         daemon.stop()
     say()
-    say(table(["store", "variant", "min", "median", "all runs (s)"], rows))
+    say(table(["store", "variant", "min", "median", "vs raw", "all runs (s)"], rows))
     say(load())
 
 

@@ -52,15 +52,18 @@ def start_logged_in(root: Path) -> LoggedIn:
     return LoggedIn(server=server, config=config)
 
 
-def run_raw(
-    daemon: Daemon, image: str, config: Path, workdir: Path, *flags: str
+def container_runs(
+    mode: str, daemon: Daemon, image: str, config: Path, workdir: Path, plan: str
 ) -> list[dict[str, Any]]:
-    """Run raw_zenml_pipeline.py from a code directory of its own; its runs, as JSON."""
-    code = workdir / "code"
+    """Run container_runs.py (``raw`` or ``kitaru``) from a code directory of its own.
+
+    Returns its runs as JSON; see that script.
+    """
+    code = workdir / f"code-{mode}"
     code.mkdir(parents=True)
-    shutil.copy2(HERE / "raw_zenml_pipeline.py", code / "raw_zenml_pipeline.py")
+    shutil.copy2(HERE / "container_runs.py", code / "container_runs.py")
     proc = subprocess.run(
-        [sys.executable, "raw_zenml_pipeline.py", image, *flags],
+        [sys.executable, "container_runs.py", mode, image, "--plan", plan],
         cwd=code,
         env=daemon.env(clean_env(KITARU_CONFIG_PATH=str(config))),
         capture_output=True,

@@ -15,30 +15,30 @@ from typing import Any
 import pytest
 from _docker import Daemon
 
-from container._support import LoggedIn, run_raw, take_containers
+from container._support import LoggedIn, container_runs, take_containers
 
 pytestmark = pytest.mark.container
 
 
 def assert_ran_in_container(run: dict[str, Any]) -> None:
-    seen = run["outputs"]["inspect_runtime"]
+    seen = run["outputs"]["where"]
     assert seen["prefix"] == "/opt/venv"
     assert seen["cwd"] == "/app/code"
-    assert seen["file"] == "/app/code/raw_zenml_pipeline.py"
+    assert seen["file"] == "/app/code/container_runs.py"
 
 
 def test_raw_pipeline_in_container_on_embedded_store(
     docker_daemon: Daemon, kitaru_image: str, tmp_path: Path
 ) -> None:
-    ok, failed = run_raw(
-        docker_daemon, kitaru_image, tmp_path / "config", tmp_path, "--plan", "ok,fail"
+    ok, failed = container_runs(
+        "raw", docker_daemon, kitaru_image, tmp_path / "config", tmp_path, "ok,fail"
     )
     assert ok["status"] == "completed"
-    assert ok["outputs"]["finish"] == 42
+    assert ok["outputs"]["double"] == 42
     assert_ran_in_container(ok)
     # ZenML's local_docker does not raise on a failed run: the run comes back failed.
     assert failed["status"] == "failed"
-    assert "finish" not in failed["outputs"]
+    assert "double" not in failed["outputs"]
     assert_ran_in_container(failed)
     containers = take_containers(docker_daemon, kitaru_image)
     assert sorted(c["State"]["ExitCode"] != 0 for c in containers) == [False, True]
@@ -48,9 +48,9 @@ def test_raw_pipeline_in_container_on_embedded_store(
 def test_raw_pipeline_in_container_on_server(
     docker_daemon: Daemon, kitaru_image: str, zenml_server: LoggedIn, tmp_path: Path
 ) -> None:
-    [run] = run_raw(docker_daemon, kitaru_image, zenml_server.config, tmp_path, "--host-network")
+    [run] = container_runs("raw", docker_daemon, kitaru_image, zenml_server.config, tmp_path, "ok")
     assert run["status"] == "completed", run
-    assert run["outputs"]["finish"] == 42
+    assert run["outputs"]["double"] == 42
     assert_ran_in_container(run)
     [container] = take_containers(docker_daemon, kitaru_image)
     assert container["State"]["ExitCode"] == 0
