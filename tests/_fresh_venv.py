@@ -62,6 +62,7 @@ def make_venv(root: Path, wheel: Path) -> Path:
     found = subprocess.run(
         [str(python), "-c", "import kitaru, zenml; print(kitaru.__file__)"],
         check=True, capture_output=True, text=True, env={"PATH": os.environ.get("PATH", "")},
+        cwd=root,
     ).stdout.strip()
     assert found.startswith(str(root)), found
     return python

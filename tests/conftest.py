@@ -27,14 +27,13 @@ for _var in (
     "KITARU_API_KEY",
     "KITARU_DEFAULT_MODEL",
     "KITARU_MODEL_REGISTRY",
+    "KITARU_SOURCE_ROOT",
+    "KITARU_STACK",
 ):
     os.environ.pop(_var, None)
 os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
 
 REPO = Path(__file__).resolve().parent.parent
-# Module-level flows of the test modules are found by import path, as an
-# orchestrator's process finds them (pytest imports tests/*.py as top-level modules).
-os.environ["KITARU_SOURCE_ROOT"] = str(REPO / "tests")
 PYTHON = sys.executable
 
 

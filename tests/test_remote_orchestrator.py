@@ -182,7 +182,7 @@ def scenario(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run the fail/replay scenario and the import-guard script; returns both results."""
     secret, alias = f"remote-creds-{unique}", f"remote-llm-{unique}"
-    first, rotated = f"canary-first-{uuid.uuid4().hex}", f"canary-rot-{uuid.uuid4().hex}xx"
+    first, rotated = f"canary-first-{uuid.uuid4().hex}", f"canary-rotated-{uuid.uuid4().hex}"
     ok = run_cli("secrets", "set", secret, f"--TOKEN={first}", f"--OPENAI_API_KEY={first}", env=env)
     assert ok.returncode == 0, ok.stderr
     reg = run_cli(

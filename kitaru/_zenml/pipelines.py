@@ -250,14 +250,28 @@ def load_flow(flow: str, root: str | None) -> Any:
     return _load_flow(flow, source_utils.load)
 
 
-def resolve_flow_source(target: Any) -> str | None:
-    """The ZenML source path of a module-level flow, or None if it cannot be imported."""
+@dataclass(frozen=True)
+class FlowSource:
+    """Where a flow is imported from, and whether the code archive carries it."""
+
+    path: str
+    shipped: bool
+
+
+def resolve_flow_source(target: Any) -> FlowSource | None:
+    """The ZenML source of a module-level flow, or None if it cannot be imported.
+
+    ``shipped`` is False for a module outside the project root (importable in
+    this process, but not part of the code an orchestrator receives).
+    """
+    from zenml.config.source import SourceType
     from zenml.utils import source_utils
 
     try:
-        return str(source_utils.resolve(target).import_path)
+        source = source_utils.resolve(target)
     except Exception:  # noqa: BLE001 - not importable: the caller decides what that means
         return None
+    return FlowSource(str(source.import_path), source.type != SourceType.UNKNOWN)
 
 
 def call_checkpoint(invocation_id: str, runner: Callable[[], Any]) -> Any:
