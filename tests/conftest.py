@@ -85,6 +85,15 @@ def fresh_config(tmp_path: Path) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
+def fresh_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An interpreter with kitaru installed from a wheel built from the checkout, outside it."""
+    from _fresh_venv import build_wheel, make_venv
+
+    root = tmp_path_factory.mktemp("fresh-venv")
+    return make_venv(root / "venv", build_wheel(REPO, root / "wheel"))
+
+
+@pytest.fixture(scope="session")
 def openai_server() -> Iterator[Any]:
     """A local OpenAI-compatible server on 127.0.0.1 (random port) for the session.
 
