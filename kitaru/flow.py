@@ -202,21 +202,20 @@ class _FlowSpec:
             root = pipelines.source_root()
             found = pipelines.resolve_flow_source(target)
             local_key = None
-            if found is None or not found.shipped:
-                if not orchestrator.runs_in_caller:
-                    raise KitaruValidationError(
-                        f"Flow {self.name!r} cannot run on stack {orchestrator.stack!r}: its "
-                        f"orchestrator ({orchestrator.flavor}) runs flows in a fresh process "
-                        "that imports them from the project's code, and this flow is "
-                        + (
-                            "defined inside a function or bound to an instance"
-                            if found is None
-                            else f"in a file outside the project root ({root})"
-                        )
-                        + ". Define it at module level in a file under the project root "
-                        "(KITARU_SOURCE_ROOT, default: the main script's folder).",
-                        field="flow",
+            if (found is None or not found.shipped) and not orchestrator.runs_in_caller:
+                raise KitaruValidationError(
+                    f"Flow {self.name!r} cannot run on stack {orchestrator.stack!r}: its "
+                    f"orchestrator ({orchestrator.flavor}) runs flows in a fresh process "
+                    "that imports them from the project's code, and this flow is "
+                    + (
+                        "defined inside a function or bound to an instance"
+                        if found is None
+                        else f"in a file outside the project root ({root})"
                     )
+                    + ". Define it at module level in a file under the project root "
+                    "(KITARU_SOURCE_ROOT, default: the main script's folder).",
+                    field="flow",
+                )
             if found is None:
                 source = local_key = pipelines.register_local_flow(target)
             else:
