@@ -234,3 +234,78 @@ def scan(roots: list[Path], canaries: list[str]) -> None:
     for root in roots:
         files, hits = files_containing(root, canaries)
         assert files > 0 and hits == [], hits
+
+
+ISOLATED_FLOWS = """
+import os
+
+import kitaru
+
+
+@kitaru.checkpoint(runtime="isolated")
+def isolated_read(secret: str) -> dict:
+    token = kitaru.get_secret(secret)["TOKEN"]
+    return {"pid": os.getpid(), "token_length": len(token)}
+
+
+@kitaru.checkpoint(runtime="isolated")
+def isolated_echo(value: str) -> str:
+    return "got " + str(len(value))
+
+
+@kitaru.checkpoint(runtime="isolated")
+def isolated_boom() -> str:
+    raise ValueError("isolated failure on purpose")
+
+
+@kitaru.flow
+def isolated_job(secret: str, fail: bool) -> dict:
+    out = {"flow_pid": os.getpid(), "read": isolated_read(secret)}
+    token = kitaru.get_secret(secret)["TOKEN"]
+    try:
+        isolated_echo(token)
+        out["leak"] = None
+    except kitaru.SecretLeakError as exc:
+        out["leak"] = str(exc)
+    if fail:
+        isolated_boom()
+    return out
+"""
+
+ISOLATED_DRIVER = """
+import json
+import sys
+
+import kitaru
+from kitaru._zenml import runs
+
+import isolated_flows
+
+secret, stack = sys.argv[1], sys.argv[2]
+out = {}
+handle = isolated_flows.isolated_job.run(secret, False, stack=stack)
+out["ok"] = {"result": handle.wait(timeout=900), "record": runs.kitaru_record(handle.execution_id)}
+ex = kitaru.get_execution(handle.execution_id)
+out["ok"]["steps"] = sorted(c.id for c in ex.checkpoints)
+failing = isolated_flows.isolated_job.run(secret, True, stack=stack)
+try:
+    failing.wait(timeout=900)
+    out["failed"] = None
+except kitaru.FlowFailedError as exc:
+    out["failed"] = str(exc)
+print("RESULT " + json.dumps(out))
+"""
+
+
+def isolated_scenario(env: dict[str, str], proj: Path, stack: str, unique: str) -> dict[str, Any]:
+    """Run a flow with isolated checkpoints on ``stack``: one that completes, one that fails."""
+    (proj / "isolated_flows.py").write_text(ISOLATED_FLOWS)
+    (proj / "isolated_driver.py").write_text(ISOLATED_DRIVER)
+    secret = f"isolated-{unique}"
+    value = f"canary-iso-{uuid.uuid4().hex}"
+    ok = run_cli("secrets", "set", secret, f"--TOKEN={value}", env=env)
+    assert ok.returncode == 0, ok.stderr
+    out = _python(proj, env, proj / "isolated_driver.py", secret, stack)
+    out["canary"] = value
+    out["secret"] = secret
+    return out

@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from _remote import check_scenario, create_stack, project, scan, scenario
+from _remote import check_scenario, create_stack, isolated_scenario, project, scan, scenario
 from conftest import run_cli
 
 
@@ -95,3 +95,31 @@ def test_script_flow_is_refused_before_submitting_when_it_cannot_be_imported(
     assert "JSON" in lines[1]["error"]
     runs = run_cli("executions", "list", "--json", env=env)
     assert json.loads(runs.stdout) == []
+
+
+def test_isolated_checkpoints_run_in_their_own_process_and_join_the_audit(
+    fresh_python: Path, tmp_path: Path
+) -> None:
+    config = tmp_path / "kitaru-config"
+    env = {**os.environ, "KITARU_CONFIG_PATH": str(config)}
+    env.pop("KITARU_SOURCE_ROOT", None)
+    proj = project(tmp_path / "proj")
+    workdir = tmp_path / "runs"
+    unique = uuid.uuid4().hex[:8]
+    create_stack(env, f"iso-{unique}", fresh_python, workdir)
+    out = isolated_scenario(env, proj, f"iso-{unique}", unique)
+
+    result = out["ok"]["result"]
+    # The isolated body ran in a process of its own, apart from the flow's process.
+    assert result["read"]["pid"] != result["flow_pid"]
+    assert result["read"]["token_length"] == len(out["canary"])
+    # An argument holding a secret value read in the execution is refused, unsent.
+    assert result["leak"] is not None and out["secret"] in result["leak"]
+    assert "isolated_echo" not in out["ok"]["steps"]
+    # The isolated process's read joined the execution's audit, under its checkpoint.
+    reads = {(r["secret"], r["checkpoint"]) for r in out["ok"]["record"]["secret_reads"]}
+    assert reads == {(out["secret"], "isolated_read"), (out["secret"], None)}
+    # A failing isolated checkpoint fails the run, with its (redacted) error.
+    assert out["failed"] is not None
+    assert "isolated failure on purpose" in out["failed"] and "isolated_boom" in out["failed"]
+    scan([config, workdir], [out["canary"]])

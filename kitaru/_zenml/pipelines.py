@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from zenml import pipeline, step
+from zenml.enums import StepRuntime
 
 _LEAN_STEP: dict[str, Any] = {
     "enable_cache": False,
@@ -92,6 +93,57 @@ def kitaru_checkpoint(call_key: str) -> Any:
     value = call.context.run(call.runner) if call.context is not None else call.runner()
     call.result = value
     return value
+
+
+@step(runtime=StepRuntime.ISOLATED, **_LEAN_STEP)
+def kitaru_isolated_checkpoint(
+    checkpoint: str, args: list[Any], kwargs: dict[str, Any], context: dict[str, Any]
+) -> Any:
+    """ZenML step that runs an isolated checkpoint's body in the orchestrator's own process.
+
+    ``checkpoint`` is the ZenML source of the @checkpoint object; what the body
+    recorded (secret reads, LLM calls, attempts; never values) goes on the step's
+    metadata for the flow to fold into its audit.
+    """
+    from zenml import get_step_context
+    from zenml.utils import source_utils
+
+    from kitaru._zenml import client, runs
+
+    client.adopt_running_client()
+    step_run_id = str(get_step_context().step_run.id)
+    target = source_utils.load(checkpoint)
+    value, record, error = target.run_isolated(tuple(args), kwargs, context)
+    runs.record_step(step_run_id, record)
+    if error is not None:
+        raise error
+    return value
+
+
+def can_run_isolated() -> bool:
+    """True if the orchestrator running this flow can run isolated steps."""
+    from zenml.execution.pipeline.dynamic.run_context import DynamicPipelineRunContext
+
+    ctx = DynamicPipelineRunContext.get()
+    return bool(ctx is not None and ctx.runner.orchestrator.can_run_isolated_steps)
+
+
+def call_isolated(
+    invocation_id: str,
+    checkpoint: str,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    context: dict[str, Any],
+) -> tuple[Any, dict[str, Any], BaseException | None]:
+    """Run ``checkpoint`` as isolated step ``invocation_id``: (value, its record, its error)."""
+    from kitaru._zenml import runs
+
+    try:
+        artifact = kitaru_isolated_checkpoint(checkpoint, args, kwargs, context, id=invocation_id)
+    except Exception as exc:  # noqa: BLE001 - the step's own record says what failed
+        return None, runs.step_record(context["execution_id"], invocation_id), exc
+    record = runs.step_record(context["execution_id"], invocation_id)
+    return artifact.load(), record, None
 
 
 def kitaru_flow(

@@ -192,3 +192,25 @@ def run_parameters(execution_id: str) -> dict[str, Any]:
     """The parameters the run was started with (what travels with a flow run)."""
     run = _load_run(execution_id)
     return dict(run.config.parameters or {})
+
+
+def record_step(step_run_id: str, data: dict[str, Any]) -> None:
+    """Attach kitaru's record of one isolated checkpoint call to its step run."""
+    from zenml.enums import MetadataResourceTypes
+    from zenml.models import RunMetadataResource
+
+    get_client().create_run_metadata(
+        metadata={META_KEY: data},
+        resources=[
+            RunMetadataResource(id=uuid.UUID(step_run_id), type=MetadataResourceTypes.STEP_RUN)
+        ],
+    )
+
+
+def step_record(execution_id: str, invocation_id: str) -> dict[str, Any]:
+    """kitaru's record of one step run ({} if the step recorded none, e.g. it was reused)."""
+    step_run = _load_run(execution_id).steps.get(invocation_id)
+    if step_run is None or getattr(step_run, "original_step_run_id", None):
+        return {}
+    record = step_run.run_metadata.get(META_KEY)
+    return dict(record) if isinstance(record, dict) else {}
