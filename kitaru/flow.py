@@ -110,6 +110,12 @@ def _record(
     }
     if error is not None:
         data["error"] = scope.redactor.redact(f"{type(error).__name__}: {error}")[:2000]
+        failed = [
+            c["id"]
+            for c in scope.checkpoints.values()
+            if 0 < int(c.get("attempts", 0)) <= len(c.get("errors", []))
+        ]
+        data["failed_checkpoint"] = failed[-1] if failed else None
     runs.record_execution(scope.execution_id, data)
 
 

@@ -201,6 +201,7 @@ def check_scenario(run: dict[str, Any], guard: dict[str, Any], fresh_python: Pat
     assert first["status"] == "failed"
     assert first["error"]["type"] == "FlowFailedError"
     assert "planned failure before finishing" in first["error"]["text"]
+    assert first["error"]["checkpoint"] == "finish"
     record = first["record"]
     # The audit and the LLM record land on the run, written by the fresh process.
     reads = {(r["secret"], r["checkpoint"]) for r in record["secret_reads"]}
