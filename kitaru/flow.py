@@ -261,7 +261,7 @@ class _FlowSpec:
         replay_of: str | None,
     ) -> Any:
         """Run the flow body as execution ``execution_id``, in the process running the run."""
-        from kitaru._zenml import secret_store
+        from kitaru._zenml import pipelines, secret_store
 
         started = time.time()
         scope = ExecutionScope(
@@ -273,13 +273,16 @@ class _FlowSpec:
             if replay_of is not None:
                 scope.replay = _plan_replay(replay_of, self.name)[0]
             args, kwargs = tuple(inputs.get("args", [])), dict(inputs.get("kwargs", {}))
-            return _run_flow_body(scope, fn, args, kwargs)
+            result = _run_flow_body(scope, fn, args, kwargs)
         except BaseException as exc:
             error = exc
             raise
         finally:
-            extra = {"source": _source_of(fn), "inputs": inputs}
+            extra: dict[str, Any] = {"source": _source_of(fn), "inputs": inputs}
+            if error is None:
+                extra["result_json"] = pipelines.plain_json(result)
             _record(scope, error, started, extra)
+        return result
 
     def __call__(
         self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]

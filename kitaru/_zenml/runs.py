@@ -176,10 +176,15 @@ def run_id_by_name(run_name: str) -> str | None:
 
 
 def flow_result(execution_id: str) -> Any:
-    """The flow's result, persisted by the run's last step. KeyError if there is none."""
+    """The flow's result: from its record, or from the run's result step. KeyError if none."""
+    import json
+
     from kitaru._zenml.pipelines import RESULT_STEP_PREFIX
 
     run = _load_run(execution_id)
+    text = _kitaru_record(run).get("result_json")
+    if isinstance(text, str):
+        return json.loads(text)
     for name, step_run in run.steps.items():
         if name.startswith(RESULT_STEP_PREFIX):
             outputs = [a for artifacts in step_run.outputs.values() for a in artifacts]
