@@ -81,6 +81,7 @@ except kitaru.FlowFailedError as exc:
                              "checkpoint": exc.checkpoint}
 out["first"]["record"] = runs.kitaru_record(handle.execution_id)
 out["first"]["status"] = handle.status
+out["first"]["stack"] = kitaru.get_execution(handle.execution_id).stack
 
 kitaru.set_secret(cfg["secret"], {"TOKEN": cfg["rotated"]})
 os.remove(cfg["flag"])
@@ -199,6 +200,7 @@ def check_scenario(run: dict[str, Any], guard: dict[str, Any], fresh_python: Pat
     # Submitted, not run in the caller: .run() returned before the run ended.
     assert first["status_at_submit"] in ("initializing", "provisioning", "running")
     assert first["status"] == "failed"
+    assert first["stack"].startswith("fresh-")  # the one thing that tells a remote run apart
     assert first["error"]["type"] == "FlowFailedError"
     assert "planned failure before finishing" in first["error"]["text"]
     assert first["error"]["checkpoint"] == "finish"

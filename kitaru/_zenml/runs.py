@@ -55,6 +55,14 @@ def _load_run(execution_id: str) -> Any:
         raise ExecutionNotFoundError(execution_id) from None
 
 
+def _stack_name(run: Any) -> str | None:
+    try:
+        snapshot = run.snapshot
+        return str(snapshot.stack.name) if snapshot and snapshot.stack else None
+    except Exception:  # noqa: BLE001 - the stack may be gone or not readable
+        return None
+
+
 def _summary(run: Any) -> dict[str, Any]:
     meta = _kitaru_record(run)
     original = None
@@ -76,6 +84,7 @@ def _summary(run: Any) -> dict[str, Any]:
         "duration_s": _duration(run.start_time, run.end_time),
         "replayed_from": original or meta.get("replayed_from"),
         "user": user,
+        "stack": _stack_name(run),
         "_meta": meta,
     }
 

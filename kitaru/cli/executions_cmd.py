@@ -71,6 +71,8 @@ def show_cmd(execution_id: str, as_json: bool) -> None:
     click.echo(f"Status:     {ex.status}")
     if ex.user:
         click.echo(f"User:       {ex.user}")
+    if ex.stack:
+        click.echo(f"Stack:      {ex.stack}")
     click.echo(f"Started:    {_time(ex.started)}")
     if ex.duration_s is not None:
         click.echo(f"Duration:   {ex.duration_s:.2f}s")
