@@ -228,3 +228,18 @@ def step_record(execution_id: str, invocation_id: str) -> dict[str, Any]:
         return {}
     record = step_run.run_metadata.get(META_KEY)
     return dict(record) if isinstance(record, dict) else {}
+
+
+def step_states(execution_id: str) -> list[tuple[str, str, float | None]]:
+    """(invocation ID, status, seconds) of each step run so far, oldest first."""
+    page = get_client().list_run_steps(
+        pipeline_run_id=uuid.UUID(execution_id), size=1000, sort_by="asc:created", hydrate=False
+    )
+    return [
+        (
+            str(s.name),
+            str(getattr(s.status, "value", s.status)),
+            _duration(s.start_time, s.end_time),
+        )
+        for s in page.items
+    ]
