@@ -14,6 +14,8 @@ import threading
 import time
 from typing import Any
 
+from kitaru.runtime.capture import passthrough
+
 ENV_PROGRESS = "KITARU_PROGRESS"
 
 
@@ -42,12 +44,15 @@ class Reporter:
         self._lock = threading.Lock()
         self._started: dict[str, float] = {}
         self._shown: set[str] = set()
-        self.live = sys.stderr.isatty()
+        # The stream as it is now: while the flow runs, sys.stderr copies what a
+        # checkpoint writes into its logs, and progress lines are not its output.
+        self._stream = passthrough(sys.stderr)
+        self.live = self._stream.isatty()
         self._console: Any = None
         if self.live:
             from rich.console import Console
 
-            self._console = Console(stderr=True, highlight=False)
+            self._console = Console(file=self._stream, highlight=False)
 
     def _line(self, text: str, style: str | None = None) -> None:
         with self._lock:
@@ -56,8 +61,8 @@ class Reporter:
 
                 self._console.print(Text(text, style=style or ""))
             else:
-                sys.stderr.write(f"kitaru: {text}\n")
-                sys.stderr.flush()
+                self._stream.write(f"kitaru: {text}\n")
+                self._stream.flush()
 
     def flow_started(self, where: str) -> None:
         if self.live:

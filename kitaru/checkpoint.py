@@ -32,6 +32,7 @@ from kitaru.runtime import (
     execution_scope,
     register_boundary,
 )
+from kitaru.runtime.capture import checkpoint_output
 from kitaru.runtime.progress import ProgressSink, current_sink
 
 if TYPE_CHECKING:
@@ -44,6 +45,26 @@ MAX_RETRY_DELAY = 30.0
 
 
 def _run_checkpoint_body(
+    scope: ExecutionScope,
+    name: str,
+    invocation_id: str,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    retries: int,
+    retry_delay: float,
+) -> Any:
+    with checkpoint_output() as printed:
+        try:
+            return _attempts(scope, name, invocation_id, fn, args, kwargs, retries, retry_delay)
+        finally:
+            if printed:
+                from kitaru._zenml import pipelines
+
+                pipelines.record_checkpoint_output(scope.redactor.redact("".join(printed)))
+
+
+def _attempts(
     scope: ExecutionScope,
     name: str,
     invocation_id: str,
@@ -109,6 +130,7 @@ def _report_end(
 
 
 register_boundary(_run_checkpoint_body.__code__)
+register_boundary(_attempts.__code__)
 
 
 def run_body_in_scope(

@@ -45,6 +45,7 @@ from kitaru.runtime import (
     execution_scope,
     register_boundary,
 )
+from kitaru.runtime.capture import capturing
 from kitaru.runtime.progress import reporting_to
 
 P = ParamSpec("P")
@@ -189,7 +190,8 @@ class _FlowSpec:
             if replay_of is not None:
                 scope.replay = plan_replay(replay_of, self.name)[0]
             args, kwargs = tuple(inputs.get("args", [])), dict(inputs.get("kwargs", {}))
-            result = _run_flow_body(scope, fn, args, kwargs)
+            with capturing():
+                result = _run_flow_body(scope, fn, args, kwargs)
         except BaseException as exc:
             error = exc
             raise
