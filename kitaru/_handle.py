@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Generic, TypeVar
 
+from kitaru._progress import Reporter
 from kitaru.errors import FlowFailedError, KitaruError
 from kitaru.runtime import SecretRead
 
@@ -33,6 +34,27 @@ class FlowHandle(Generic[R]):
         self._status: str | None = None
         self._record: dict[str, Any] | None = None
         self._result: Any = _MISSING
+        self._reporter: Reporter | None = None
+        self._began = time.monotonic()
+
+    def follow(self, reporter: Reporter) -> None:
+        """Report the run's checkpoints on stderr while ``wait()`` waits for it."""
+        self._reporter = reporter
+
+    def _report(self, final: bool) -> None:
+        from kitaru._zenml import runs
+
+        reporter = self._reporter
+        if reporter is None:
+            return
+        for invocation_id, status, seconds in runs.step_states(self.execution_id):
+            if status in _TERMINAL and not invocation_id.startswith("kitaru_result_"):
+                reporter.step_seen(invocation_id, status, seconds)
+        if final:
+            reporter.flow_finished(
+                self.execution_id, self._read_status(), time.monotonic() - self._began
+            )
+            self._reporter = None
 
     def _read_status(self) -> str:
         from kitaru._zenml import runs
@@ -106,6 +128,7 @@ class FlowHandle(Generic[R]):
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = _POLL_START
         while self._read_status() not in _TERMINAL:
+            self._report(final=False)
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(
                     f"Execution {self.execution_id} of flow {self.flow_name!r} is still "
@@ -113,6 +136,7 @@ class FlowHandle(Generic[R]):
                 )
             time.sleep(delay if deadline is None else min(delay, deadline - time.monotonic()))
             delay = min(delay * 2, _POLL_MAX)
+        self._report(final=True)
         error = self.error
         if error is not None:
             raise error

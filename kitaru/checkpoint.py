@@ -13,23 +13,27 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
-import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
 import wrapt
 
+from kitaru import _isolated
 from kitaru._bodies import call_body, redact_exception
-from kitaru.errors import KitaruContextError, KitaruValidationError, SecretLeakError
+from kitaru._decorator_checks import option_error, validate_function, validate_name
+from kitaru.errors import KitaruContextError, SecretLeakError
 from kitaru.runtime import (
     CheckpointScope,
     ExecutionScope,
     checkpoint_scope,
     current_checkpoint_or_none,
     current_execution_or_none,
+    execution_scope,
     register_boundary,
 )
+from kitaru.runtime.capture import checkpoint_output
+from kitaru.runtime.progress import ProgressSink, current_sink
 
 if TYPE_CHECKING:
     from kitaru._zenml.pipelines import CheckpointFuture
@@ -37,44 +41,7 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
-NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,99}\Z")
 MAX_RETRY_DELAY = 30.0
-
-
-def _option_error(fn: Any, message: str) -> KitaruValidationError:
-    qual = getattr(fn, "__qualname__", repr(fn))
-    return KitaruValidationError(f"@checkpoint on {qual!r}: {message}", field="checkpoint")
-
-
-def validate_name(fn: Any, name: Any, decorator: str) -> str:
-    """Check a flow/checkpoint name option; errors name the function."""
-    qual = getattr(fn, "__qualname__", repr(fn))
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise KitaruValidationError(
-            f"@{decorator} on {qual!r}: name must be 1-100 characters of letters, digits, "
-            f"'_', '.' or '-', starting with a letter or '_'; got {name!r}.",
-            field="name",
-        )
-    return name
-
-
-def validate_function(fn: Any, decorator: str) -> None:
-    """Refuse what cannot be a flow or checkpoint body."""
-    if not callable(fn):
-        raise KitaruValidationError(
-            f"@{decorator} must decorate a function, got {type(fn).__name__}.", field=decorator
-        )
-    if inspect.isclass(fn):
-        raise KitaruValidationError(
-            f"@{decorator} on class {fn.__qualname__!r}: decorate a function or method instead.",
-            field=decorator,
-        )
-    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
-        raise KitaruValidationError(
-            f"@{decorator} on {fn.__qualname__!r}: generator functions are not supported "
-            "(their output cannot be persisted); return a list instead.",
-            field=decorator,
-        )
 
 
 def _run_checkpoint_body(
@@ -87,9 +54,33 @@ def _run_checkpoint_body(
     retries: int,
     retry_delay: float,
 ) -> Any:
+    with checkpoint_output() as printed:
+        try:
+            return _attempts(scope, name, invocation_id, fn, args, kwargs, retries, retry_delay)
+        finally:
+            if printed:
+                from kitaru._zenml import pipelines
+
+                pipelines.record_checkpoint_output(scope.redactor.redact("".join(printed)))
+
+
+def _attempts(
+    scope: ExecutionScope,
+    name: str,
+    invocation_id: str,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    retries: int,
+    retry_delay: float,
+) -> Any:
+    sink = current_sink()
+    started = time.monotonic()
     attempt = 0
     while True:
         attempt += 1
+        if sink is not None:
+            sink.checkpoint_started(invocation_id, attempt)
         cp = CheckpointScope(name=name, invocation_id=invocation_id, attempt=attempt)
         failure: Exception | None = None
         try:
@@ -109,17 +100,37 @@ def _run_checkpoint_body(
 
                 scope.forget_changed(secret_store.updated_at)
                 continue
-            raise redact_exception(failure, scope.redactor)
+            error: BaseException = redact_exception(failure, scope.redactor)
+            _report_end(sink, scope, invocation_id, started, error)
+            raise error
         scope.record_attempt(invocation_id, None)
         match = scope.redactor.find_in_object(value)
         if match is not None:
-            raise SecretLeakError(
+            error = SecretLeakError(
                 where=f"Output of checkpoint {invocation_id!r}", secret=match.secret, key=match.key
             )
+            _report_end(sink, scope, invocation_id, started, error)
+            raise error
+        _report_end(sink, scope, invocation_id, started, None)
         return value
 
 
+def _report_end(
+    sink: ProgressSink | None,
+    scope: ExecutionScope,
+    invocation_id: str,
+    started: float,
+    error: BaseException | None,
+) -> None:
+    if sink is None:
+        return
+    text = None if error is None else f"{type(error).__name__}: {error}"[:200]
+    calls = [e for e in scope.events if e.get("checkpoint") == invocation_id]
+    sink.checkpoint_finished(invocation_id, time.monotonic() - started, text, calls)
+
+
 register_boundary(_run_checkpoint_body.__code__)
+register_boundary(_attempts.__code__)
 
 
 def run_body_in_scope(
@@ -154,10 +165,11 @@ def run_as_checkpoint(
 class _CheckpointSpec:
     """A checkpoint's checked options; called by wrapt for every call."""
 
-    def __init__(self, name: str, retries: int, retry_delay: float) -> None:
+    def __init__(self, name: str, retries: int, retry_delay: float, runtime: str) -> None:
         self.name = name
         self.retries = retries
         self.retry_delay = retry_delay
+        self.runtime = runtime
 
     def enter(
         self, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
@@ -199,6 +211,18 @@ class _CheckpointSpec:
         runner = self.runner(wrapped, scope, invocation_id, args, kwargs)
         from kitaru._zenml import pipelines
 
+        if self.runtime == "isolated":
+
+            def call() -> Any:
+                return _isolated.call(
+                    scope, self.name, invocation_id, wrapped, args, kwargs, runner
+                )
+
+        else:
+
+            def call() -> Any:
+                return pipelines.call_checkpoint(invocation_id, runner)
+
         if inspect.iscoroutinefunction(wrapped):
             # The step (and the body's own event loop) runs in a worker thread with
             # this context, so awaiting a checkpoint leaves the caller's loop free
@@ -206,17 +230,21 @@ class _CheckpointSpec:
             ctx = contextvars.copy_context()
 
             async def call_async() -> Any:
-                return await asyncio.to_thread(
-                    ctx.run, pipelines.call_checkpoint, invocation_id, runner
-                )
+                return await asyncio.to_thread(ctx.run, call)
 
             return call_async()
-        return pipelines.call_checkpoint(invocation_id, runner)
+        return call()
 
 
 def _submit(
     spec: _CheckpointSpec, fn: Callable[..., Any], args: Any, kwargs: Any
 ) -> CheckpointFuture[Any]:
+    if spec.runtime == "isolated":
+        raise KitaruContextError(
+            f"Checkpoint {spec.name!r} runs isolated; .submit() runs checkpoints in the "
+            "flow's thread pool. Call it directly, or make it async and use asyncio.gather "
+            "to run several at once."
+        )
     scope, invocation_id = spec.enter(args, kwargs)
     runner = spec.runner(fn, scope, invocation_id, args, kwargs)
     from kitaru._zenml import pipelines
@@ -252,6 +280,42 @@ class _CheckpointMethods(Generic[P, R]):
         """
         return _submit(self._spec(), cast(Any, self).__wrapped__, args, kwargs)
 
+    def run_isolated(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], context: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any], BaseException | None]:
+        """Run one isolated call in this process (called by kitaru's isolated ZenML step).
+
+        Returns the output, the call's record (reads, LLM calls, attempts; never a
+        value) and the (redacted) error, if the body failed.
+        """
+        from kitaru._zenml import secret_store
+
+        spec = self._spec()
+        invocation_id = str(context["invocation_id"])
+        scope = ExecutionScope(
+            flow_name=str(context["flow"]),
+            execution_id=str(context["execution_id"]),
+            fetch_secret=secret_store.get_secret,
+        )
+        scope.model_registry = context.get("registry")
+        scope.checkpoints[invocation_id] = {"id": invocation_id, "name": spec.name, "attempts": 0}
+        value, error = None, None
+        try:
+            with execution_scope(scope):
+                value = _run_checkpoint_body(
+                    scope,
+                    spec.name,
+                    invocation_id,
+                    cast(Any, self).__wrapped__,
+                    args,
+                    kwargs,
+                    spec.retries,
+                    spec.retry_delay,
+                )
+        except Exception as exc:  # noqa: BLE001 - handed back, already redacted
+            error = exc
+        return value, _isolated.record_of(scope, invocation_id, error), error
+
 
 class BoundCheckpointFunction(_CheckpointMethods[P, R], wrapt.BoundFunctionWrapper[P, R]):
     """A checkpoint looked up on an instance or class (``obj.step``)."""
@@ -272,7 +336,11 @@ def checkpoint(fn: Callable[P, R], /) -> CheckpointFunction[P, R]: ...
 
 @overload
 def checkpoint(
-    *, name: str | None = None, retries: int = 0, retry_delay: float = 0.5
+    *,
+    name: str | None = None,
+    retries: int = 0,
+    retry_delay: float = 0.5,
+    runtime: str = "inline",
 ) -> Callable[[Callable[P, R]], CheckpointFunction[P, R]]: ...
 
 
@@ -283,6 +351,7 @@ def checkpoint(
     name: str | None = None,
     retries: int = 0,
     retry_delay: float = 0.5,
+    runtime: str = "inline",
 ) -> Any:
     """Make ``fn`` a checkpoint: its output is persisted before the call returns.
 
@@ -294,20 +363,25 @@ def checkpoint(
         name: Name recorded for calls (default: the function's name).
         retries: How many times to re-run a failing body before the flow fails.
         retry_delay: Seconds before the first retry; doubles on each further one.
+        runtime: ``"inline"`` (in the flow's process) or ``"isolated"`` (its own
+            process, on orchestrators that can; inline with a warning elsewhere).
     """
 
     def decorate(f: Callable[..., Any]) -> Any:
         validate_function(f, "checkpoint")
         cp_name = validate_name(f, name if name is not None else f.__name__, "checkpoint")
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise _option_error(f, f"retries must be a non-negative integer, got {retries!r}.")
+            raise option_error(f, f"retries must be a non-negative integer, got {retries!r}.")
         if (
             isinstance(retry_delay, bool)
             or not isinstance(retry_delay, (int, float))
             or retry_delay < 0
         ):
-            raise _option_error(f, f"retry_delay must be a number >= 0, got {retry_delay!r}.")
-        return CheckpointFunction(f, _CheckpointSpec(cp_name, retries, float(retry_delay)))
+            raise option_error(f, f"retry_delay must be a number >= 0, got {retry_delay!r}.")
+        if runtime not in _isolated.RUNTIMES:
+            raise option_error(f, f"runtime must be 'inline' or 'isolated', got {runtime!r}.")
+        spec = _CheckpointSpec(cp_name, retries, float(retry_delay), runtime)
+        return CheckpointFunction(f, spec)
 
     if fn is not None:
         return decorate(fn)
