@@ -97,7 +97,7 @@ try:
     bad.wait(timeout=600)
     out["failed"] = {"error": None}
 except kitaru.FlowFailedError as exc:
-    out["failed"] = {"error": type(exc).__name__, "text": str(exc)}
+    out["failed"] = {"error": type(exc).__name__, "text": str(exc), "checkpoint": exc.checkpoint}
 out["failed"]["status"] = bad.status
 
 kitaru.set_secret(failing, tokens(cfg["rotated"]))
@@ -205,6 +205,7 @@ def check_scenario(out: dict[str, Any], openai_server: Any) -> None:
     failed = out["failed"]
     assert failed["error"] == "FlowFailedError" and failed["status"] == "failed"
     assert "planned failure in use_token" in failed["text"]
+    assert failed["checkpoint"] == "use_token"
 
     replay = out["replay"]
     assert replay["reused"] == ["ask"] and replay["ran"] == ["use_token"]
