@@ -369,12 +369,14 @@ def ensure_kitaru_image(daemon: Daemon, workdir: Path) -> str:
             KITARU_DOCKERFILE.format(deps=deps, wheel=wheel.name),
             {wheel.name: wheel},
         )
+        # Earlier code versions' thin images, then deps images nothing builds on now.
         _drop_other_tags(daemon, KITARU_REPO, keep=image)
+        _drop_other_tags(daemon, DEPS_REPO, keep=deps)
     return image
 
 
 def _drop_other_tags(daemon: Daemon, repo: str, keep: str) -> None:
-    """Remove older thin images of ``repo`` (one per earlier code version)."""
+    """Remove the other tags of ``repo`` (best effort: an image still in use stays)."""
     tags = daemon.docker("images", repo, "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
     old = [t for t in tags if t != keep]
     if old:
