@@ -4,7 +4,14 @@ This package sits at the base of kitaru: it imports nothing from the layers abov
 """
 
 from kitaru.runtime.import_guard import refuse_at_import_time, register_boundary
-from kitaru.runtime.redaction import REDACTED, Match, Redactor
+from kitaru.runtime.redaction import (
+    REDACTED,
+    Match,
+    Redactor,
+    find_resolved_value,
+    process_redactor,
+    remember_resolved,
+)
 from kitaru.runtime.scope import (
     CheckpointScope,
     ExecutionInfo,
@@ -13,10 +20,12 @@ from kitaru.runtime.scope import (
     checkpoint_scope,
     current_checkpoint_or_none,
     current_execution_or_none,
+    execution_for_read,
     execution_info,
     execution_scope,
     in_checkpoint,
     in_flow,
+    record_read_outside_flow,
     require_execution,
 )
 
@@ -31,11 +40,16 @@ __all__ = [
     "checkpoint_scope",
     "current_checkpoint_or_none",
     "current_execution_or_none",
+    "execution_for_read",
     "execution_info",
     "execution_scope",
+    "find_resolved_value",
     "in_checkpoint",
     "in_flow",
+    "process_redactor",
+    "record_read_outside_flow",
     "refuse_at_import_time",
     "register_boundary",
+    "remember_resolved",
     "require_execution",
 ]
