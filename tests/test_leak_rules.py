@@ -8,11 +8,16 @@
   never. Longer values match anywhere.
 - Hex (both cases), ``%XX`` of every byte and ``\\uXXXX`` escapes are matched in
   outputs, exception text and LLM records.
+- A read in a thread that a checkpoint started (pool worker, executor, plain
+  thread) is audited against the running execution and its checkpoint.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -253,3 +258,61 @@ def test_encodings_are_redacted_in_llm_records() -> None:
     assert mark in text and text.count(REDACTED) >= len(ENCODINGS)
     for form in _encodings(LONG).values():
         assert form not in text and json.dumps(form)[1:-1] not in text
+
+
+# --- threads started inside a checkpoint ---------------------------------------------
+
+THREADED = f"rules-threaded-{UID}"
+THREAD_KINDS = ["pool", "run_in_executor", "to_thread", "thread"]
+
+
+def _read_in_thread(kind: str) -> str:
+    """Read THREADED's TOKEN in a thread started here, the way ``kind`` starts one."""
+
+    def read() -> str:
+        return str(kitaru.get_secret(THREADED)["TOKEN"])
+
+    if kind == "pool":
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(read).result()
+    if kind == "run_in_executor":
+
+        async def via_loop() -> str:
+            return await asyncio.get_running_loop().run_in_executor(None, read)
+
+        return asyncio.run(via_loop())
+    if kind == "to_thread":
+        return asyncio.run(asyncio.to_thread(read))
+    box: list[str] = []
+    thread = threading.Thread(target=lambda: box.append(read()))
+    thread.start()
+    thread.join()
+    return box[0]
+
+
+@kitaru.checkpoint
+def threaded(kind: str) -> str:
+    return "value: " + _read_in_thread(kind)
+
+
+@kitaru.flow
+def threaded_flow(kind: str) -> Any:
+    return _outcome(threaded, kind)
+
+
+@pytest.mark.parametrize("kind", THREAD_KINDS)
+def test_reads_in_threads_started_by_a_checkpoint_are_audited_and_guarded(kind: str) -> None:
+    handle = threaded_flow.run(kind)
+    assert handle.wait() == ("refused", "TOKEN")
+    assert [(r.secret, r.keys, r.checkpoint) for r in handle.secret_reads] == [
+        (THREADED, ("TOKEN",), "threaded")
+    ]
+    meta = kitaru.get_execution(handle.execution_id)
+    assert [(r["secret"], r["checkpoint"]) for r in meta.secret_reads] == [(THREADED, "threaded")]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def threaded_secret() -> Iterator[None]:
+    kitaru.create_secret(THREADED, {"TOKEN": f"thr-{uuid.uuid4().hex}"})
+    yield
+    kitaru.delete_secret(THREADED)
