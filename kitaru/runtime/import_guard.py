@@ -114,7 +114,7 @@ _thread_start = threading.Thread.start
 
 def _start_noting_origin(self: threading.Thread, *args: Any, **kwargs: Any) -> None:
     caller = sys._getframe(1)
-    module_frame, _ = _scan(caller)
+    module_frame = importing_module(caller)
     lineno = _lookup_line(caller, module_frame) if module_frame is not None else 0
     parent = _origins.get(threading.current_thread())
     if module_frame is not None or parent is not None:
