@@ -50,6 +50,7 @@ __all__ = ["allm", "llm"]
 
 _ROLES = {"system", "user", "assistant", "tool", "developer", "function"}
 
+
 def _import_litellm() -> Any:
     # Offline-safe: litellm otherwise fetches its price map from the network on import.
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -160,9 +161,7 @@ def _call_kwargs(
     return kwargs
 
 
-def _provider_error(
-    exc: Exception, target: Resolved, redact: Callable[[str], str]
-) -> LLMCallError:
+def _provider_error(exc: Exception, target: Resolved, redact: Callable[[str], str]) -> LLMCallError:
     text = redact(f"{type(exc).__name__}: {exc}")
     return LLMCallError(
         f"LLM call to {target.model!r} failed: {text}", model=target.model, provider_error=text
