@@ -165,8 +165,8 @@ def _check_bare(body: str) -> None:
     option = _resembled_option(body)
     if option is not None:
         raise InvalidSecretError(
-            f"Unknown option --{body}: did you mean {option}? (A bare --KEY, which prompts "
-            "for a value, must be an upper-case name like OPENAI_API_KEY.)",
+            f"Unknown option --{body}: did you mean {option}? To set a key of that name, "
+            "give --KEY=value (or --KEY=- to read the value from standard input).",
             field="args",
         )
     if not BARE_KEY.match(body):
