@@ -1,6 +1,8 @@
 """kitaru's runtime context: execution scopes, lazy secrets, import-time guard, redaction.
 
-This package sits at the base of kitaru: it imports nothing from the layers above.
+This package sits at the base of kitaru: at import time it imports nothing from
+the layers above. One call reaches up, lazily: a replay fingerprint fetches its
+HMAC key from ``kitaru._fingerprint_key``, since the key lives with the store.
 """
 
 from kitaru.runtime.import_guard import refuse_at_import_time, register_boundary
