@@ -316,3 +316,24 @@ def threaded_secret() -> Iterator[None]:
     kitaru.create_secret(THREADED, {"TOKEN": f"thr-{uuid.uuid4().hex}"})
     yield
     kitaru.delete_secret(THREADED)
+
+
+@kitaru.flow(name="takes-a-token")
+def takes_a_token(token: str) -> int:
+    return len(token)
+
+
+def test_a_flow_argument_holding_a_value_read_in_this_process_is_refused_unsent(
+    unique: str,
+) -> None:
+    name = f"launch-{unique}"
+    value = f"canary-launch-{uuid.uuid4().hex}"
+    kitaru.set_secret(name, {"TOKEN": value})
+    token = kitaru.get_secret(name)["TOKEN"]  # read outside any flow, as a script's top level
+    before = {e.id for e in kitaru.list_executions(limit=1000)}
+    with pytest.raises(kitaru.KitaruValidationError) as info:
+        takes_a_token.run(f"Bearer {token}")
+    assert name in str(info.value) and value not in str(info.value)
+    assert {e.id for e in kitaru.list_executions(limit=1000)} == before  # nothing submitted
+    with pytest.raises(kitaru.KitaruValidationError):
+        takes_a_token.run(token=token)
