@@ -7,15 +7,18 @@ execution record, the replay plan).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
+import logging
 import sys
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from kitaru.errors import ImportTimeFlowStartError, KitaruError, KitaruValidationError, ReplayError
-from kitaru.runtime import ExecutionScope
+from kitaru.runtime import ExecutionScope, find_resolved_value
 from kitaru.runtime.import_guard import importing_module
 from kitaru.runtime.replay import ReplayPlan
 
@@ -108,6 +111,15 @@ def check_inputs(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> di
             "or pass a name and load the object inside the flow.",
             field="args",
         ) from None
+    match = find_resolved_value((args, kwargs))
+    if match is not None:
+        key = f" (key {match.key!r})" if match.key else ""
+        raise KitaruValidationError(
+            f"Flow {name!r}: an argument holds a value of secret {match.secret!r}{key} read in "
+            "this process. Secret values never travel with a run: pass the secret's name and "
+            "call kitaru.get_secret() inside the flow or a checkpoint.",
+            field="args",
+        )
     return cast(dict[str, Any], json.loads(text))
 
 
@@ -120,3 +132,27 @@ def refuse_start_at_import_time(name: str) -> None:
             filename=frame.f_code.co_filename,
             lineno=frame.f_lineno,
         )
+
+
+@contextlib.contextmanager
+def process_state_kept() -> Iterator[None]:
+    """Put back the process-wide state that starting a run may change.
+
+    Libraries imported while a flow first runs (ZenML's execution path,
+    OpenTelemetry, litellm) add warning filters, logging handlers or an
+    excepthook; the user's process keeps its own.
+    """
+    hook = sys.excepthook
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    filters = list(warnings.filters)
+    try:
+        yield
+    finally:
+        sys.excepthook = hook
+        for h in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(h)
+        root.setLevel(level)
+        if warnings.filters != filters:
+            warnings.resetwarnings()  # also tells the warnings module its filters changed
+            warnings.filters[:] = filters  # type: ignore[index]

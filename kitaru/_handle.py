@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+import types
 from typing import Any, Generic, TypeVar
 
 from kitaru._progress import Reporter
@@ -14,6 +17,45 @@ R = TypeVar("R")
 _TERMINAL = {"completed", "failed", "stopped", "cached"}
 _POLL_START, _POLL_MAX = 0.2, 2.0
 _MISSING = object()
+
+
+_INTERNAL_DIRS: tuple[str, ...] = ()
+
+
+def _internal_dirs() -> tuple[str, ...]:
+    global _INTERNAL_DIRS
+    if not _INTERNAL_DIRS:
+        import kitaru
+
+        dirs = [os.path.dirname(kitaru.__file__) + os.sep]
+        zenml = sys.modules.get("zenml")
+        if zenml is not None and getattr(zenml, "__file__", None):
+            dirs.append(os.path.dirname(str(zenml.__file__)) + os.sep)
+        _INTERNAL_DIRS = tuple(dirs)
+    return _INTERNAL_DIRS
+
+
+def user_traceback(error: BaseException) -> BaseException:
+    """``error`` with kitaru's and ZenML's frames left out of its traceback.
+
+    A failed flow then reads as the user's own code, down to the checkpoint
+    frame that raised. ``KITARU_DEBUG=1`` keeps every frame.
+    """
+    if os.environ.get("KITARU_DEBUG"):
+        return error
+    internal = _internal_dirs()
+    kept = []
+    tb = error.__traceback__
+    while tb is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(internal):
+            kept.append(tb)
+        tb = tb.tb_next
+    if not kept:
+        return error
+    chain: types.TracebackType | None = None
+    for t in reversed(kept):
+        chain = types.TracebackType(chain, t.tb_frame, t.tb_lasti, t.tb_lineno)
+    return error.with_traceback(chain)
 
 
 class FlowHandle(Generic[R]):
@@ -125,6 +167,12 @@ class FlowHandle(Generic[R]):
             FlowFailedError: the run failed elsewhere (or was stopped).
             Exception: the flow's own (redacted) error, when it failed in this process.
         """
+        from kitaru._flow_support import process_state_kept
+
+        with process_state_kept():
+            return self._wait(timeout)
+
+    def _wait(self, timeout: float | None) -> R:
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = _POLL_START
         while self._read_status() not in _TERMINAL:
@@ -139,7 +187,7 @@ class FlowHandle(Generic[R]):
         self._report(final=True)
         error = self.error
         if error is not None:
-            raise error
+            raise user_traceback(error)
         if self._result is _MISSING:
             from kitaru._zenml import runs
 

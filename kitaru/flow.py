@@ -25,6 +25,7 @@ from kitaru._decorator_checks import validate_function, validate_name
 from kitaru._flow_support import (
     check_inputs,
     plan_replay,
+    process_state_kept,
     record,
     refuse_start_at_import_time,
     registry_snapshot,
@@ -105,10 +106,11 @@ class _FlowSpec:
             )
         refuse_start_at_import_time(self.name)
         inputs = check_inputs(self.name, args, kwargs)
-        from kitaru._zenml import pipelines, runs, stacks
         from kitaru._zenml.client import get_client
 
-        get_client()
+        get_client()  # first: it imports zenml without letting it touch the process
+        from kitaru._zenml import pipelines, runs, stacks
+
         reporter = Reporter(self.name) if progress_enabled(progress) else None
         began = time.monotonic()
         with stacks.selected(stack) as orchestrator, reporting_to(reporter):
@@ -246,9 +248,10 @@ class _FlowMethods(Generic[P, R]):
         replay_of: str | None = None,
         progress: bool | None = None,
     ) -> FlowHandle[R]:
-        return self._spec().start(
-            self, args, kwargs, stack=stack, replay_of=replay_of, progress=progress
-        )
+        with process_state_kept():
+            return self._spec().start(
+                self, args, kwargs, stack=stack, replay_of=replay_of, progress=progress
+            )
 
     def run(
         self, *args: Any, stack: str | None = None, progress: bool | None = None, **kwargs: Any
