@@ -42,11 +42,20 @@ def test_stack_without_image_builds_as_zenml_does(unique: str) -> None:
         assert orchestrator.run_settings() == {}
 
 
-def test_image_on_a_non_container_orchestrator_is_refused(tmp_path: Path) -> None:
+def test_cli_records_the_image_and_refuses_it_without_a_container_orchestrator(
+    tmp_path: Path,
+) -> None:
     env = {**os.environ, "KITARU_CONFIG_PATH": str(tmp_path / "cfg")}
     bad = run_cli("stack", "create", "x", "--orchestrator", "local", "--image", "img:1", env=env)
     assert bad.returncode == 2, bad.stderr
     assert bad.stderr.startswith("Error:") and "--image" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
+    made = run_cli(
+        "stack", "create", "box", "--orchestrator", "local_docker", "--image", "img:1",
+        "--option", "synchronous=false", "--json", env=env,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["image"] == "img:1"
     listed = run_cli("stack", "list", "--json", env=env)
-    assert [s["name"] for s in json.loads(listed.stdout)] == ["default"]
+    # The refused stack "x" was never registered.
+    assert sorted(s["name"] for s in json.loads(listed.stdout)) == ["box", "default"]

@@ -1,9 +1,9 @@
 """kitaru flows in real containers through ZenML's ``local_docker`` orchestrator.
 
 A user's project (a flows module and a driver script, in a folder of their own)
-registers a stack with ``kitaru stack create --orchestrator local_docker --image
-IMAGE`` (host networking, so the container reaches the LLM server and the ZenML
-server on 127.0.0.1) and runs a flow of two checkpoints on it: ``ask`` calls
+registers a stack as ``kitaru stack create --orchestrator local_docker --image
+IMAGE`` does (host networking, so the container reaches the LLM server and the
+ZenML server on 127.0.0.1; asynchronous) and runs a flow of two checkpoints on it: ``ask`` calls
 ``kitaru.llm()`` through an alias whose key comes from a linked secret, and
 ``use_token`` reads the secret with ``get_secret``. On the embedded store and on a
 real ZenML server:
@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from _docker import Daemon
 from _team_server import clean_env
-from conftest import files_containing, run_cli
+from conftest import files_containing
 
 from container._support import LoggedIn, take_containers
 
@@ -69,7 +69,7 @@ import os
 import sys
 
 import kitaru
-from kitaru._zenml import runs
+from kitaru._zenml import runs, stacks
 
 import container_flows as flows
 
@@ -81,6 +81,11 @@ def tokens(value):
     return {"TOKEN": value, "OPENAI_API_KEY": cfg["api_key"]}
 
 
+# What `kitaru stack create NAME --orchestrator local_docker --image IMAGE
+# --option 'run_args={"network_mode": "host"}' --option synchronous=false` does.
+info = stacks.create_stack(stack, "local_docker", image=cfg["image"], options={
+    "run_args": json.dumps({"network_mode": "host"}), "synchronous": "false"})
+assert info["image"] == cfg["image"], info
 kitaru.set_secret(secret, tokens(cfg["good"]))
 kitaru.set_secret(failing, tokens(cfg["failing"]))
 kitaru.register_model(alias, "openai/container-test", secret=secret, api_base=cfg["api_base"])
@@ -111,18 +116,6 @@ print("RESULT " + json.dumps(out))
 """
 
 
-def create_stack(env: dict[str, str], name: str, image: str) -> None:
-    res = run_cli(
-        "stack", "create", name, "--orchestrator", "local_docker", "--image", image,
-        "--option", 'run_args={"network_mode": "host"}', "--option", "synchronous=false",
-        "--json",
-        env=env, timeout=300,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stderr
-    info = json.loads(res.stdout)
-    assert info["orchestrator"] == "local_docker" and info["image"] == image
-
-
 def scenario(
     daemon: Daemon, image: str, config: Path, proj: Path, openai_server: Any
 ) -> tuple[dict[str, Any], list[str], str]:
@@ -132,13 +125,12 @@ def scenario(
     (proj / "driver.py").write_text(DRIVER)
     env = daemon.env(clean_env(KITARU_CONFIG_PATH=str(config)))
     unique = uuid.uuid4().hex[:8]
-    stack = f"box-{unique}"
-    create_stack(env, stack, image)
     cfg = {
+        "image": image,
         "secret": f"box-creds-{unique}",
         "failing_secret": f"box-failing-{unique}",
         "alias": f"box-llm-{unique}",
-        "stack": stack,
+        "stack": f"box-{unique}",
         "marker": f"marker-{unique}",
         "api_base": openai_server.base_url,
         "api_key": f"canary-sk-{uuid.uuid4().hex}",
