@@ -68,8 +68,7 @@ class FlowHandle(Generic[R]):
 
     def __repr__(self) -> str:
         return (
-            f"FlowHandle(flow={self.flow_name!r}, id={self.execution_id!r}, "
-            f"status={self.status!r})"
+            f"FlowHandle(flow={self.flow_name!r}, id={self.execution_id!r}, status={self.status!r})"
         )
 
 

@@ -11,9 +11,9 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from kitaru._config import ENV_SERVER_URL, config_dir, ensure_private_dir, paths
+from kitaru._config import config_dir, ensure_private_dir, file_lock, paths
+from kitaru._zenml.connection import server_config_dir, server_url
 from kitaru._zenml.encryption import load_or_create_key
-from kitaru._zenml.server import server_config_dir
 
 if TYPE_CHECKING:
     from zenml.client import Client
@@ -48,16 +48,6 @@ def zenml_environment() -> dict[str, str]:
 
         env["ZENML_SECRETS_STORE_CLASS_PATH"] = KEYED_STORE_CLASS_PATH
     return env
-
-
-def server_url() -> str | None:
-    """The ZenML server kitaru talks to, or None for the embedded store."""
-    url = os.environ.get(ENV_SERVER_URL, "").strip()
-    if url:
-        return url.rstrip("/")
-    from kitaru._zenml.server import saved_server_url
-
-    return saved_server_url()
 
 
 # ZenML merges every variable with these prefixes into its store configuration
@@ -123,12 +113,17 @@ def get_client() -> Client:
             Client._reset_instance()
         from kitaru._zenml.server import login_environment, map_server_init_error
 
+        url = server_url()
         try:
-            with login_environment():
-                client = Client()
-                _ = _unwrap_init(lambda: client.zen_store)
+            if url:
+                with login_environment():
+                    client = _open(Client)
+            else:
+                # Creating and migrating a new store must not run in two processes
+                # at once (ZenML then fails half-way through the migration).
+                with file_lock(paths().store_lock):
+                    client = _open(Client)
         except Exception as exc:
-            url = server_url()
             if not url:
                 raise
             raise map_server_init_error(exc, url) from None
@@ -137,6 +132,12 @@ def get_client() -> Client:
         tuning.apply(client)
         _client, _client_root = client, root
         return client
+
+
+def _open(client_class: Any) -> Client:
+    client: Client = client_class()
+    _unwrap_init(lambda: client.zen_store)
+    return client
 
 
 def _ensure_source_root() -> None:

@@ -14,11 +14,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kitaru.errors import KitaruContextError
 from kitaru.runtime.redaction import Redactor
 from kitaru.runtime.replay import ReplayPlan, fingerprint
+
+if TYPE_CHECKING:
+    from kitaru._zenml.backend import StoredSecret
 
 _execution: ContextVar[ExecutionScope | None] = ContextVar("kitaru_execution", default=None)
 _checkpoint: ContextVar[CheckpointScope | None] = ContextVar("kitaru_checkpoint", default=None)
@@ -65,7 +68,7 @@ class ExecutionScope:
 
     flow_name: str
     execution_id: str
-    fetch_secret: Callable[[str], Any]
+    fetch_secret: Callable[[str], StoredSecret]
     redactor: Redactor = field(default_factory=Redactor)
     reads: list[SecretRead] = field(default_factory=list)
     backend_reads: int = 0
