@@ -10,6 +10,8 @@ returns a future.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import inspect
 import re
 import time
@@ -198,9 +200,15 @@ class _CheckpointSpec:
         from kitaru._zenml import pipelines
 
         if inspect.iscoroutinefunction(wrapped):
+            # The step (and the body's own event loop) runs in a worker thread with
+            # this context, so awaiting a checkpoint leaves the caller's loop free
+            # and ``asyncio.gather`` over checkpoints runs them concurrently.
+            ctx = contextvars.copy_context()
 
             async def call_async() -> Any:
-                return pipelines.call_checkpoint(invocation_id, runner)
+                return await asyncio.to_thread(
+                    ctx.run, pipelines.call_checkpoint, invocation_id, runner
+                )
 
             return call_async()
         return pipelines.call_checkpoint(invocation_id, runner)

@@ -32,6 +32,9 @@ for _var in (
 os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
 
 REPO = Path(__file__).resolve().parent.parent
+# Module-level flows of the test modules are found by import path, as an
+# orchestrator's process finds them (pytest imports tests/*.py as top-level modules).
+os.environ["KITARU_SOURCE_ROOT"] = str(REPO / "tests")
 PYTHON = sys.executable
 
 

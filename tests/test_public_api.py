@@ -31,7 +31,7 @@ EXPECTED = sorted(
         "MissingSecretKeyError",
         "ModelAlias",
         "ModelNotFoundError",
-        "RemoteCheckpointError",
+        "FlowFailedError",
         "ReplayError",
         "Secret",
         "SecretError",

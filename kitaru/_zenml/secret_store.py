@@ -6,6 +6,7 @@ server URL, ``KITARU_DISABLE_FAST_STORE``):
 - a server (``KITARU_SERVER_URL`` or ``kitaru login``) of the pinned ZenML version
   -> :class:`~kitaru._zenml.rest_backend.RestServerBackend` (REST over httpx);
   a server of another version -> :class:`~kitaru._zenml.zenml_backend.ZenMLBackend`;
+- in a flow process an orchestrator started -> ZenML's client as that process has it;
 - the embedded store, verified by :func:`kitaru._zenml.local_sqlite.connect`
   -> :class:`~kitaru._zenml.sqlite_backend.DirectSqliteBackend`; a new store or
   one kitaru cannot verify -> :class:`~kitaru._zenml.zenml_backend.ZenMLBackend`.
@@ -54,6 +55,15 @@ def backend() -> SecretBackend:
 
 def _choose() -> SecretBackend:
     url = connection.server_url()
+    if "zenml" in sys.modules:
+        from kitaru._zenml import client
+
+        if client.adopted():
+            # A flow process an orchestrator started: its ZenML client already
+            # holds the run's store connection (and credentials kitaru never saw).
+            from kitaru._zenml.zenml_backend import ZenMLBackend
+
+            return ZenMLBackend(url or "the run's store", server=bool(url))
     if url:
         from kitaru._zenml.connection import normalize_url, server_info
 

@@ -9,6 +9,7 @@ from kitaru.cli.executions_cmd import executions_group
 from kitaru.cli.login_cmd import login_cmd, logout_cmd
 from kitaru.cli.model_cmd import model_group
 from kitaru.cli.secrets_cmd import secrets_group
+from kitaru.cli.stack_cmd import stack_group
 from kitaru.cli.status_cmd import init_cmd, status_cmd
 
 
@@ -30,6 +31,7 @@ cli.add_command(logout_cmd)
 cli.add_command(secrets_group)
 cli.add_command(executions_group)
 cli.add_command(model_group)
+cli.add_command(stack_group)
 
 
 def main() -> None:

@@ -109,7 +109,7 @@ def replay_cmd(execution_id: str, as_json: bool) -> None:
     from the module or script that defined it, with the original arguments.
     """
     from kitaru.executions import get_execution
-    from kitaru.flow import replay_execution
+    from kitaru._replay_by_id import replay_execution
 
     handle = replay_execution(execution_id)
     ex = get_execution(str(handle.execution_id)) if handle.execution_id else None

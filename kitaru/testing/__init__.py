@@ -1,6 +1,10 @@
-"""Helpers for testing code that uses kitaru (not part of the main API)."""
+"""Test helpers shipped with kitaru: a local OpenAI-compatible server.
 
-from kitaru.testing.fresh_process import call_in_fresh_process
+The ``kitaru_subprocess`` orchestrator flavor lives in
+``kitaru.testing.subprocess_orchestrator``; ZenML imports it by path when a
+stack uses it, so it is not imported here.
+"""
+
 from kitaru.testing.openai_server import LocalOpenAIServer, RecordedRequest
 
-__all__ = ["LocalOpenAIServer", "RecordedRequest", "call_in_fresh_process"]
+__all__ = ["LocalOpenAIServer", "RecordedRequest"]
