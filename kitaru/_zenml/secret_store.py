@@ -90,11 +90,16 @@ def _choose() -> SecretBackend:
     return ZenMLBackend(LOCAL_LABEL)
 
 
-def forget() -> None:
-    """Forget the chosen backend and ZenML's client (after login, logout or a reset)."""
+def forget_backend() -> None:
+    """Forget the chosen backend: the next call chooses again."""
     global _chosen
     with _lock:
         _chosen = None
+
+
+def forget() -> None:
+    """Forget the chosen backend and ZenML's client (after login or logout)."""
+    forget_backend()
     if "zenml" in sys.modules:
         from kitaru._zenml import server
         from kitaru._zenml.client import reset_client
