@@ -82,10 +82,10 @@ class RestServerBackend(SecretBackend):
 
     kind: ClassVar[BackendKind] = "rest-server"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, credentials: ServerCredentials | None = None) -> None:
         self.location = url
         self.url = url
-        self._creds: ServerCredentials | None = credentials_for(url)
+        self._creds = credentials or credentials_for(url)
         self._token: str | None = None
         self._lock = threading.Lock()
         self._http: Any = None

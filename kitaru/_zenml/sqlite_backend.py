@@ -80,6 +80,7 @@ class DirectSqliteBackend(SecretBackend):
             yield
 
     def create(self, name: str, values: Mapping[str, str], *, private: bool) -> StoredSecret:
+        check_total_size(values, secret=name)
         with self.write_lock(), self._open() as local:
             with local.transaction():
                 secret_id = local.insert(name, values, private)
