@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,15 +184,38 @@ def _save_login(url: str, kind: str, credential: str, user: str | None) -> None:
 # ------------------------------------------------------------- talking to a server
 
 
+_clients: dict[bool, Any] = {}
+_clients_lock = threading.Lock()
+
+
+def http_client(url: str) -> Any:
+    """The process's ``httpx.Client`` for ``url`` (one per process and scheme).
+
+    Certificates are loaded only for ``https://``: building a verifying TLS
+    context costs more than a whole request to a local server.
+    """
+    import httpx
+
+    secure = url.startswith("https://")
+    with _clients_lock:
+        client = _clients.get(secure)
+        if client is None:
+            client = httpx.Client(timeout=HTTP_TIMEOUT_S, verify=secure)
+            _clients[secure] = client
+        return client
+
+
 def http_request(method: str, url: str, base: str, operation: str, **kwargs: Any) -> Any:
     """One HTTP request (no cookies kept); an unreachable server is ServerUnavailableError."""
     import httpx
 
+    client = http_client(url)
     try:
-        with httpx.Client(timeout=HTTP_TIMEOUT_S) as client:
-            return client.request(method, url, **kwargs)
+        return client.request(method, url, **kwargs)
     except httpx.TransportError as exc:
         raise ServerUnavailableError(base, operation=operation, reason=type(exc).__name__) from None
+    finally:
+        client.cookies.clear()  # authenticate by token only, never by a session cookie
 
 
 def exchange(url: str, form: dict[str, str], what: str) -> str:

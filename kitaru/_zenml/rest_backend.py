@@ -21,10 +21,10 @@ from typing import Any, ClassVar
 from kitaru._secret_validation import parse_full_uuid
 from kitaru._zenml.backend import BackendKind, SecretBackend, StoredSecret, sort_key
 from kitaru._zenml.connection import (
-    HTTP_TIMEOUT_S,
     ServerCredentials,
     credentials_for,
     exchange,
+    http_client,
     not_logged_in,
     rejected,
 )
@@ -93,11 +93,9 @@ class RestServerBackend(SecretBackend):
     # ------------------------------------------------------------ HTTP
 
     def _client(self) -> Any:
-        import httpx
-
         with self._lock:
             if self._http is None:
-                self._http = httpx.Client(base_url=self.url, timeout=HTTP_TIMEOUT_S)
+                self._http = http_client(self.url)
             if self._token is None:
                 if self._creds is None:
                     raise not_logged_in(self.url)
@@ -116,7 +114,7 @@ class RestServerBackend(SecretBackend):
         headers = {"Authorization": f"Bearer {self._token}"}
         for attempt in range(4):
             try:
-                resp = client.request(method, API + path, headers=headers, **kwargs)
+                resp = client.request(method, self.url + API + path, headers=headers, **kwargs)
             except httpx.ConnectError as exc:
                 # Nothing was sent: one quick retry for a server that is restarting.
                 if attempt:
