@@ -46,6 +46,7 @@ from kitaru._zenml.sqlite_backend import LOCAL_LABEL, DirectSqliteBackend
 from kitaru._zenml.zenml_backend import ZenMLBackend
 
 HERE = Path(__file__).resolve().parent
+KITARU = str(Path(sys.executable).parent / "kitaru")
 PASSWORDS = {"alice": "alice-Passw0rd!-c1", "bob": "bob-Passw0rd!-c2"}
 KINDS = ["direct-sqlite", "zenml-embedded", "rest-server", "zenml-server"]
 SERVER_KINDS = ["rest-server", "zenml-server"]
@@ -411,3 +412,98 @@ def test_the_factory_picks_one_backend_per_configuration() -> None:
     first = secret_store.backend()
     assert secret_store.backend() is first
     assert first.kind == "direct-sqlite"  # the session's store exists and is verified
+
+
+# ------------------------------------------------------------------ staying light on a server
+
+LIGHT_CLI = """
+import atexit, json, sys
+def report():
+    heavy = sorted(m for m in ("zenml", "litellm") if m in sys.modules)
+    sys.stderr.write("HEAVY " + json.dumps(heavy) + "\\n")
+atexit.register(report)
+sys.argv = ["kitaru", *sys.argv[1:]]
+from kitaru.cli import main
+main()
+"""
+
+LIGHT_MCP = """
+import asyncio, json, sys
+from kitaru.mcp.server import kitaru_secrets_create, kitaru_secrets_list
+created = asyncio.run(kitaru_secrets_create(sys.argv[1], {"K": "v"}))
+listed = asyncio.run(kitaru_secrets_list())
+heavy = sorted(m for m in ("zenml", "litellm") if m in sys.modules)
+print(json.dumps({"errors": [created.is_error, listed.is_error], "heavy": heavy}))
+"""
+
+
+def test_secrets_commands_status_and_mcp_on_a_server_import_neither_zenml_nor_litellm(
+    server: Server, tmp_path: Path
+) -> None:
+    config = tmp_path / "light"
+    env = clean_env(KITARU_CONFIG_PATH=str(config))
+    login = subprocess.run(
+        [KITARU, "login", server.url, "-u", "alice", "--stdin"],
+        input=PASSWORDS["alice"] + "\n", env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert login.returncode == 0, login.stderr
+    name = new_name("light")
+    commands = [
+        ["secrets", "set", name, "--K=v1"],
+        ["secrets", "set", name, "--K2=v2"],
+        ["secrets", "list"],
+        ["secrets", "show", name],
+        ["status"],
+        ["secrets", "delete", name],
+    ]
+    for args in commands:
+        out = subprocess.run(
+            [sys.executable, "-c", LIGHT_CLI, *args],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert out.returncode == 0, (args, out.stderr)
+        assert "HEAVY []" in out.stderr, (args, out.stderr)
+    status = subprocess.run(
+        [sys.executable, "-c", LIGHT_CLI, "status", "--json"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    data = json.loads(status.stdout)
+    assert data["backend"] == "rest-server" and data["connection"] == "ok"
+    assert data["user"] == "alice" and data["server_version"] == "0.98.0"
+    mcp = subprocess.run(
+        [sys.executable, "-c", LIGHT_MCP, new_name("light-mcp")],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert mcp.returncode == 0, mcp.stderr
+    assert json.loads(mcp.stdout.strip().splitlines()[-1]) == {
+        "errors": [False, False],
+        "heavy": [],
+    }
+
+
+def test_a_server_of_another_version_falls_back_to_zenmls_client(
+    server: Server, tmp_path: Path
+) -> None:
+    code = textwrap.dedent(
+        """
+        import json
+        from kitaru._zenml import secret_store
+        secret_store.PINNED_SERVER_VERSION = "0.0.1"  # stands in for a server kitaru does not speak
+        chosen = secret_store.backend()
+        chosen.list()
+        print(json.dumps({"kind": chosen.kind}))
+        """
+    )
+    env = clean_env(
+        KITARU_CONFIG_PATH=str(tmp_path / "other-version"), KITARU_SERVER_URL=server.url
+    )
+    first = subprocess.run(
+        [KITARU, "login", server.url, "-u", "bob", "--stdin"],
+        input=PASSWORDS["bob"] + "\n", env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=240
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1])["kind"] == "zenml-server"

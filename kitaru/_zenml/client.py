@@ -133,14 +133,37 @@ def get_client() -> Client:
                 with file_lock(paths().store_lock):
                     client = _open(Client)
         except Exception as exc:
-            if not url:
-                raise
-            raise map_server_init_error(exc, url) from None
+            if url:
+                raise map_server_init_error(exc, url) from None
+            if _is_damaged_database(exc):
+                from kitaru._zenml.local_sqlite import damaged_store_error
+
+                raise damaged_store_error(paths().local_store_db) from None
+            raise
         from kitaru._zenml import tuning
 
         tuning.apply(client)
         _client, _client_root = client, root
         return client
+
+
+def _is_damaged_database(exc: BaseException) -> bool:
+    """True if SQLite reported the store file as not a database or corrupt."""
+    import sqlite3
+
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        original = getattr(seen, "orig", None)  # SQLAlchemy keeps the driver's error here
+        for candidate in (seen, original):
+            if isinstance(candidate, sqlite3.DatabaseError) and candidate.sqlite_errorname in (
+                "SQLITE_NOTADB",
+                "SQLITE_CORRUPT",
+            ):
+                return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _open(client_class: Any) -> Client:
