@@ -20,6 +20,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check kitaru tests examples benchmarks
+	$(VENV)/bin/ruff format --check kitaru tests examples benchmarks
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)

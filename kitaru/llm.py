@@ -50,7 +50,6 @@ from kitaru.runtime import (
 __all__ = ["allm", "llm"]
 
 
-
 def _import_litellm() -> Any:
     # Offline-safe: litellm otherwise fetches its price map from the network on import.
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

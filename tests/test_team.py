@@ -337,7 +337,7 @@ def test_bob_updates_alice_public_secret_without_changing_visibility(
         out["visibility_change"] = []
         rest = RestServerBackend(server_url())
         try:
-            rest._secret_call("PUT", f"/secrets/{sid}", "update", name, json={"private": True})
+            rest._secret_call("PUT", "/secrets/" + sid, "update", name, json={{"private": True}})
             out["visibility_change"].append("allowed")
         except SecretVisibilityError as exc:
             out["visibility_change"].append(str(exc))
