@@ -11,7 +11,8 @@ Modules:
 - ``server``: ZenML's own client connection to a server;
 - ``client``: open ZenML on kitaru's config directory;
 - ``encryption`` / ``keyed_store``: encryption at rest for the embedded store;
-- ``pipelines`` / ``runs`` / ``tuning``: flows as ZenML pipelines, their runs, lean settings.
+- ``pipelines`` / ``runs`` / ``stacks`` / ``tuning``: flows as ZenML pipelines, their runs,
+  the stacks they run on, lean settings.
 """
 
 KEYED_STORE_CLASS_PATH = "kitaru._zenml.keyed_store.KitaruSqlSecretsStore"

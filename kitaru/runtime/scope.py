@@ -3,7 +3,8 @@
 An :class:`ExecutionScope` is entered when a flow starts and left when it ends;
 a :class:`CheckpointScope` when a checkpoint body runs. Both live in
 ``ContextVar``s, set on entry and reset in ``finally``. Code that hops threads
-must carry ``contextvars.copy_context()`` with it (see ``kitaru.checkpoint``).
+must carry ``contextvars.copy_context()`` with it (``kitaru._bodies``,
+``kitaru.checkpoint`` and ``kitaru._zenml.pipelines`` do).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ class ExecutionScope:
     # Futures of submitted checkpoints; the flow collects them before it ends.
     futures: list[Any] = field(default_factory=list)
     _counters: dict[str, int] = field(default_factory=dict)
-    _cache: dict[str, Any] = field(default_factory=dict)
+    _cache: dict[str, StoredSecret] = field(default_factory=dict)
     _read_index: dict[tuple[str, tuple[str, ...], str | None], SecretRead] = field(
         default_factory=dict
     )
@@ -120,10 +121,10 @@ class ExecutionScope:
         if error is not None:
             rec.setdefault("errors", []).append(type(error).__name__)
 
-    def secret_loader(self, ref: str) -> Callable[[], Any]:
+    def secret_loader(self, ref: str) -> Callable[[], StoredSecret]:
         """A loader that reads ``ref`` from the store once per execution."""
 
-        def load() -> Any:
+        def load() -> StoredSecret:
             cached = self._cache.get(ref)
             if cached is not None:
                 return cached
@@ -141,11 +142,6 @@ class ExecutionScope:
             return cached
 
         return load
-
-    def forget_cached(self) -> None:
-        """Drop cached secrets so the next read goes to the store (retry/rotation)."""
-        with self._secret_lock:
-            self._cache.clear()
 
     def forget_changed(self, updated_of: Callable[[str], Any]) -> int:
         """Drop cached secrets whose store copy changed since they were read (rotation).
