@@ -110,6 +110,12 @@ def _record(
     }
     if error is not None:
         data["error"] = scope.redactor.redact(f"{type(error).__name__}: {error}")[:2000]
+        failed = [
+            c["id"]
+            for c in scope.checkpoints.values()
+            if 0 < int(c.get("attempts", 0)) <= len(c.get("errors", []))
+        ]
+        data["failed_checkpoint"] = failed[-1] if failed else None
     runs.record_execution(scope.execution_id, data)
 
 
@@ -200,20 +206,26 @@ class _FlowSpec:
         get_client()
         with stacks.selected(stack) as orchestrator:
             root = pipelines.source_root()
-            source = pipelines.resolve_flow_source(target)
+            found = pipelines.resolve_flow_source(target)
             local_key = None
-            if source is None:
-                if not orchestrator.runs_in_caller:
-                    raise KitaruValidationError(
-                        f"Flow {self.name!r} cannot run on stack {orchestrator.stack!r}: its "
-                        f"orchestrator ({orchestrator.flavor}) runs flows in a fresh process "
-                        "that imports them by module path, and this flow is defined inside a "
-                        "function or bound to an instance (or its file is outside the source "
-                        "root). Define it at module level of a file under the project root "
-                        "(KITARU_SOURCE_ROOT, default the main script's folder).",
-                        field="flow",
+            if (found is None or not found.shipped) and not orchestrator.runs_in_caller:
+                raise KitaruValidationError(
+                    f"Flow {self.name!r} cannot run on stack {orchestrator.stack!r}: its "
+                    f"orchestrator ({orchestrator.flavor}) runs flows in a fresh process "
+                    "that imports them from the project's code, and this flow is "
+                    + (
+                        "defined inside a function or bound to an instance"
+                        if found is None
+                        else f"in a file outside the project root ({root})"
                     )
+                    + ". Define it at module level in a file under the project root "
+                    "(KITARU_SOURCE_ROOT, default: the main script's folder).",
+                    field="flow",
+                )
+            if found is None:
                 source = local_key = pipelines.register_local_flow(target)
+            else:
+                source = found.path
             params = {
                 "flow": source,
                 "inputs": inputs,
@@ -249,7 +261,7 @@ class _FlowSpec:
         replay_of: str | None,
     ) -> Any:
         """Run the flow body as execution ``execution_id``, in the process running the run."""
-        from kitaru._zenml import secret_store
+        from kitaru._zenml import pipelines, secret_store
 
         started = time.time()
         scope = ExecutionScope(
@@ -261,13 +273,16 @@ class _FlowSpec:
             if replay_of is not None:
                 scope.replay = _plan_replay(replay_of, self.name)[0]
             args, kwargs = tuple(inputs.get("args", [])), dict(inputs.get("kwargs", {}))
-            return _run_flow_body(scope, fn, args, kwargs)
+            result = _run_flow_body(scope, fn, args, kwargs)
         except BaseException as exc:
             error = exc
             raise
         finally:
-            extra = {"source": _source_of(fn), "inputs": inputs}
+            extra: dict[str, Any] = {"source": _source_of(fn), "inputs": inputs}
+            if error is None:
+                extra["result_json"] = pipelines.plain_json(result)
             _record(scope, error, started, extra)
+        return result
 
     def __call__(
         self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]

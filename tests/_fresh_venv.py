@@ -22,8 +22,18 @@ def build_wheel(repo: Path, out: Path) -> Path:
     """Build kitaru's wheel from the checkout into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(out), str(repo)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(repo),
+        ],
         check=True,
         capture_output=True,
         timeout=600,
@@ -42,7 +52,9 @@ def make_venv(root: Path, wheel: Path) -> Path:
     target = Path(
         subprocess.run(
             [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            check=True, capture_output=True, text=True,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
     )
     source = Path(sysconfig.get_paths()["purelib"])
@@ -61,7 +73,11 @@ def make_venv(root: Path, wheel: Path) -> Path:
         zf.extractall(target)
     found = subprocess.run(
         [str(python), "-c", "import kitaru, zenml; print(kitaru.__file__)"],
-        check=True, capture_output=True, text=True, env={"PATH": os.environ.get("PATH", "")},
+        check=True,
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", "")},
+        cwd=root,
     ).stdout.strip()
     assert found.startswith(str(root)), found
     return python

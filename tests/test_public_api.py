@@ -43,7 +43,7 @@ EXPECTED = sorted(
         "SecretSummary",
         "SecretUnavailableError",
         "SecretVisibilityError",
-    "ServerLoginError",
+        "ServerLoginError",
         "ServerUnavailableError",
         "__version__",
         "allm",

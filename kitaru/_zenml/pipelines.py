@@ -22,6 +22,7 @@ This module imports zenml at top level; import it only after
 from __future__ import annotations
 
 import contextvars
+import json
 import os
 import threading
 import uuid
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from zenml import pipeline, step
+from zenml.enums import StepRuntime
 
 _LEAN_STEP: dict[str, Any] = {
     "enable_cache": False,
@@ -94,6 +96,57 @@ def kitaru_checkpoint(call_key: str) -> Any:
     return value
 
 
+@step(runtime=StepRuntime.ISOLATED, **_LEAN_STEP)
+def kitaru_isolated_checkpoint(
+    checkpoint: str, args: list[Any], kwargs: dict[str, Any], context: dict[str, Any]
+) -> Any:
+    """ZenML step that runs an isolated checkpoint's body in the orchestrator's own process.
+
+    ``checkpoint`` is the ZenML source of the @checkpoint object; what the body
+    recorded (secret reads, LLM calls, attempts; never values) goes on the step's
+    metadata for the flow to fold into its audit.
+    """
+    from zenml import get_step_context
+    from zenml.utils import source_utils
+
+    from kitaru._zenml import client, runs
+
+    client.adopt_running_client()
+    step_run_id = str(get_step_context().step_run.id)
+    target = source_utils.load(checkpoint)
+    value, record, error = target.run_isolated(tuple(args), kwargs, context)
+    runs.record_step(step_run_id, record)
+    if error is not None:
+        raise error
+    return value
+
+
+def can_run_isolated() -> bool:
+    """True if the orchestrator running this flow can run isolated steps."""
+    from zenml.execution.pipeline.dynamic.run_context import DynamicPipelineRunContext
+
+    ctx = DynamicPipelineRunContext.get()
+    return bool(ctx is not None and ctx.runner.orchestrator.can_run_isolated_steps)
+
+
+def call_isolated(
+    invocation_id: str,
+    checkpoint: str,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    context: dict[str, Any],
+) -> tuple[Any, dict[str, Any], BaseException | None]:
+    """Run ``checkpoint`` as isolated step ``invocation_id``: (value, its record, its error)."""
+    from kitaru._zenml import runs
+
+    try:
+        artifact = kitaru_isolated_checkpoint(checkpoint, args, kwargs, context, id=invocation_id)
+    except Exception as exc:  # noqa: BLE001 - the step's own record says what failed
+        return None, runs.step_record(context["execution_id"], invocation_id), exc
+    record = runs.step_record(context["execution_id"], invocation_id)
+    return artifact.load(), record, None
+
+
 def kitaru_flow(
     flow: str,
     inputs: dict[str, Any],
@@ -124,8 +177,39 @@ def kitaru_flow(
         runs.record_execution(run_id, {"flow": ctx.run.name, "error": _one_line(exc)})
         raise
     result = target.run_in_orchestrator(run_id, inputs, registry, replay_of)
-    # A fresh invocation ID per run: a replay never reuses an earlier result.
-    call_checkpoint(f"{RESULT_STEP_PREFIX}{uuid.uuid4().hex[:12]}", lambda: result)
+    if plain_json(result) is None:
+        # Not plain JSON (the flow wrote those into its record): persist it as an
+        # artifact. A fresh invocation ID per run, so a replay never reuses it.
+        call_checkpoint(f"{RESULT_STEP_PREFIX}{uuid.uuid4().hex[:12]}", lambda: result)
+
+
+MAX_RECORDED_RESULT = 64 * 1024
+
+
+def plain_json(value: Any) -> str | None:
+    """``value`` as JSON if it is small and made only of JSON's own types, else None.
+
+    Such a result is kept in the execution's record (no extra step); anything
+    else (a tuple, a dataclass, a big payload) is persisted as an artifact, so the
+    caller always gets back exactly what the flow returned.
+    """
+
+    def plain(v: Any) -> bool:
+        if v is None or type(v) in (str, int, float, bool):
+            return not (type(v) is float and v != v)  # NaN is not JSON
+        if type(v) is list:
+            return all(plain(x) for x in v)
+        if type(v) is dict:
+            return all(type(k) is str and plain(x) for k, x in v.items())
+        return False
+
+    try:
+        if not plain(value):
+            return None
+        text = json.dumps(value, allow_nan=False)
+    except (RecursionError, ValueError):
+        return None
+    return text if len(text) <= MAX_RECORDED_RESULT else None
 
 
 def _load_flow(flow: str, load: Callable[[str], Any]) -> Any:
@@ -250,14 +334,28 @@ def load_flow(flow: str, root: str | None) -> Any:
     return _load_flow(flow, source_utils.load)
 
 
-def resolve_flow_source(target: Any) -> str | None:
-    """The ZenML source path of a module-level flow, or None if it cannot be imported."""
+@dataclass(frozen=True)
+class FlowSource:
+    """Where a flow is imported from, and whether the code archive carries it."""
+
+    path: str
+    shipped: bool
+
+
+def resolve_flow_source(target: Any) -> FlowSource | None:
+    """The ZenML source of a module-level flow, or None if it cannot be imported.
+
+    ``shipped`` is False for a module outside the project root (importable in
+    this process, but not part of the code an orchestrator receives).
+    """
+    from zenml.config.source import SourceType
     from zenml.utils import source_utils
 
     try:
-        return str(source_utils.resolve(target).import_path)
+        source = source_utils.resolve(target)
     except Exception:  # noqa: BLE001 - not importable: the caller decides what that means
         return None
+    return FlowSource(str(source.import_path), source.type != SourceType.UNKNOWN)
 
 
 def call_checkpoint(invocation_id: str, runner: Callable[[], Any]) -> Any:

@@ -71,6 +71,8 @@ def show_cmd(execution_id: str, as_json: bool) -> None:
     click.echo(f"Status:     {ex.status}")
     if ex.user:
         click.echo(f"User:       {ex.user}")
+    if ex.stack:
+        click.echo(f"Stack:      {ex.stack}")
     click.echo(f"Started:    {_time(ex.started)}")
     if ex.duration_s is not None:
         click.echo(f"Duration:   {ex.duration_s:.2f}s")
@@ -108,8 +110,8 @@ def replay_cmd(execution_id: str, as_json: bool) -> None:
     and everything after it run again, reading secrets fresh. The flow is imported
     from the module or script that defined it, with the original arguments.
     """
-    from kitaru.executions import get_execution
     from kitaru._replay_by_id import replay_execution
+    from kitaru.executions import get_execution
 
     handle = replay_execution(execution_id)
     ex = get_execution(str(handle.execution_id)) if handle.execution_id else None

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
@@ -182,7 +181,11 @@ class SubprocessOrchestrator(ContainerizedOrchestrator):
         run_dir = self._run_dir(run_id)
         proc = self._launch(argv, self._environment(run_id, run_dir, environment), run_dir)
         if self.config.synchronous:
-            return SubmissionResult(wait_for_completion=proc.wait)
+
+            def wait() -> None:
+                proc.wait()
+
+            return SubmissionResult(wait_for_completion=wait)
         return None
 
     def submit_isolated_step(self, step_run_info: StepRunInfo, environment: dict[str, str]) -> None:
@@ -258,8 +261,3 @@ class SubprocessOrchestratorFlavor(BaseOrchestratorFlavor):
     @property
     def implementation_class(self) -> type[SubprocessOrchestrator]:
         return SubprocessOrchestrator
-
-
-def unshare_available() -> bool:
-    """True if this process may give a child its own mount namespace (root, ``unshare``)."""
-    return hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("unshare") is not None
