@@ -200,7 +200,8 @@ def create_secret(name: str, values: Mapping[str, str], *, private: bool = False
     """Create a secret (public by default) and return its metadata.
 
     Raises:
-        InvalidSecretError: bad name, key or value; nothing is written.
+        InvalidSecretError: bad name, key or value, or a ``private`` that is not a bool;
+            nothing is written.
         SecretExistsError: a secret with this name already exists in that scope.
     """
     name = check.validate_name(name)

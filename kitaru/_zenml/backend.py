@@ -82,7 +82,8 @@ class SecretBackend(abc.ABC):
     Errors are kitaru errors; none holds a secret value.
     """
 
-    kind: ClassVar[BackendKind]
+    #: Which implementation this is (``kitaru status`` shows it).
+    kind: BackendKind
     #: Where the secrets are, for messages ("the local kitaru store" or a URL).
     location: str
     #: True if values are encrypted at rest with kitaru's local key file.

@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 from kitaru._secret_validation import parse_full_uuid
 from kitaru._zenml.backend import BackendKind, SecretBackend, StoredSecret, sort_key
@@ -80,7 +80,7 @@ def _to_stored(item: Mapping[str, Any]) -> StoredSecret:
 class RestServerBackend(SecretBackend):
     """Secrets on a ZenML server of the pinned version, over REST."""
 
-    kind: ClassVar[BackendKind] = "rest-server"
+    kind: BackendKind = "rest-server"
 
     def __init__(self, url: str, credentials: ServerCredentials | None = None) -> None:
         self.location = url

@@ -27,6 +27,7 @@ from kitaru._zenml.connection import (
     HTTP_TIMEOUT_S,
     ServerCredentials,
     credentials_for,
+    http_client,
     normalize_url,
     not_logged_in,
     rejected,
@@ -96,7 +97,7 @@ def _preflight(url: str) -> None:
 
     for attempt in range(2):
         try:
-            httpx.get(f"{url}/health", timeout=10)
+            http_client(url).get(f"{url}/health", timeout=10)
             return
         except httpx.ConnectError as exc:
             if attempt:  # one quick second try for a server that is just restarting

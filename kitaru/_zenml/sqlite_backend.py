@@ -25,7 +25,7 @@ LOCAL_LABEL = "the local kitaru store"
 class DirectSqliteBackend(SecretBackend):
     """Secrets in the embedded store's table, read and written with sqlite3."""
 
-    kind: ClassVar[BackendKind] = "direct-sqlite"
+    kind: BackendKind = "direct-sqlite"
     uses_local_key: ClassVar[bool] = True
 
     def __init__(self) -> None:

@@ -75,7 +75,7 @@ class ZenMLBackend(SecretBackend):
     def __init__(self, location: str, *, server: bool = False) -> None:
         self.location = location
         self.server = server
-        self.kind: BackendKind = "zenml-server" if server else "zenml-embedded"  # type: ignore[misc]
+        self.kind: BackendKind = "zenml-server" if server else "zenml-embedded"
 
     uses_local_key: ClassVar[bool] = True
 
