@@ -128,6 +128,26 @@ def test_lock_file_that_cannot_be_opened_is_one_line_naming_it(store: Paths) -> 
     assert "second" not in cli(store.root, "secrets", "list").stdout
 
 
+def _immutable(paths: list[Path], on: bool) -> None:
+    """``chattr +i``: not even root may change these (root ignores file modes)."""
+    for path in paths:
+        subprocess.run(["chattr", "+i" if on else "-i", str(path)], check=True)
+
+
+def test_read_only_store_is_one_line_naming_the_database(store: Paths) -> None:
+    db = store.local_store_db
+    frozen = [store.root, db.parent, *db.parent.glob("zenml.db*")]
+    _immutable(frozen, True)
+    try:
+        line = one_error_line(cli(store.root, "secrets", "set", "second", "--K=v"), db)
+        assert "writable" in line
+        listed = cli(store.root, "secrets", "list")  # reading still works
+        assert listed.returncode == 0 and "first" in listed.stdout
+    finally:
+        _immutable(frozen, False)
+    assert "second" not in cli(store.root, "secrets", "list").stdout
+
+
 @pytest.mark.parametrize("fast", ["direct", "zenml"])
 def test_truncated_database_is_one_line_naming_it(store: Paths, fast: str) -> None:
     db = store.local_store_db

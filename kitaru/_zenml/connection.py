@@ -184,24 +184,26 @@ def _save_login(url: str, kind: str, credential: str, user: str | None) -> None:
 # ------------------------------------------------------------- talking to a server
 
 
-_clients: dict[bool, Any] = {}
+_clients: dict[tuple[bool, bool], Any] = {}
 _clients_lock = threading.Lock()
 
 
 def http_client(url: str) -> Any:
-    """The process's ``httpx.Client`` for ``url`` (one per process and scheme).
+    """The process's ``httpx.Client`` for ``url`` (one per kind of URL).
 
-    Certificates are loaded only for ``https://``: building a verifying TLS
-    context costs more than a whole request to a local server.
+    Certificates are loaded only for ``https://``, and proxy settings from the
+    environment are read only for a server that is not on this machine: either
+    costs more than a whole request to a local server.
     """
     import httpx
 
-    secure = url.startswith("https://")
+    key = (url.startswith("https://"), is_loopback(url))
     with _clients_lock:
-        client = _clients.get(secure)
+        client = _clients.get(key)
         if client is None:
-            client = httpx.Client(timeout=HTTP_TIMEOUT_S, verify=secure)
-            _clients[secure] = client
+            secure, local = key
+            client = httpx.Client(timeout=HTTP_TIMEOUT_S, verify=secure, trust_env=not local)
+            _clients[key] = client
         return client
 
 

@@ -42,6 +42,16 @@ class DirectSqliteBackend(SecretBackend):
             )
         try:
             yield local
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            db = paths().local_store_db
+            raise BackendError(
+                f"The local store database {db} could not be read or written "
+                f"({exc.sqlite_errorname or type(exc).__name__}). Check that the file and its "
+                "directory are yours and writable; nothing was changed.",
+                operation="open",
+            ) from None
         finally:
             local.close()
 
