@@ -211,3 +211,13 @@ def test_private_must_be_a_bool(unique: str, private: object) -> None:
         assert info.value.field == "private"
     with pytest.raises(SecretNotFoundError):
         kitaru.get_secret(name)
+
+
+def test_status_names_the_backend_in_use(store: Paths) -> None:
+    import json
+
+    direct = json.loads(cli(store.root, "status", "--json").stdout)
+    assert direct["backend"] == "direct-sqlite"
+    fallback = json.loads(cli(store.root, "status", "--json", KITARU_DISABLE_FAST_STORE="1").stdout)
+    assert fallback["backend"] == "zenml-embedded"
+    assert "Secrets backend:    direct" in cli(store.root, "status").stdout
