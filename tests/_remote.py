@@ -127,6 +127,7 @@ def _result(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
     data: dict[str, Any] = json.loads(line[len("RESULT ") :])
+    data["_stderr"] = proc.stderr
     return data
 
 
@@ -204,6 +205,12 @@ def check_scenario(run: dict[str, Any], guard: dict[str, Any], fresh_python: Pat
     assert first["error"]["type"] == "FlowFailedError"
     assert "planned failure before finishing" in first["error"]["text"]
     assert first["error"]["checkpoint"] == "finish"
+    # .wait() reported the checkpoints of the run elsewhere, read from the store.
+    progress = run["_stderr"]
+    assert "submitted to stack fresh-" in progress
+    assert "checkpoint read_token completed" in progress
+    assert "checkpoint finish failed" in progress
+    assert not any(c in progress for c in run["canaries"])
     record = first["record"]
     # The audit and the LLM record land on the run, written by the fresh process.
     reads = {(r["secret"], r["checkpoint"]) for r in record["secret_reads"]}

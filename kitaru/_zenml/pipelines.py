@@ -121,6 +121,19 @@ def kitaru_isolated_checkpoint(
     return value
 
 
+def record_checkpoint_output(text: str) -> None:
+    """Keep what the running checkpoint printed and logged (redacted) on its step run."""
+    from zenml import get_step_context
+
+    from kitaru._zenml import runs
+
+    try:
+        step_run_id = str(get_step_context().step_run.id)
+    except RuntimeError:
+        return  # not inside a ZenML step (nothing to attach it to)
+    runs.record_step(step_run_id, {"output": text}, key=runs.LOGS_KEY)
+
+
 def can_run_isolated() -> bool:
     """True if the orchestrator running this flow can run isolated steps."""
     from zenml.execution.pipeline.dynamic.run_context import DynamicPipelineRunContext
