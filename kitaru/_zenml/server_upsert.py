@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 from kitaru._zenml.backend import StoredSecret, is_connection_error
-from kitaru.errors import BackendError
+from kitaru.errors import BackendError, ServerUnavailableError
 
 UPSERT_ATTEMPTS = 10
 LEASE_S = 30.0
@@ -131,7 +131,8 @@ def _lease(ops: ServerOps, secret_id: uuid.UUID) -> Iterator[bool]:
     except Exception as exc:
         # With the server gone the release would only fail after more retries;
         # the lease then lapses after LEASE_S.
-        if tag_id is not None and not is_connection_error(exc):
+        gone = is_connection_error(exc) or isinstance(exc, ServerUnavailableError)
+        if tag_id is not None and not gone:
             with contextlib.suppress(Exception):
                 ops.delete_tag(tag_id)
         raise
