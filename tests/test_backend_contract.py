@@ -132,7 +132,9 @@ def _token_credentials(url: str, user: str) -> connection.ServerCredentials:
     return connection.ServerCredentials(url, "token", token, user)
 
 
-def _make(kind: str, request: pytest.FixtureRequest, user: str = "alice") -> Any:
+def _make(
+    kind: str, request: pytest.FixtureRequest, user: str = "alice", server: str = "server"
+) -> Any:
     if kind == "direct-sqlite":
         from kitaru import list_secrets
 
@@ -140,7 +142,7 @@ def _make(kind: str, request: pytest.FixtureRequest, user: str = "alice") -> Any
         return DirectSqliteBackend()
     if kind == "zenml-embedded":
         return ZenMLBackend(LOCAL_LABEL)
-    srv: Server = request.getfixturevalue("server")
+    srv: Server = request.getfixturevalue(server)
     if kind == "rest-server":
         return RestServerBackend(srv.url, _token_credentials(srv.url, user))
     config = request.getfixturevalue("tmp_path_factory").mktemp(f"worker-{user}")
@@ -157,6 +159,18 @@ def backend(request: pytest.FixtureRequest) -> Iterator[SecretBackend]:
         made.close()
 
 
+@pytest.fixture(scope="module")
+def rbac_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server whose access control lets no one but the owner read secret values."""
+    srv = start_server(tmp_path_factory.mktemp("contract-rbac"), rbac=True)
+    try:
+        wait_ready(srv)
+        admin_finish(srv, admin_setup(srv, PASSWORDS))
+        yield srv
+    finally:
+        stop_all([srv])
+
+
 @pytest.fixture(scope="module", params=SERVER_KINDS)
 def two_users(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any]]:
     alice, bob = _make(request.param, request), _make(request.param, request, "bob")
@@ -164,6 +178,16 @@ def two_users(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any]]:
     for made in (alice, bob):
         if isinstance(made, RemoteBackend):
             made.close()
+
+
+@pytest.fixture(scope="module", params=SERVER_KINDS)
+def gated_users(request: pytest.FixtureRequest) -> Iterator[tuple[Any, Any]]:
+    """alice and bob on the access-controlled server."""
+    made = [_make(request.param, request, who, "rbac_server") for who in ("alice", "bob")]
+    yield made[0], made[1]
+    for one in made:
+        if isinstance(one, RemoteBackend):
+            one.close()
 
 
 def new_name(label: str) -> str:
@@ -324,6 +348,29 @@ def test_private_secrets_of_another_user_are_invisible(two_users: tuple[Any, Any
     with pytest.raises(errors.SecretNotFoundError):
         bob.delete_ref(private.id)
     assert alice.get(private.id).values == {"K": "alice"}
+
+
+def test_values_the_server_withholds_are_unavailable_not_missing(
+    gated_users: tuple[Any, Any],
+) -> None:
+    alice, bob = gated_users
+    name = new_name("gated")
+    created = alice.create(name, {"GATED_A": "a", "GATED_B": "b"}, private=False)
+    assert alice.get(name).values == {"GATED_A": "a", "GATED_B": "b"}  # the owner reads them
+    seen = bob.get(created.id)
+    assert seen.keys == ("GATED_A", "GATED_B")
+    assert seen.unavailable_keys == ("GATED_A", "GATED_B")
+    assert dict(seen.values) == {"GATED_A": None, "GATED_B": None}
+    [listed] = [s for s in bob.list() if s.id == created.id]
+    assert listed.unavailable_keys == ("GATED_A", "GATED_B")
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if k not in SERVER_KINDS])
+def test_a_local_store_never_withholds_values(kind: str, request: pytest.FixtureRequest) -> None:
+    local = _make(kind, request)
+    name = new_name("all-readable")
+    local.create(name, {"A": "1"}, private=True)
+    assert all(s.unavailable_keys == () for s in local.list())
 
 
 # ------------------------------------------------------------------ concurrency
