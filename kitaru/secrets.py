@@ -108,9 +108,13 @@ class Secret:
             self._data = self._loader()
         return self._data
 
-    def _record(self, keys: tuple[str, ...]) -> None:
+    def _record(self, values: dict[str, str]) -> None:
+        # Only values actually handed out are remembered by the leak guard.
+        from kitaru import runtime
+
+        runtime.remember_resolved(self.name, values)
         if self._on_read is not None:
-            self._on_read(self.name, keys)
+            self._on_read(self.name, tuple(sorted(values)))
 
     @property
     def name(self) -> str:
@@ -144,7 +148,7 @@ class Secret:
         """A copy of all readable values (raw credentials: do not log or return them)."""
         data = self._load()
         out = {k: v for k, v in data.values.items() if v is not None}
-        self._record(tuple(sorted(out)))
+        self._record(out)
         return out
 
     def get(self, key: str, default: str | None = None) -> str | None:
@@ -159,7 +163,7 @@ class Secret:
         value = data.values[key]
         if value is None:
             raise SecretUnavailableError(self.name, key)
-        self._record((key,))
+        self._record({key: str(value)})
         return str(value)
 
     def __getitem__(self, key: str) -> str:
@@ -172,6 +176,8 @@ class Secret:
         return key in self._load().values
 
     def __iter__(self) -> Iterator[str]:
+        # Iterating is how code reads every key: it counts as reading them all.
+        _ = self.values
         return iter(self.keys)
 
     def __repr__(self) -> str:
@@ -243,12 +249,12 @@ def get_secret(name_or_id: str) -> Secret:
 
     ref = check.validate_ref(name_or_id)
     runtime.refuse_at_import_time(ref)
-    scope = runtime.current_execution_or_none()
+    scope = runtime.execution_for_read()
     if scope is not None:
         return Secret(ref, scope.secret_loader(ref), scope.record_secret_read)
     stored = _backend().get(ref)
     # Already read: repr shows name, ID and keys.
-    return Secret(ref, lambda: stored, loaded=stored)
+    return Secret(ref, lambda: stored, runtime.record_read_outside_flow, loaded=stored)
 
 
 def delete_secret(name_or_id: str) -> SecretSummary:
@@ -291,7 +297,7 @@ class SecretRef:
         from kitaru.errors import ImportTimeSecretError
 
         runtime.refuse_at_import_time(self.name_or_id, depth=depth)
-        scope = runtime.current_execution_or_none()
+        scope = runtime.execution_for_read()
         if scope is None:
             frame = sys._getframe(depth - 1)
             raise ImportTimeSecretError(
