@@ -25,6 +25,7 @@ test-container: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check kitaru tests examples benchmarks
+	$(VENV)/bin/ruff format --check kitaru tests examples benchmarks
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)

@@ -6,6 +6,9 @@ a warm, existing store (kitaru via ``KITARU_CONFIG_PATH``, zenml via
 interleaved and the order alternates each round; the figure is the min of N.
 Target: kitaru / zenml <= 0.8 for each command.
 
+Then the same against a real local ZenML server (``_cli_server.py``): target
+kitaru / zenml <= 0.15, since kitaru speaks the server's REST API itself.
+
 If a target is missed (or with ``--profile always``), the kitaru cold path is
 broken down: time per phase, ``python -X importtime`` top offenders, and a
 cProfile top list.
@@ -142,6 +145,9 @@ def main() -> None:
                 f"{ratio(med_k, med_z):.2f})"
             )
 
+        from _cli_server import server_checks
+
+        checks.extend(server_checks(tmp, args.reps))
         missed = any(not c.passed for c in checks)
         if args.profile == "always" or (args.profile == "auto" and missed):
             profile(tmp, k_env, z_env, cwd)

@@ -7,6 +7,8 @@ per-user default), so a user's own ZenML setup is never touched:
   embedded SQLite store and local artifact store under ``zenml/local_stores/``;
 - ``secrets.key`` / ``secrets.key.check``: the encryption key of the embedded
   secret store (0600) and a fingerprint that detects a wrong key;
+- ``secrets.lock`` / ``store.lock``: file locks that serialise writers of the
+  embedded store, and its creation and migration, across processes;
 - ``models.json``: the model alias registry;
 - ``server.json``: the server connection made by ``kitaru login`` (0600).
 
@@ -15,10 +17,15 @@ This module imports nothing heavy; it is safe at ``import kitaru`` time.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from kitaru.errors import BackendError
 
 ENV_CONFIG_PATH = "KITARU_CONFIG_PATH"
 ENV_SERVER_URL = "KITARU_SERVER_URL"
@@ -71,6 +78,10 @@ class Paths:
         return self.root / "secrets.lock"
 
     @property
+    def store_lock(self) -> Path:
+        return self.root / "store.lock"
+
+    @property
     def models_file(self) -> Path:
         return self.root / "models.json"
 
@@ -108,3 +119,53 @@ def write_private_file(path: Path, data: str) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+class _Held(threading.local):
+    """The file locks this thread holds, with their depth (locks are re-entrant)."""
+
+    def __init__(self) -> None:
+        self.depth: dict[Path, int] = {}
+
+
+_held = _Held()
+_path_locks: dict[Path, threading.Lock] = {}
+_path_locks_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created 0600) across processes and threads.
+
+    Re-entrant within a thread. Raises :class:`BackendError` naming the file if
+    the lock file cannot be created or opened.
+    """
+    import fcntl
+
+    if _held.depth.get(path):
+        _held.depth[path] += 1
+        try:
+            yield
+        finally:
+            _held.depth[path] -= 1
+        return
+    with _path_locks_guard:
+        path_lock = _path_locks.setdefault(path, threading.Lock())
+    with path_lock:
+        try:
+            ensure_private_dir(path.parent)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise BackendError(
+                f"Cannot open the lock file {path}: {exc.strerror or type(exc).__name__}. "
+                f"Check that {path.parent} is a writable directory owned by you.",
+                operation="lock",
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            _held.depth[path] = 1
+            yield
+        finally:
+            _held.depth.pop(path, None)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)

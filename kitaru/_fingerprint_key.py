@@ -77,17 +77,16 @@ def _local_key(root: Path) -> bytes:
 
 def _server_key(url: str) -> bytes:
     """The key in the server's secret store, created on first use."""
-    from kitaru._zenml import secret_store
+    from kitaru._zenml.secret_store import backend
 
     where = f"secret {SERVER_SECRET!r} on {url}"
-    stored = secret_store.find_secret(SERVER_SECRET)
+    store = backend()
+    stored = store.find(SERVER_SECRET)
     if stored is None:
         try:
-            stored = secret_store.create_secret(
-                SERVER_SECRET, {SERVER_SECRET_KEY: _new_key()}, private=False
-            )
+            stored = store.create(SERVER_SECRET, {SERVER_SECRET_KEY: _new_key()}, private=False)
         except SecretExistsError:
-            stored = secret_store.get_secret(SERVER_SECRET)  # another process was first
+            stored = store.get(SERVER_SECRET)  # another process was first
     value = stored.values.get(SERVER_SECRET_KEY)
     if not isinstance(value, str):
         raise KitaruError(f"The replay fingerprint key ({where}) cannot be read by this user.")
@@ -96,7 +95,7 @@ def _server_key(url: str) -> bytes:
 
 def fingerprint_key() -> bytes:
     """The HMAC key of replay fingerprints for the current store (cached per process)."""
-    from kitaru._zenml.client import server_url
+    from kitaru._zenml.connection import server_url
 
     url = server_url()
     where = f"server:{url}" if url else f"local:{paths().root}"

@@ -14,7 +14,8 @@ per execution, audited). Values go to litellm as call arguments, never into
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,79 @@ class Credentials:
     kwargs: dict[str, str]
     source: str  # "environment" | "secret" | "none"
     values: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------- messages and options
+
+_ROLES = {"system", "user", "assistant", "tool", "developer", "function"}
+
+
+def build_messages(prompt_or_messages: Any, system: str | None) -> list[dict[str, Any]]:
+    """The litellm message list for a prompt string or a list of role/content messages."""
+    if isinstance(prompt_or_messages, str):
+        if not prompt_or_messages:
+            raise KitaruValidationError("The prompt is empty.", field="prompt")
+        messages: list[dict[str, Any]] = [{"role": "user", "content": prompt_or_messages}]
+    elif isinstance(prompt_or_messages, Sequence) and not isinstance(prompt_or_messages, bytes):
+        messages = []
+        for i, item in enumerate(prompt_or_messages):
+            if not isinstance(item, Mapping) or "role" not in item or "content" not in item:
+                raise KitaruValidationError(
+                    f"Message {i} must be a mapping with 'role' and 'content'.", field="messages"
+                )
+            role, content = item["role"], item["content"]
+            if not isinstance(role, str) or role not in _ROLES:
+                raise KitaruValidationError(
+                    f"Message {i} has unknown role {role!r}; use one of "
+                    f"{', '.join(sorted(_ROLES))}.",
+                    field="messages",
+                )
+            if not (isinstance(content, (str, list)) or (content is None and role != "user")):
+                raise KitaruValidationError(
+                    f"Message {i} ({role}) has content of type {type(content).__name__}; "
+                    "give a string (or a list of content parts).",
+                    field="messages",
+                )
+            messages.append(dict(item))
+        if not messages:
+            raise KitaruValidationError("The message list is empty.", field="messages")
+    else:
+        raise KitaruValidationError(
+            "llm() takes a prompt string or a list of {'role', 'content'} messages, got "
+            f"{type(prompt_or_messages).__name__}.",
+            field="prompt",
+        )
+    if system is not None:
+        if not isinstance(system, str):
+            raise KitaruValidationError("system= must be a string.", field="system")
+        messages.insert(0, {"role": "system", "content": system})
+    return messages
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,95}\Z")
+
+
+def check_options(temperature: Any, max_tokens: Any, name: Any) -> None:
+    """Refuse a bad ``temperature``, ``max_tokens`` or ``name`` before anything is sent."""
+    if temperature is not None and (
+        isinstance(temperature, bool) or not isinstance(temperature, (int, float))
+    ):
+        raise KitaruValidationError(
+            f"temperature= must be a number, got {type(temperature).__name__}.",
+            field="temperature",
+        )
+    if max_tokens is not None and (
+        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+    ):
+        raise KitaruValidationError(
+            f"max_tokens= must be a positive integer, got {max_tokens!r}.", field="max_tokens"
+        )
+    if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
+        raise KitaruValidationError(
+            f"name= must be 1-96 letters, digits, '_', '.' or '-', starting with a letter or "
+            f"'_' (it names the call's checkpoint, llm_<name>); got {name!r}.",
+            field="name",
+        )
 
 
 # ---------------------------------------------------------------- model

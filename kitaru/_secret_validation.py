@@ -1,6 +1,7 @@
 """Checks on secret names, keys and values, run before anything is written.
 
-Messages name the offending name or key, never a value.
+Names and references are returned NFC-normalised, so two spellings of "café"
+name one secret. Messages name the offending name or key, never a value.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def validate_name(name: Any) -> str:
             secret=name,
             field="name",
         )
+    name = str(unicodedata.normalize("NFC", name))
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidSecretError(
             f"Secret name is {len(name)} characters long; the limit is {MAX_NAME_LENGTH}.",
@@ -73,7 +75,7 @@ def validate_name(name: Any) -> str:
     try:
         uuid.UUID(name)
     except ValueError:
-        return name
+        return str(name)
     raise InvalidSecretError(
         f"Secret name {name!r} looks like a secret ID; choose a name that is not a UUID.",
         secret=name,
@@ -180,9 +182,19 @@ def validate_ref(ref: Any) -> str:
             "Secret name or ID contains control characters or is not valid Unicode text.",
             field="name",
         )
+    ref = str(unicodedata.normalize("NFC", ref))
     if len(ref) > MAX_NAME_LENGTH:
         raise InvalidSecretError(
             f"Secret name or ID is {len(ref)} characters long; the limit is {MAX_NAME_LENGTH}.",
             field="name",
         )
-    return ref
+    return str(ref)
+
+
+def validate_private(private: Any) -> bool:
+    """Return ``private`` if it is a bool; a string such as ``"false"`` is refused."""
+    if not isinstance(private, bool):
+        raise InvalidSecretError(
+            f"private= must be True or False, got {type(private).__name__}.", field="private"
+        )
+    return private

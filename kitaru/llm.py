@@ -24,7 +24,6 @@ exception chained (its request may carry the credential).
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,11 +33,13 @@ from kitaru._llm_setup import (
     CredentialPlan,
     Credentials,
     Resolved,
+    build_messages,
+    check_options,
     plan_credentials,
     read_credentials,
     resolve_model,
 )
-from kitaru.errors import KitaruValidationError, LLMCallError
+from kitaru.errors import LLMCallError
 from kitaru.runtime import (
     ExecutionScope,
     Redactor,
@@ -47,8 +48,6 @@ from kitaru.runtime import (
 )
 
 __all__ = ["allm", "llm"]
-
-_ROLES = {"system", "user", "assistant", "tool", "developer", "function"}
 
 
 def _import_litellm() -> Any:
@@ -62,50 +61,6 @@ def _import_litellm() -> Any:
     litellm.suppress_debug_info = True
     logging.getLogger("LiteLLM").setLevel(logging.ERROR)
     return litellm
-
-
-# ---------------------------------------------------------------- messages
-
-
-def _messages(prompt_or_messages: Any, system: str | None) -> list[dict[str, Any]]:
-    if isinstance(prompt_or_messages, str):
-        if not prompt_or_messages:
-            raise KitaruValidationError("The prompt is empty.", field="prompt")
-        messages: list[dict[str, Any]] = [{"role": "user", "content": prompt_or_messages}]
-    elif isinstance(prompt_or_messages, Sequence) and not isinstance(prompt_or_messages, bytes):
-        messages = []
-        for i, item in enumerate(prompt_or_messages):
-            if not isinstance(item, Mapping) or "role" not in item or "content" not in item:
-                raise KitaruValidationError(
-                    f"Message {i} must be a mapping with 'role' and 'content'.", field="messages"
-                )
-            role, content = item["role"], item["content"]
-            if not isinstance(role, str) or role not in _ROLES:
-                raise KitaruValidationError(
-                    f"Message {i} has unknown role {role!r}; use one of "
-                    f"{', '.join(sorted(_ROLES))}.",
-                    field="messages",
-                )
-            if not (isinstance(content, (str, list)) or (content is None and role != "user")):
-                raise KitaruValidationError(
-                    f"Message {i} ({role}) has content of type {type(content).__name__}; "
-                    "give a string (or a list of content parts).",
-                    field="messages",
-                )
-            messages.append(dict(item))
-        if not messages:
-            raise KitaruValidationError("The message list is empty.", field="messages")
-    else:
-        raise KitaruValidationError(
-            "llm() takes a prompt string or a list of {'role', 'content'} messages, got "
-            f"{type(prompt_or_messages).__name__}.",
-            field="prompt",
-        )
-    if system is not None:
-        if not isinstance(system, str):
-            raise KitaruValidationError("system= must be a string.", field="system")
-        messages.insert(0, {"role": "system", "content": system})
-    return messages
 
 
 # ---------------------------------------------------------------- the call
@@ -203,31 +158,6 @@ def _record(
     return record
 
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,95}\Z")
-
-
-def _check_options(temperature: Any, max_tokens: Any, name: Any) -> None:
-    if temperature is not None and (
-        isinstance(temperature, bool) or not isinstance(temperature, (int, float))
-    ):
-        raise KitaruValidationError(
-            f"temperature= must be a number, got {type(temperature).__name__}.",
-            field="temperature",
-        )
-    if max_tokens is not None and (
-        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
-    ):
-        raise KitaruValidationError(
-            f"max_tokens= must be a positive integer, got {max_tokens!r}.", field="max_tokens"
-        )
-    if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
-        raise KitaruValidationError(
-            f"name= must be 1-96 letters, digits, '_', '.' or '-', starting with a letter or "
-            f"'_' (it names the call's checkpoint, llm_<name>); got {name!r}.",
-            field="name",
-        )
-
-
 @dataclass
 class _Call:
     """One prepared call: everything decided before a request (or a step) exists."""
@@ -314,8 +244,8 @@ def _prepare(
     provider_options: dict[str, Any],
 ) -> _Call:
     """Validate, resolve the model and plan credentials; raises before anything is sent."""
-    messages = _messages(prompt_or_messages, system)
-    _check_options(temperature, max_tokens, name)
+    messages = build_messages(prompt_or_messages, system)
+    check_options(temperature, max_tokens, name)
     scope = current_execution_or_none()
     target = resolve_model(model, scope)
     litellm = _import_litellm()

@@ -9,12 +9,15 @@ whose values are fetched on first use and cached for that execution.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from kitaru import _secret_validation as check
-from kitaru.errors import MissingSecretKeyError, SecretExistsError, SecretUnavailableError
+from kitaru.errors import MissingSecretKeyError, SecretUnavailableError
+
+if TYPE_CHECKING:
+    from kitaru._zenml.backend import SecretBackend, StoredSecret
 
 __all__ = [
     "Secret",
@@ -61,7 +64,7 @@ class SecretSetResult(BaseModel):
     private_requested_but_kept_public: bool = False
 
 
-def _summary(stored: Any) -> SecretSummary:
+def _summary(stored: StoredSecret) -> SecretSummary:
     return SecretSummary(
         name=stored.name,
         id=stored.id,
@@ -87,13 +90,20 @@ class Secret:
 
     __slots__ = ("_data", "_loader", "_on_read", "_ref")
 
-    def __init__(self, ref: str, loader: Callable[[], Any], on_read: ReadHook | None = None):
+    def __init__(
+        self,
+        ref: str,
+        loader: Callable[[], StoredSecret],
+        on_read: ReadHook | None = None,
+        *,
+        loaded: StoredSecret | None = None,
+    ) -> None:
         self._ref = ref
         self._loader = loader
         self._on_read = on_read
-        self._data: Any = None
+        self._data: StoredSecret | None = loaded
 
-    def _load(self) -> Any:
+    def _load(self) -> StoredSecret:
         if self._data is None:
             self._data = self._loader()
         return self._data
@@ -186,24 +196,24 @@ class Secret:
         )
 
 
-def _store() -> Any:
-    from kitaru._zenml import secret_store
+def _backend() -> SecretBackend:
+    from kitaru._zenml.secret_store import backend
 
-    return secret_store
+    return backend()
 
 
 def create_secret(name: str, values: Mapping[str, str], *, private: bool = False) -> SecretSummary:
     """Create a secret (public by default) and return its metadata.
 
     Raises:
-        InvalidSecretError: bad name, key or value; nothing is written.
+        InvalidSecretError: bad name, key or value, or a ``private`` that is not a bool;
+            nothing is written.
         SecretExistsError: a secret with this name already exists in that scope.
     """
     name = check.validate_name(name)
     clean = check.validate_values(values, secret=name)
-    store = _store()
-    with store.write_lock():
-        return _summary(store.create_secret(name, clean, private=bool(private)))
+    private = check.validate_private(private)
+    return _summary(_backend().create(name, clean, private=private))
 
 
 def set_secret(name: str, values: Mapping[str, str], *, private: bool = False) -> SecretSetResult:
@@ -214,29 +224,14 @@ def set_secret(name: str, values: Mapping[str, str], *, private: bool = False) -
     """
     name = check.validate_name(name)
     clean = check.validate_values(values, secret=name)
-    store = _store()
-    with store.write_lock():
-        existing = store.find_secret(name)
-        if existing is None:
-            try:
-                created = store.create_secret(name, clean, private=bool(private))
-            except SecretExistsError:
-                # Another writer created it between our lookup and our create (on a
-                # server nothing serialises the two): update theirs instead.
-                existing = store.get_secret(name)
-            else:
-                return SecretSetResult(
-                    secret=_summary(created), action="created", keys_set=tuple(sorted(clean))
-                )
-        merged = {**existing.values, **clean}
-        check.check_total_size(merged, secret=name)
-        updated = store.update_values(existing.id, existing.name, clean)
-        return SecretSetResult(
-            secret=_summary(updated),
-            action="updated",
-            keys_set=tuple(sorted(clean)),
-            private_requested_but_kept_public=bool(private) and not existing.private,
-        )
+    private = check.validate_private(private)
+    done = _backend().upsert(name, clean, private=private)
+    return SecretSetResult(
+        secret=_summary(done.secret),
+        action=done.action,
+        keys_set=tuple(sorted(clean)),
+        private_requested_but_kept_public=done.private_requested_but_kept_public,
+    )
 
 
 def get_secret(name_or_id: str) -> Secret:
@@ -257,10 +252,9 @@ def get_secret(name_or_id: str) -> Secret:
     scope = runtime.execution_for_read()
     if scope is not None:
         return Secret(ref, scope.secret_loader(ref), scope.record_secret_read)
-    stored = _store().get_secret(ref)
-    secret = Secret(ref, lambda: stored, runtime.record_read_outside_flow)
-    secret._data = stored  # already read: repr shows name, ID and keys
-    return secret
+    stored = _backend().get(ref)
+    # Already read: repr shows name, ID and keys.
+    return Secret(ref, lambda: stored, runtime.record_read_outside_flow, loaded=stored)
 
 
 def delete_secret(name_or_id: str) -> SecretSummary:
@@ -270,16 +264,12 @@ def delete_secret(name_or_id: str) -> SecretSummary:
         SecretNotFoundError: no visible secret has exactly this name or ID.
     """
     ref = check.validate_ref(name_or_id)
-    store = _store()
-    with store.write_lock():
-        stored = store.get_secret(ref)
-        store.delete_secret(stored.id, stored.name)
-    return _summary(stored)
+    return _summary(_backend().delete_ref(ref))
 
 
 def list_secrets() -> list[SecretSummary]:
     """Metadata of every secret the current user can see, sorted by name."""
-    return [_summary(s) for s in _store().list_secrets()]
+    return [_summary(s) for s in _backend().list()]
 
 
 class SecretRef:

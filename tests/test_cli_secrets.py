@@ -20,7 +20,7 @@ from conftest import run_cli
 
 import kitaru
 from kitaru._zenml import secret_store
-from kitaru._zenml.secret_store import StoredSecret
+from kitaru._zenml.backend import StoredSecret
 from kitaru.cli import cli
 
 

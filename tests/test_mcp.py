@@ -273,3 +273,68 @@ def test_import_kitaru_does_not_import_mcp() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+async def test_create_refuses_a_name_that_exists_in_any_visibility(
+    server: Server, unique: str, canary: str
+) -> None:
+    """An agent cannot shadow a shared credential with a private one (or the reverse)."""
+    public_name, private_name = f"mcp-shared-{unique}", f"mcp-mine-{unique}"
+    shared = kitaru.create_secret(public_name, {"TOKEN": "shared-value"})
+    mine = kitaru.create_secret(private_name, {"TOKEN": "my-value"}, private=True)
+    for name, private in ((public_name, True), (private_name, False), (public_name, False)):
+        result = await server.call(
+            CREATE, {"name": name, "values": {"TOKEN": canary}, "private": private}
+        )
+        assert result.is_error is True, (name, private)
+        assert "already exists" in _text(result)
+        _assert_no_trace(canary, _wire(result))
+    same_public = [s for s in kitaru.list_secrets() if s.name == public_name]
+    assert [(s.id, s.private) for s in same_public] == [(shared.id, False)]
+    same_private = [s for s in kitaru.list_secrets() if s.name == private_name]
+    assert [(s.id, s.private) for s in same_private] == [(mine.id, True)]
+    assert kitaru.get_secret(public_name).get("TOKEN") == "shared-value"
+
+
+async def test_input_schemas_are_strict(server: Server) -> None:
+    tools = {t.name: t for t in (await server.session.list_tools()).tools}
+    for tool in tools.values():
+        assert tool.input_schema.get("additionalProperties") is False, tool.name
+    assert tools[CREATE].input_schema["properties"]["private"]["type"] == "boolean"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"private": "yes"}, {"private": "true"}, {"private": 1}, {"overwrite": True}],
+    ids=["private-yes", "private-string-true", "private-one", "unknown-argument"],
+)
+async def test_non_boolean_private_or_unknown_argument_is_an_error(
+    server: Server, unique: str, canary: str, extra: dict[str, Any]
+) -> None:
+    name = f"mcp-strict-{unique}"
+    result = await server.call(CREATE, {"name": name, "values": {"TOKEN": canary}, **extra})
+    assert result.is_error is True
+    _assert_no_trace(canary, _wire(result))
+    with pytest.raises(SecretNotFoundError):
+        kitaru.get_secret(name)
+
+
+def test_kitaru_mcp_help_prints_usage_and_exits() -> None:
+    out = subprocess.run(
+        [str(SERVER_EXE), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("Usage: kitaru-mcp")
+    assert "mcpServers" in out.stdout and "kitaru_secrets_create" in out.stdout
+    bad = subprocess.run(
+        [str(SERVER_EXE), "--bogus"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert bad.returncode == 2 and "--help" in bad.stderr and bad.stdout == ""

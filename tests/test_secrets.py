@@ -23,7 +23,7 @@ from kitaru import (
     SecretSummary,
     SecretUnavailableError,
 )
-from kitaru._zenml.secret_store import StoredSecret
+from kitaru._zenml.backend import StoredSecret
 
 
 def _names(name: str) -> list[SecretSummary]:

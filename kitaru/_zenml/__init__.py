@@ -1,10 +1,18 @@
-"""The only package that imports zenml (always inside functions).
+"""The only package that imports zenml (always inside functions), and kitaru's secret backends.
 
 Modules:
-- ``client``: open ZenML on kitaru's config directory (embedded store or server);
+- ``backend``: the typed secret-backend interface and what its implementations share;
+- ``secret_store``: picks the backend once per process and configuration;
+- ``sqlite_backend`` / ``local_sqlite``: the embedded store's secret table, read directly;
+- ``zenml_backend``: secrets through ZenML's client (embedded store or server);
+- ``rest_backend`` / ``server_upsert``: a ZenML server over REST, and the leased upsert
+  both server backends use;
+- ``connection``: the server URL, login file and token exchange (no ZenML import);
+- ``server``: ZenML's own client connection to a server;
+- ``client``: open ZenML on kitaru's config directory;
 - ``encryption`` / ``keyed_store``: encryption at rest for the embedded store;
-- ``secret_store``: exact secret lookups and writes, with ZenML errors mapped to kitaru's;
-- ``server``: the server connection made by ``kitaru login``.
+- ``pipelines`` / ``runs`` / ``stacks`` / ``tuning``: flows as ZenML pipelines, their runs,
+  the stacks they run on, lean settings.
 """
 
 KEYED_STORE_CLASS_PATH = "kitaru._zenml.keyed_store.KitaruSqlSecretsStore"

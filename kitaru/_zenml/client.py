@@ -19,10 +19,11 @@ from kitaru._config import (
     Paths,
     config_dir,
     ensure_private_dir,
+    file_lock,
     paths,
 )
+from kitaru._zenml.connection import server_config_dir, server_url
 from kitaru._zenml.encryption import load_or_create_key
-from kitaru._zenml.server import server_config_dir
 
 if TYPE_CHECKING:
     from zenml.client import Client
@@ -57,16 +58,6 @@ def zenml_environment() -> dict[str, str]:
 
         env["ZENML_SECRETS_STORE_CLASS_PATH"] = KEYED_STORE_CLASS_PATH
     return env
-
-
-def server_url() -> str | None:
-    """The ZenML server kitaru talks to, or None for the embedded store."""
-    url = os.environ.get(ENV_SERVER_URL, "").strip()
-    if url:
-        return url.rstrip("/")
-    from kitaru._zenml.server import saved_server_url
-
-    return saved_server_url()
 
 
 # ZenML merges every variable with these prefixes into its store configuration
@@ -135,20 +126,54 @@ def get_client() -> Client:
             Client._reset_instance()
         from kitaru._zenml.server import login_environment, map_server_init_error
 
+        url = server_url()
         try:
-            with login_environment():
-                client = Client()
-                _ = _unwrap_init(lambda: client.zen_store)
+            if url:
+                with login_environment():
+                    client = _open(Client)
+            else:
+                # Creating and migrating a new store must not run in two processes
+                # at once (ZenML then fails half-way through the migration).
+                with file_lock(paths().store_lock):
+                    client = _open(Client)
         except Exception as exc:
-            url = server_url()
-            if not url:
-                raise
-            raise map_server_init_error(exc, url) from None
+            if url:
+                raise map_server_init_error(exc, url) from None
+            if _is_damaged_database(exc):
+                from kitaru._zenml.local_sqlite import damaged_store_error
+
+                raise damaged_store_error(paths().local_store_db) from None
+            raise
         from kitaru._zenml import tuning
 
         tuning.apply(client)
         _client, _client_root = client, root
         return client
+
+
+def _is_damaged_database(exc: BaseException) -> bool:
+    """True if SQLite reported the store file as not a database or corrupt."""
+    import sqlite3
+
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        original = getattr(seen, "orig", None)  # SQLAlchemy keeps the driver's error here
+        for candidate in (seen, original):
+            if isinstance(candidate, sqlite3.DatabaseError) and candidate.sqlite_errorname in (
+                "SQLITE_NOTADB",
+                "SQLITE_CORRUPT",
+            ):
+                return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _open(client_class: Any) -> Client:
+    client: Client = client_class()
+    _unwrap_init(lambda: client.zen_store)
+    return client
 
 
 def adopt_running_client() -> None:
@@ -177,6 +202,15 @@ def adopt_running_client() -> None:
             if root is not None:
                 os.environ[ENV_CONFIG_PATH] = str(root)
         _client, _client_root = client, f"{config_dir()}|{server_url() or ''}"
+        _adopted.add(_client_root)
+
+
+_adopted: set[str] = set()
+
+
+def adopted() -> bool:
+    """True if this process uses a ZenML client its orchestrator set up (see above)."""
+    return f"{config_dir()}|{server_url() or ''}" in _adopted
 
 
 def _kitaru_root_of(database: Any) -> Path | None:

@@ -8,7 +8,12 @@ only the store class, never the key.
 
 Next to the key sits a fingerprint (``secrets.key.check``). A start with a key
 that does not match it, or with no key while a store already exists, fails with
-:class:`~kitaru.errors.EncryptionKeyError` before anything is read or written.
+:class:`~kitaru.errors.EncryptionKeyError` before anything is read or written. A
+damaged or stale fingerprint beside a key that decrypts the store is rebuilt.
+
+Values are sealed with AES-GCM under the SHA-256 of the key, stored as
+``base64(iv[12] + tag[16] + ciphertext)`` of the values' JSON: exactly what
+``sqlalchemy_utils.AesGcmEngine`` writes for ZenML's SQL secrets store.
 """
 
 from __future__ import annotations
@@ -16,14 +21,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
+import logging
 import os
+import re
 import secrets
+import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
 
 from kitaru._config import Paths, ensure_private_dir, paths, write_private_file
+from kitaru._zenml.backend import KeyStatus
 from kitaru.errors import EncryptionKeyError
 
+logger = logging.getLogger("kitaru")
+
 _CHECK_LABEL = b"kitaru-secret-store-key-check-v1"
+_FINGERPRINT = re.compile(r"[0-9a-f]{32}\Z")
+_IV, _TAG = 12, 16
 
 
 def fingerprint(key: str) -> str:
@@ -31,25 +46,112 @@ def fingerprint(key: str) -> str:
     return hmac.new(key.encode("utf-8"), _CHECK_LABEL, hashlib.sha256).hexdigest()[:32]
 
 
+# ------------------------------------------------------------------ sealing values
+
+
+def seal(key: str, values: Mapping[str, str]) -> str:
+    """``values`` encrypted under ``key`` in ZenML's stored format."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    aead = AESGCM(hashlib.sha256(key.encode("utf-8")).digest())
+    iv = os.urandom(_IV)
+    sealed = aead.encrypt(iv, json.dumps(dict(values)).encode("utf-8"), None)
+    ciphertext, tag = sealed[:-_TAG], sealed[-_TAG:]
+    return base64.b64encode(iv + tag + ciphertext).decode("ascii")
+
+
+def unseal(key: str, stored: str | bytes) -> dict[str, str] | None:
+    """The values sealed in ``stored``, or None if ``key`` cannot decrypt them."""
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    aead = AESGCM(hashlib.sha256(key.encode("utf-8")).digest())
+    try:
+        raw = base64.b64decode(stored)
+        iv, tag, ciphertext = raw[:_IV], raw[_IV : _IV + _TAG], raw[_IV + _TAG :]
+        data = json.loads(aead.decrypt(iv, ciphertext + tag, None).decode("utf-8"))
+    except (InvalidTag, ValueError):
+        return None
+    return {str(k): str(v) for k, v in dict(data).items()}
+
+
+def key_opens_store(p: Paths, key: str) -> bool | None:
+    """Whether ``key`` decrypts the store's newest secret (None: no secret to try)."""
+    if not p.local_store_db.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{p.local_store_db}?mode=ro", uri=True, timeout=30)
+        try:
+            row = conn.execute(
+                'SELECT "values" FROM secret WHERE "values" IS NOT NULL '
+                "ORDER BY created DESC LIMIT 1"
+            ).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+    return None if row is None else unseal(key, row[0]) is not None
+
+
+# ------------------------------------------------------------------ the key file
+
+
+def _read_key(p: Paths) -> str:
+    key_file = p.key_file
+    try:
+        raw = key_file.read_bytes()
+    except IsADirectoryError:
+        raise EncryptionKeyError(
+            f"The secret store key path {key_file} is a directory, not a key file. Move it "
+            "away and restore the key file from your backup; kitaru did not change anything.",
+            key_file=str(key_file),
+        ) from None
+    except OSError as exc:
+        raise EncryptionKeyError(
+            f"Cannot read the secret store key file {key_file}: "
+            f"{exc.strerror or type(exc).__name__}. It must be a file you own (mode 0600).",
+            key_file=str(key_file),
+        ) from None
+    try:
+        key = raw.decode("ascii").strip()
+    except UnicodeDecodeError:
+        key = ""
+        if raw.strip():
+            raise EncryptionKeyError(
+                f"The secret store key file {key_file} is damaged (it holds binary data, not "
+                "a key). Restore it from your backup; kitaru did not change anything.",
+                key_file=str(key_file),
+            ) from None
+    if not key:
+        raise EncryptionKeyError(
+            f"The secret store key file {key_file} is empty. Restore it from your backup; "
+            "kitaru did not change anything.",
+            key_file=str(key_file),
+        )
+    mode = os.stat(key_file).st_mode & 0o777
+    if mode & 0o077:
+        os.chmod(key_file, 0o600)
+        logger.warning(
+            "The secret store key file %s had mode %s, readable by other users; it is now "
+            "0600. The key may have been exposed: if other users can log in here, consider "
+            "moving your secrets to a new store.",
+            key_file,
+            oct(mode),
+        )
+    return key
+
+
 def load_or_create_key(p: Paths | None = None) -> str:
     """Return the store key, creating it on the very first use of a new store.
 
     Raises:
-        EncryptionKeyError: the key file is missing although a store exists, or the
-            key does not match the fingerprint the store was created with.
+        EncryptionKeyError: the key file is missing although a store exists, is
+            damaged or unreadable, or does not match the store.
     """
     p = p or paths()
     key_file = str(p.key_file)
     if p.key_file.exists():
-        key = p.key_file.read_text(encoding="utf-8").strip()
-        if not key:
-            raise EncryptionKeyError(
-                f"The secret store key file {key_file} is empty. Restore it from your backup; "
-                "kitaru did not change anything.",
-                key_file=key_file,
-            )
-        if (os.stat(p.key_file).st_mode & 0o077) != 0:
-            os.chmod(p.key_file, 0o600)
+        key = _read_key(p)
         _verify(p, key)
         return key
     if p.key_check_file.exists() or p.local_store_db.exists():
@@ -75,17 +177,39 @@ def load_or_create_key(p: Paths | None = None) -> str:
     return key
 
 
+def _read_fingerprint(p: Paths) -> str | None:
+    """The recorded fingerprint, or None if the file is damaged."""
+    try:
+        text = p.key_check_file.read_bytes().decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if _FINGERPRINT.match(text) else None
+
+
 def _verify(p: Paths, key: str) -> None:
     if not p.key_check_file.exists():
         # Key present but fingerprint lost. Without a store nothing is at risk, so
-        # re-derive it; with a store, the keyed secrets store first checks the key
-        # against a stored secret and only then records the fingerprint.
+        # re-derive it; with a store, the store's secrets vouch for the key first.
         if not p.local_store_db.exists():
             record_fingerprint(p, key)
         return
-    expected = p.key_check_file.read_text(encoding="utf-8").strip()
-    if not hmac.compare_digest(expected, fingerprint(key)):
-        raise wrong_key_error(p, f"created with (fingerprint {expected[:12]}...)")
+    expected = _read_fingerprint(p)
+    if expected is not None and hmac.compare_digest(expected, fingerprint(key)):
+        return
+    opens = key_opens_store(p, key)
+    if opens or (expected is None and opens is None):
+        # The key decrypts the store (or there is nothing it could harm): the
+        # fingerprint beside it is what is wrong, so rebuild it.
+        record_fingerprint(p, key)
+        logger.warning(
+            "The key fingerprint %s was damaged or stale; rebuilt it from the key in %s, "
+            "which decrypts the store.",
+            p.key_check_file,
+            p.key_file,
+        )
+        return
+    shown = f"fingerprint {expected[:12]}..." if expected else "a damaged fingerprint"
+    raise wrong_key_error(p, f"created with ({shown})")
 
 
 def record_fingerprint(p: Paths, key: str) -> None:
@@ -108,13 +232,16 @@ def wrong_key_error(p: Paths, detail: str) -> EncryptionKeyError:
     )
 
 
-def key_status(p: Path | None = None) -> str:
+def key_status(p: Path | None = None) -> KeyStatus:
     """One word for `kitaru status`: ``present``, ``mismatch``, ``missing`` or ``new``."""
     pp = Paths(p) if p else paths()
     if pp.key_file.exists():
-        if pp.key_check_file.exists():
-            key = pp.key_file.read_text(encoding="utf-8").strip()
-            expected = pp.key_check_file.read_text(encoding="utf-8").strip()
+        expected = _read_fingerprint(pp) if pp.key_check_file.exists() else None
+        if expected is not None:
+            try:
+                key = _read_key(pp)
+            except EncryptionKeyError:
+                return "mismatch"
             if not hmac.compare_digest(expected, fingerprint(key)):
                 return "mismatch"
         return "present"

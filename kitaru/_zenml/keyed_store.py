@@ -27,8 +27,6 @@ from kitaru._zenml.encryption import (
     wrong_key_error,
 )
 
-CLASS_PATH = "kitaru._zenml.keyed_store.KitaruSqlSecretsStore"
-
 
 def store_paths(zen_store: Any) -> Paths:
     """kitaru's :class:`Paths` for the SQLite database ``zen_store`` opened."""
@@ -85,6 +83,3 @@ class KitaruSqlSecretsStore(SqlSecretsStore):
             raise wrong_key_error(
                 p, "written with (its newest secret cannot be decrypted)"
             ) from None
-
-    def __init__(self, zen_store: Any, **kwargs: Any) -> None:
-        super().__init__(zen_store, **kwargs)

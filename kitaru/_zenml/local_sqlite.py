@@ -19,10 +19,8 @@ concurrent writer's keys.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as _dt
-import json
 import os
 import sqlite3
 import uuid
@@ -30,49 +28,38 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from kitaru._config import paths
-from kitaru.errors import EncryptionKeyError, SecretExistsError
+from kitaru._secret_validation import parse_full_uuid
+from kitaru._zenml import encryption
+from kitaru._zenml.encryption import seal, unseal
+from kitaru.errors import BackendError, EncryptionKeyError, SecretExistsError
 
 SCHEMA_VERSION = "0.98.0"
 SECRET_COLUMNS = ("id", "created", "updated", "name", "private", "internal", "values", "user_id")
-_IV, _TAG = 12, 16
 
 
 class LocalSecrets:
     """One connection to the embedded store with the store key loaded."""
 
     def __init__(self, conn: sqlite3.Connection, key: str, user_id: str, user_name: str) -> None:
-        import hashlib
-
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
         self._conn = conn
-        self._aead = AESGCM(hashlib.sha256(key.encode("utf-8")).digest())
+        self._key = key
         self.user_id = user_id
         self.user_name = user_name
 
     # ------------------------------------------------------------ crypto
 
     def encrypt(self, values: Mapping[str, str]) -> str:
-        iv = os.urandom(_IV)
-        sealed = self._aead.encrypt(iv, json.dumps(dict(values)).encode("utf-8"), None)
-        ciphertext, tag = sealed[:-_TAG], sealed[-_TAG:]
-        return base64.b64encode(iv + tag + ciphertext).decode("ascii")
+        return seal(self._key, values)
 
     def decrypt(self, stored: str | bytes, secret: str) -> dict[str, str]:
-        from cryptography.exceptions import InvalidTag
-
-        try:
-            raw = base64.b64decode(stored)
-            iv, tag, ciphertext = raw[:_IV], raw[_IV : _IV + _TAG], raw[_IV + _TAG :]
-            plain = self._aead.decrypt(iv, ciphertext + tag, None)
-            data = json.loads(plain.decode("utf-8"))
-        except (InvalidTag, ValueError) as exc:
+        values = unseal(self._key, stored)
+        if values is None:
             raise EncryptionKeyError(
-                f"Secret {secret!r} cannot be decrypted with the current store key "
-                f"({type(exc).__name__}). Restore the original key file from your backup.",
+                f"Secret {secret!r} cannot be decrypted with the current store key. Restore "
+                "the original key file from your backup.",
                 key_file=str(paths().key_file),
-            ) from None
-        return {str(k): str(v) for k, v in dict(data).items()}
+            )
+        return values
 
     # ------------------------------------------------------------ reads
 
@@ -98,7 +85,7 @@ class LocalSecrets:
         row = self._conn.execute(
             "SELECT updated FROM secret WHERE id = ?", (_hex(secret_id),)
         ).fetchone()
-        return _iso(row[0]) if row else None
+        return iso(row[0]) if row else None
 
     # ------------------------------------------------------------ writes
 
@@ -151,8 +138,6 @@ def _hex(secret_id: str) -> str:
 
 
 def _uuid_hex(text: str) -> str | None:
-    from kitaru._secret_validation import parse_full_uuid
-
     parsed = parse_full_uuid(text)
     return parsed.hex if parsed is not None else None
 
@@ -162,7 +147,7 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _iso(stamp: str | None) -> str | None:
+def iso(stamp: str | None) -> str | None:
     if stamp is None:
         return None
     try:
@@ -176,19 +161,23 @@ def format_id(hex_id: str) -> str:
     return str(uuid.UUID(hex_id))
 
 
-def updated_iso(stamp: str | None) -> str | None:
-    """A stored timestamp as ZenML's ``datetime.isoformat()`` would give it."""
-    return _iso(stamp)
+def damaged_store_error(db: os.PathLike[str]) -> BackendError:
+    """The error for a store database that SQLite cannot read."""
+    return BackendError(
+        f"The local store database {db} is damaged (not a readable SQLite database). "
+        "Restore it from your backup, or move it away to start an empty store; kitaru "
+        "did not change anything.",
+        operation="open",
+    )
 
 
 def connect() -> LocalSecrets | None:
-    """A :class:`LocalSecrets` for kitaru's embedded store, or None to use ZenML."""
-    if os.environ.get("KITARU_DISABLE_FAST_STORE"):
-        return None
-    from kitaru._zenml.client import server_url
+    """A :class:`LocalSecrets` for kitaru's embedded store, or None to use ZenML.
 
-    if server_url():
-        return None
+    Raises:
+        BackendError: the database file is damaged.
+        EncryptionKeyError: the key is missing, damaged or wrong.
+    """
     db = paths().local_store_db
     if not db.exists():
         return None  # a new store is created (and migrated) by ZenML
@@ -210,11 +199,11 @@ def connect() -> LocalSecrets | None:
         ):
             conn.close()
             return None
-    except sqlite3.Error:
+    except sqlite3.DatabaseError as exc:
         conn.close()
+        if exc.sqlite_errorname in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+            raise damaged_store_error(db) from None
         return None
-    from kitaru._zenml import encryption
-
     p = paths()
     try:
         key = encryption.load_or_create_key(p)

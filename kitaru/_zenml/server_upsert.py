@@ -1,4 +1,4 @@
-"""Safe upserts of secret values on a ZenML server.
+"""Safe upserts of secret values on a ZenML server, for both server backends.
 
 A ZenML server merges an update into a secret read-modify-write (read the stored
 values, merge, write them back, in separate transactions) with nothing
@@ -15,24 +15,21 @@ works across machines and users. Deleting it releases the lease. A tag left
 behind by a crashed writer is taken over once the same tag has been seen for
 LEASE_S seconds. If the server refuses tags to this user, kitaru falls back to
 checking and re-sending alone.
+
+The server calls themselves come from a :class:`ServerOps` (REST or ZenML's client).
 """
 
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Protocol
 
-from kitaru._zenml.client import get_client, server_url
-from kitaru._zenml.secret_store import (
-    StoredSecret,
-    _is_connection_error,
-    _store_label,
-    _to_stored,
-)
-from kitaru.errors import BackendError
+from kitaru._zenml.backend import StoredSecret, is_connection_error
+from kitaru.errors import BackendError, ServerUnavailableError
 
 UPSERT_ATTEMPTS = 10
 LEASE_S = 30.0
@@ -41,7 +38,42 @@ LOCK_TAG_PREFIX = "kitaru-lock-"
 _TRANSIENT_RETRIES = 5
 
 
-def server_upsert(secret_id: uuid.UUID, name: str, values: Mapping[str, str]) -> StoredSecret:
+class TagExists(Exception):
+    """A tag with that name exists already (the lease is held)."""
+
+
+class TagsRefused(Exception):
+    """The server will not let this user create tags."""
+
+
+class Transient(Exception):
+    """A server-side failure worth retrying (not a refusal, not a lost connection)."""
+
+
+class ServerOps(Protocol):
+    """The server calls a leased upsert needs; errors other than these are kitaru errors."""
+
+    url: str
+
+    def patch_values(self, secret_id: uuid.UUID, values: Mapping[str, str]) -> None:
+        """Merge ``values`` into the secret (raises :class:`Transient` to be retried)."""
+
+    def read(self, secret_id: uuid.UUID) -> StoredSecret:
+        """The secret with its values."""
+
+    def create_tag(self, name: str) -> str:
+        """Create a tag; its ID. Raises :class:`TagExists` or :class:`TagsRefused`."""
+
+    def tag_ids(self, name: str) -> list[str]:
+        """IDs of the tags with exactly this name."""
+
+    def delete_tag(self, tag_id: str) -> None:
+        """Delete a tag by ID (gone already is fine)."""
+
+
+def leased_upsert(
+    ops: ServerOps, secret_id: uuid.UUID, name: str, values: Mapping[str, str]
+) -> StoredSecret:
     """Upsert ``values`` on a server, under the secret's lease, until they are all stored.
 
     1. Take the lease (see above) so no other kitaru writer merges meanwhile.
@@ -55,35 +87,33 @@ def server_upsert(secret_id: uuid.UUID, name: str, values: Mapping[str, str]) ->
     Transient server errors are retried; errors that a retry cannot fix (not
     found, permissions, size, connection) are raised at once.
     """
-    import random
-
-    from zenml.models import SecretUpdate
-
-    store = get_client().zen_store
     wanted = dict(values)
     pending = dict(wanted)
-    with _server_lease(store, secret_id) as leased:
+    with _lease(ops, secret_id) as leased:
         failures = 0
         for _attempt in range(UPSERT_ATTEMPTS):
             started = time.monotonic()
             try:
-                update = SecretUpdate(values=dict(pending))  # type: ignore[arg-type]
-                store.update_secret(secret_id, secret_update=update)
-            except Exception as exc:
+                ops.patch_values(secret_id, pending)
+            except Transient:
                 failures += 1
-                if failures > _TRANSIENT_RETRIES or not _is_transient(exc):
-                    raise
+                if failures > _TRANSIENT_RETRIES:
+                    raise BackendError(
+                        f"update of secret {name!r} on {ops.url} kept failing on the server. "
+                        "Run the command again.",
+                        operation="update",
+                    ) from None
                 time.sleep(random.uniform(0.1, 0.3) * failures)
                 continue
             if not leased:
                 time.sleep(min(3.0, max(0.15, 1.5 * (time.monotonic() - started))))
-            current = _to_stored(store.get_secret(secret_id))
+            current = ops.read(secret_id)
             pending = {k: v for k, v in wanted.items() if k not in current.values}
             if not pending:
                 return current
             time.sleep(random.uniform(0.05, 0.3))
     raise BackendError(
-        f"update of secret {name!r} on {_store_label()} did not stick: concurrent "
+        f"update of secret {name!r} on {ops.url} did not stick: concurrent "
         f"writers outside kitaru kept dropping keys {sorted(pending)}. Run the command again.",
         operation="update",
     )
@@ -93,38 +123,33 @@ _lease_unsupported: set[str] = set()
 
 
 @contextlib.contextmanager
-def _server_lease(store: Any, secret_id: uuid.UUID) -> Iterator[bool]:
+def _lease(ops: ServerOps, secret_id: uuid.UUID) -> Iterator[bool]:
     """Hold the write lease of one secret on the server; yields False if tags are refused."""
-    tag_id = _acquire_lease(store, secret_id)
+    tag_id = _acquire(ops, secret_id)
     try:
         yield tag_id is not None
     except Exception as exc:
         # With the server gone the release would only fail after more retries;
         # the lease then lapses after LEASE_S.
-        if tag_id is not None and not _is_connection_error(exc):
+        gone = is_connection_error(exc) or isinstance(exc, ServerUnavailableError)
+        if tag_id is not None and not gone:
             with contextlib.suppress(Exception):
-                store.delete_tag(tag_id)
+                ops.delete_tag(tag_id)
         raise
     else:
         if tag_id is not None:
             with contextlib.suppress(Exception):
-                store.delete_tag(tag_id)
+                ops.delete_tag(tag_id)
 
 
-def _acquire_lease(store: Any, secret_id: uuid.UUID) -> Any:
+def _acquire(ops: ServerOps, secret_id: uuid.UUID) -> str | None:
     """Create the lease tag (waiting for the current holder); None if tags are refused.
 
     While another writer holds the lease, waiters poll with a cheap read (is the
     tag still there?) and try the create again only once it is gone, so that
     they do not load the server with failing writes.
     """
-    import random
-
-    from zenml.exceptions import EntityExistsError
-    from zenml.models import TagFilter, TagRequest
-
-    url = str(server_url())
-    if url in _lease_unsupported:
+    if ops.url in _lease_unsupported:
         return None
     tag_name = f"{LOCK_TAG_PREFIX}{secret_id.hex}"
     started = time.monotonic()
@@ -132,47 +157,28 @@ def _acquire_lease(store: Any, secret_id: uuid.UUID) -> Any:
     pause = 0.03
     while True:
         try:
-            return store.create_tag(TagRequest(name=tag_name)).id
-        except EntityExistsError:
+            return ops.create_tag(tag_name)
+        except (TagExists, Transient):
             pass
-        except Exception as exc:
-            if _is_connection_error(exc) or _is_transient(exc):
-                raise
-            # Tags refused to this user (e.g. RBAC): check-and-resend alone.
-            _lease_unsupported.add(url)
+        except TagsRefused:
+            _lease_unsupported.add(ops.url)
             return None
         while True:
             if time.monotonic() - started > LOCK_WAIT_S:
                 raise BackendError(
                     f"Timed out after {LOCK_WAIT_S:.0f} s waiting for other writers of this "
-                    f"secret on {url} (lease tag {tag_name!r}).",
+                    f"secret on {ops.url} (lease tag {tag_name!r}).",
                     operation="update",
                 )
             time.sleep(random.uniform(pause / 2, pause))
             pause = min(pause * 1.3, 0.12)
-            holders = store.list_tags(TagFilter(name=f"equals:{tag_name}")).items
+            holders = ops.tag_ids(tag_name)
             if not holders:
                 break
             now = time.monotonic()
-            for tag in holders:
+            for holder in holders:
                 # A holder seen for LEASE_S (by this process's clock) crashed or
                 # lost the server: take the lease over. Deleting by ID never hits
                 # a newer holder's tag.
-                if now - seen.setdefault(str(tag.id), now) >= LEASE_S:
-                    with contextlib.suppress(KeyError):
-                        store.delete_tag(tag.id)
-
-
-def _is_transient(exc: BaseException) -> bool:
-    """A server-side failure worth retrying (not a refusal, not a lost connection)."""
-    from zenml.exceptions import EntityExistsError, IllegalOperationError
-
-    if isinstance(exc, (KeyError, ValueError, EntityExistsError, IllegalOperationError)):
-        return False
-    if _is_connection_error(exc):
-        return False
-    names = {c.__name__ for c in type(exc).__mro__}
-    if names & {"AuthorizationException", "CredentialsNotValid", "ValidationError"}:
-        return False
-    text = str(exc).lower()
-    return "locked" in text or bool(names & {"RuntimeError", "OperationalError", "ServerError"})
+                if now - seen.setdefault(holder, now) >= LEASE_S:
+                    ops.delete_tag(holder)

@@ -46,14 +46,15 @@ def login_cmd(
     url: str | None, username: str | None, from_stdin: bool, use_api_key: bool, as_json: bool
 ) -> None:
     from kitaru._config import ENV_SERVER_URL, paths
-    from kitaru._zenml import server
+    from kitaru._zenml import connection
+    from kitaru._zenml.secret_store import forget
     from kitaru.errors import KitaruValidationError
 
-    url = url or os.environ.get(ENV_SERVER_URL, "").strip() or server.saved_server_url()
+    url = url or os.environ.get(ENV_SERVER_URL, "").strip() or connection.saved_server_url()
     if not url:
         raise KitaruValidationError("Give the server URL: kitaru login URL.", field="url")
-    url = server.normalize_url(url)
-    if url.startswith("http://") and not server.is_loopback(url):
+    url = connection.normalize_url(url)
+    if url.startswith("http://") and not connection.is_loopback(url):
         click.echo(
             f"Warning: {url} is plain http; your password and token travel unencrypted. "
             "Use https:// for a server that is not on this machine.",
@@ -67,7 +68,8 @@ def login_cmd(
         ).strip()
         if not key:
             raise KitaruValidationError("The API key is empty.", field="api_key")
-        creds = server.login_with_api_key(url, key)
+        creds = connection.login_with_api_key(url, key)
+        forget()
     else:
         if not username:
             if from_stdin:
@@ -82,8 +84,9 @@ def login_cmd(
         )
         if not password:
             raise KitaruValidationError("The password is empty.", field="password")
-        creds = server.login_with_password(url, str(username), password)
+        creds = connection.login_with_password(url, str(username), password)
         del password
+        forget()
     env_url = os.environ.get(ENV_SERVER_URL, "").strip().rstrip("/")
     if as_json:
         print_json(
@@ -112,9 +115,11 @@ def login_cmd(
 def logout_cmd(as_json: bool) -> None:
     """Forget the server login; kitaru goes back to the local store."""
     from kitaru._config import ENV_SERVER_URL
-    from kitaru._zenml import server
+    from kitaru._zenml.connection import logout
+    from kitaru._zenml.secret_store import forget
 
-    url = server.logout()
+    url = logout()
+    forget()
     env_url = os.environ.get(ENV_SERVER_URL, "").strip()
     if as_json:
         print_json({"logged_out_of": url, "server_url_env": env_url or None})

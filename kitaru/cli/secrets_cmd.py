@@ -7,12 +7,15 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from kitaru.cli._base import EXIT_USAGE, fail, json_option, print_json, print_table
 from kitaru.errors import InvalidSecretError
+
+if TYPE_CHECKING:
+    from kitaru._zenml.backend import StoredSecret
 
 SET_HELP = """Create or update secret NAME with --KEY=value pairs (an upsert).
 
@@ -251,23 +254,29 @@ def _collect_values(args: list[str], from_file: str | None) -> dict[str, Any]:
 def set_cmd(
     ctx: click.Context, name: str, private: bool, from_file: str | None, as_json: bool
 ) -> None:
-    from kitaru.secrets import set_secret
+    from kitaru import _secret_validation as check
+    from kitaru._zenml.secret_store import backend
 
     values = _collect_values(list(ctx.args), from_file)
-    result = set_secret(name, values, private=private)
+    # The SDK's set_secret() without its pydantic result model (a cold CLI
+    # process would pay more for importing pydantic than for the whole upsert).
+    name = check.validate_name(name)
+    clean = check.validate_values(values, secret=name)
+    result = backend().upsert(name, clean, private=private)
     s = result.secret
+    keys_set = sorted(clean)
     if as_json:
         print_json(
             {
                 "action": result.action,
-                "keys_set": list(result.keys_set),
+                "keys_set": keys_set,
                 "private_requested_but_kept_public": result.private_requested_but_kept_public,
-                "secret": s.model_dump(mode="json"),
+                "secret": _summary_json(s),
             }
         )
         return
-    keys = ", ".join(result.keys_set)
-    click.echo(f"{result.action.capitalize()} {s.visibility} secret '{s.name}' ({s.id}): {keys}")
+    keys = ", ".join(keys_set)
+    click.echo(f"{result.action.capitalize()} {_visibility(s)} secret '{s.name}' ({s.id}): {keys}")
     if result.private_requested_but_kept_public:
         click.echo(
             f"Note: '{s.name}' already exists as a public secret; --private was ignored and it "
@@ -326,11 +335,11 @@ def show_cmd(name_or_id: str, show_values: bool, as_json: bool) -> None:
 @json_option
 def list_cmd(as_json: bool) -> None:
     """List the secrets you can access (metadata and key names only)."""
-    from kitaru.secrets import list_secrets
+    from kitaru._zenml.secret_store import backend
 
-    items = list_secrets()
+    items = backend().list()
     if as_json:
-        print_json([dict(s.model_dump(mode="json"), visibility=s.visibility) for s in items])
+        print_json([dict(_summary_json(s), visibility=_visibility(s)) for s in items])
         return
     if not items:
         click.echo("No secrets yet. Create one with `kitaru secrets set NAME --KEY=value`.")
@@ -338,7 +347,7 @@ def list_cmd(as_json: bool) -> None:
     print_table(
         None,
         ["Name", "ID", "Visibility", "Keys"],
-        [(s.name, s.id, s.visibility, ", ".join(s.keys)) for s in items],
+        [(s.name, s.id, _visibility(s), ", ".join(s.keys)) for s in items],
     )
 
 
@@ -347,13 +356,30 @@ def list_cmd(as_json: bool) -> None:
 @json_option
 def delete_cmd(name_or_id: str, as_json: bool) -> None:
     """Delete a secret by exact name or full ID."""
-    from kitaru.secrets import delete_secret
+    from kitaru._secret_validation import validate_ref
+    from kitaru._zenml.secret_store import backend
 
-    s = delete_secret(name_or_id)
+    s = backend().delete_ref(validate_ref(name_or_id))
     if as_json:
-        print_json(dict(s.model_dump(mode="json"), deleted=True))
+        print_json(dict(_summary_json(s), deleted=True))
         return
-    click.echo(f"Deleted {s.visibility} secret '{s.name}' ({s.id}).")
+    click.echo(f"Deleted {_visibility(s)} secret '{s.name}' ({s.id}).")
+
+
+def _visibility(stored: StoredSecret) -> str:
+    return "private" if stored.private else "public"
+
+
+def _summary_json(stored: StoredSecret) -> dict[str, Any]:
+    """What ``SecretSummary.model_dump(mode="json")`` gives: metadata, never a value."""
+    return {
+        "name": stored.name,
+        "id": stored.id,
+        "private": stored.private,
+        "keys": list(stored.keys),
+        "unavailable_keys": list(stored.unavailable_keys),
+        "owner": stored.owner,
+    }
 
 
 __all__ = ["EXIT_USAGE", "fail", "secrets_group"]

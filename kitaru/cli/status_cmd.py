@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ def init_cmd() -> None:
     config directory (KITARU_CONFIG_PATH), which init also prepares.
     """
     from kitaru._config import config_dir, paths
-    from kitaru._zenml.client import get_client, server_url
+    from kitaru._zenml.client import get_client
+    from kitaru._zenml.connection import server_url
 
     project = Path.cwd() / ".kitaru"
     if project.is_dir():
@@ -37,19 +39,25 @@ def init_cmd() -> None:
         click.echo(f"Created the local store in {config_dir()} (secrets encrypted at rest).")
 
 
+BACKENDS = {
+    "direct-sqlite": "direct (kitaru reads the embedded store's secret table itself)",
+    "zenml-embedded": "ZenML client on the embedded store",
+    "rest-server": "REST (kitaru speaks the server's API itself)",
+    "zenml-server": "ZenML client (the server's version is not the pinned one)",
+}
+
+
 def status_data() -> dict[str, Any]:
     """What `kitaru status` reports, as a dict (no secrets)."""
     from kitaru._config import config_dir, paths
-    from kitaru._zenml.client import server_url
+    from kitaru._zenml.connection import server_url
     from kitaru._zenml.encryption import key_status
 
     p = paths()
     url = server_url()
     data: dict[str, Any] = {"config_path": str(config_dir())}
     if url:
-        from kitaru._zenml.server import server_status
-
-        data.update(server_status(url))
+        data.update(_server_status(url))
         return data
     key = key_status()
     data.update(
@@ -67,6 +75,67 @@ def status_data() -> dict[str, Any]:
             "key_file": str(p.key_file),
         }
     )
+    _add_backend(data)
+    return data
+
+
+def _add_backend(data: dict[str, Any]) -> Any:
+    """Add which secret backend this process uses; returns it (None if it cannot open)."""
+    from kitaru._zenml.secret_store import backend
+    from kitaru.errors import KitaruError
+
+    try:
+        chosen = backend()
+    except KitaruError as exc:
+        data["backend"] = None
+        data["connection"] = f"error: {exc}"
+        return None
+    data["backend"] = chosen.kind
+    data["backend_description"] = BACKENDS[chosen.kind]
+    return chosen
+
+
+def _server_status(url: str) -> dict[str, Any]:
+    """What `kitaru status` shows in server mode (never a credential)."""
+    from kitaru._config import ENV_SERVER_URL, paths
+    from kitaru._zenml.connection import credentials_for, server_info
+    from kitaru._zenml.rest_backend import RestServerBackend
+    from kitaru.errors import KitaruError
+
+    creds = credentials_for(url)
+    from_env = bool(os.environ.get(ENV_SERVER_URL, "").strip())
+    data: dict[str, Any] = {
+        "store": "server",
+        "store_location": url,
+        "server_url": url,
+        "url_source": ENV_SERVER_URL if from_env else "kitaru login",
+        "auth": creds.describe() if creds else "none (not logged in)",
+        "login_file": str(paths().server_file) if creds and creds.source == "login" else None,
+        "user": creds.user if creds else None,
+    }
+    chosen = _add_backend(data)
+    if creds is None:
+        data["connection"] = f"not logged in: run `kitaru login {url}`"
+        return data
+    if chosen is None:
+        return data
+    try:
+        if isinstance(chosen, RestServerBackend):
+            data["user"] = chosen.current_user()
+            info = server_info(url)
+            data["server_version"] = str(info.get("version"))
+            data["secrets_store"] = str(info.get("secrets_store_type") or "")
+        else:
+            from kitaru._zenml.client import get_client
+
+            client = get_client()
+            data["user"] = client.active_user.name
+            store_info = client.zen_store.get_store_info()
+            data["server_version"] = str(store_info.version)
+            data["secrets_store"] = str(getattr(store_info.secrets_store_type, "value", ""))
+        data["connection"] = "ok"
+    except KitaruError as exc:
+        data["connection"] = f"error: {exc}"
     return data
 
 
@@ -84,11 +153,17 @@ def status_cmd(as_json: bool) -> None:
         state = "" if data["store_exists"] else " (created on first use)"
         click.echo(f"Store location:     {data['store_location']}{state}")
         click.echo(f"Encryption at rest: {data['encryption']}")
+        if data.get("backend_description"):
+            click.echo(f"Secrets backend:    {data['backend_description']}")
+        if data.get("connection"):
+            click.echo(f"Store:              {data['connection']}")
     else:
         click.echo(f"Store:              server (ZenML server at {data['store_location']})")
         click.echo(f"Server from:        {data.get('url_source', 'unknown')}")
         click.echo(f"User:               {data.get('user') or 'unknown'}")
         click.echo(f"Authentication:     {data.get('auth', 'unknown')}")
+        if data.get("backend_description"):
+            click.echo(f"Secrets backend:    {data['backend_description']}")
         if data.get("secrets_store"):
             click.echo(f"Server secrets:     {data['secrets_store']} secrets store on the server")
         click.echo(f"Connection:         {data.get('connection', 'unknown')}")

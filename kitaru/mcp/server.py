@@ -15,9 +15,12 @@ Guarantees:
   name secrets and keys, never values.
 - Any other exception is reported (and logged) by its type name only, because
   third-party messages can quote their input.
-- Arguments that fail schema validation are reported without the rejected input
-  (see :func:`_hide_input_in_errors`), so a value sent in the wrong shape is not
-  echoed back.
+- Input schemas are strict (``additionalProperties: false``; ``private`` must be a
+  JSON boolean), and arguments that fail validation are reported without the
+  rejected input (see :func:`_strict_arguments`), so a value sent in the wrong
+  shape is not echoed back.
+- ``kitaru_secrets_create`` never overwrites or shadows: it refuses a name that
+  any secret visible to the caller already has, public or private.
 - stdout is the transport: the SDK's stdio transport points fd 1 at stderr while
   serving, and this module only ever logs to stderr.
 """
@@ -34,6 +37,9 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
 import kitaru
+from kitaru import _secret_validation as check
+from kitaru._zenml.backend import StoredSecret
+from kitaru._zenml.secret_store import backend
 from kitaru.errors import KitaruError
 from kitaru.secrets import SecretSummary
 
@@ -76,9 +82,9 @@ Rules:
 non-empty strings.
 - private: false (default) creates a public secret, visible to other users of the \
 same secret store (not internet-public); true makes it visible only to you.
-- This tool only creates: it fails with an error if a secret with this name already \
-exists, and never overwrites. To update values use the CLI \
-(`kitaru secrets set NAME --KEY=value`) or `kitaru.set_secret()`.
+- This tool only creates: it fails with an error if any secret you can see already \
+has this name (public or private), and never overwrites or shadows one. To update \
+values use the CLI (`kitaru secrets set NAME --KEY=value`) or `kitaru.set_secret()`.
 - Deleting secrets is intentionally not exposed over MCP: use the CLI \
 (`kitaru secrets delete NAME`) or the Python SDK (`kitaru.delete_secret()`).\
 """
@@ -122,13 +128,13 @@ class SecretList(BaseModel):
     count: int = Field(description="Number of secrets listed.")
 
 
-def _metadata(summary: SecretSummary) -> SecretMetadata:
+def _metadata(summary: SecretSummary | StoredSecret) -> SecretMetadata:
     # Field by field on purpose: a field later added to SecretSummary does not
     # reach MCP clients unless it is added here too.
     return SecretMetadata(
         name=summary.name,
         id=str(summary.id),
-        visibility=summary.visibility,
+        visibility="private" if summary.private else "public",
         private=summary.private,
         keys=list(summary.keys),
         unavailable_keys=list(summary.unavailable_keys),
@@ -200,10 +206,13 @@ async def kitaru_secrets_create(
         ),
     ] = False,
 ) -> Annotated[CallToolResult, SecretMetadata]:
-    """Create a secret via :func:`kitaru.create_secret` and return its metadata only."""
+    """Create a secret whose name no visible secret has; return its metadata only."""
 
     def work() -> SecretMetadata:
-        return _metadata(kitaru.create_secret(name, values, private=private))
+        clean_name = check.validate_name(name)
+        clean = check.validate_values(values, secret=clean_name)
+        flag = check.validate_private(private)
+        return _metadata(backend().create_unique(clean_name, clean, private=flag))
 
     return await _call(CREATE_TOOL, work)
 
@@ -218,22 +227,28 @@ async def kitaru_secrets_list() -> Annotated[CallToolResult, SecretList]:
     return await _call(LIST_TOOL, work)
 
 
-def _hide_input_in_errors(tool: Tool) -> Tool:
-    """Make argument-validation errors omit the rejected input.
+def _strict_arguments(tool: Tool) -> Tool:
+    """Make a tool's arguments strict, and its validation errors omit the rejected input.
 
-    The SDK reports a failed validation with pydantic's message, which by default
-    quotes the input (``input_value=...``): a value sent with the wrong type, or a
+    The argument model is swapped for a subclass that forbids unknown arguments,
+    accepts only exact JSON types (``"private": "yes"`` is an error, not True) and
+    hides the input in errors: pydantic's message otherwise quotes it
+    (``input_value=...``), so a value sent with the wrong type, or under a
     misspelled ``values`` argument, would be echoed to the client and the log.
-    The argument model is swapped for a subclass with ``hide_input_in_errors``;
-    the published input schema is unchanged.
+    The published input schema is regenerated from it
+    (``additionalProperties: false``).
     """
     base = tool.fn_metadata.arg_model
-    hidden = type(
+    strict: Any = type(
         base.__name__,
         (base,),
-        {"__module__": __name__, "model_config": ConfigDict(hide_input_in_errors=True)},
+        {
+            "__module__": __name__,
+            "model_config": ConfigDict(hide_input_in_errors=True, extra="forbid", strict=True),
+        },
     )
-    tool.fn_metadata.arg_model = hidden
+    tool.fn_metadata.arg_model = strict
+    tool.parameters = strict.model_json_schema(by_alias=True)
     return tool
 
 
@@ -264,7 +279,7 @@ def _tools() -> list[Tool]:
             open_world_hint=False,
         ),
     )
-    return [_hide_input_in_errors(create), _hide_input_in_errors(listing)]
+    return [_strict_arguments(create), _strict_arguments(listing)]
 
 
 def build_server() -> MCPServer[Any]:

@@ -3,7 +3,8 @@
 An :class:`ExecutionScope` is entered when a flow starts and left when it ends;
 a :class:`CheckpointScope` when a checkpoint body runs. Both live in
 ``ContextVar``s, set on entry and reset in ``finally``. Code that hops threads
-must carry ``contextvars.copy_context()`` with it (see ``kitaru.checkpoint``).
+must carry ``contextvars.copy_context()`` with it (``kitaru._bodies``,
+``kitaru.checkpoint`` and ``kitaru._zenml.pipelines`` do).
 
 Threads that user code starts inside a body (a ``ThreadPoolExecutor`` worker,
 ``loop.run_in_executor``, a plain ``threading.Thread``) do not inherit the
@@ -21,11 +22,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kitaru.errors import KitaruContextError
 from kitaru.runtime.redaction import Redactor, process_redactor
 from kitaru.runtime.replay import ReplayPlan, fingerprint
+
+if TYPE_CHECKING:
+    from kitaru._zenml.backend import StoredSecret
 
 _execution: ContextVar[ExecutionScope | None] = ContextVar("kitaru_execution", default=None)
 _checkpoint: ContextVar[CheckpointScope | None] = ContextVar("kitaru_checkpoint", default=None)
@@ -79,7 +83,7 @@ class ExecutionScope:
 
     flow_name: str
     execution_id: str
-    fetch_secret: Callable[[str], Any]
+    fetch_secret: Callable[[str], StoredSecret]
     redactor: Redactor = field(default_factory=process_redactor)
     reads: list[SecretRead] = field(default_factory=list)
     backend_reads: int = 0
@@ -95,7 +99,7 @@ class ExecutionScope:
     # Set once this execution warned that isolated checkpoints run inline here.
     warned_inline_isolated: bool = False
     _counters: dict[str, int] = field(default_factory=dict)
-    _cache: dict[str, Any] = field(default_factory=dict)
+    _cache: dict[str, StoredSecret] = field(default_factory=dict)
     _read_index: dict[tuple[str, tuple[str, ...], str | None], SecretRead] = field(
         default_factory=dict
     )
@@ -135,10 +139,10 @@ class ExecutionScope:
         if error is not None:
             rec.setdefault("errors", []).append(type(error).__name__)
 
-    def secret_loader(self, ref: str) -> Callable[[], Any]:
+    def secret_loader(self, ref: str) -> Callable[[], StoredSecret]:
         """A loader that reads ``ref`` from the store once per execution."""
 
-        def load() -> Any:
+        def load() -> StoredSecret:
             cached = self._cache.get(ref)
             if cached is not None:
                 return cached
@@ -153,11 +157,6 @@ class ExecutionScope:
             return cached
 
         return load
-
-    def forget_cached(self) -> None:
-        """Drop cached secrets so the next read goes to the store (retry/rotation)."""
-        with self._secret_lock:
-            self._cache.clear()
 
     def forget_changed(self, updated_of: Callable[[str], Any]) -> int:
         """Drop cached secrets whose store copy changed since they were read (rotation).

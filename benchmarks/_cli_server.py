@@ -1,0 +1,110 @@
+"""Server rows of ``bench_cli.py``: kitaru vs raw zenml against the same local server.
+
+Starts a real ZenML server on 127.0.0.1 (the test suite's ``tests/_team_server.py``),
+logs kitaru in with ``kitaru login`` and raw zenml with its documented headless
+route (``ZENML_STORE_URL`` + username/password on the first run, persisted to its
+own ``ZENML_CONFIG_PATH``), then times ``kitaru secrets list/set`` against
+``zenml secret list/create``: cold processes, interleaved, order alternating,
+min of N. Against a server kitaru speaks the REST API itself (no ZenML import).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from _common import (
+    KITARU_BIN,
+    REPO,
+    ZENML_BIN,
+    Check,
+    clean_env,
+    ms,
+    ratio,
+    report,
+    run_timed,
+    say,
+)
+
+TARGET_RATIO = 0.15
+TIMEOUT = 240.0
+
+
+def server_checks(tmp: Path, reps: int) -> list[Check]:
+    sys.path.insert(0, str(REPO / "tests"))
+    from _team_server import ADMIN_PASSWORD, start_server, stop_all, wait_ready
+
+    say("starting a local ZenML server ...")
+    server = start_server(tmp / "server")
+    try:
+        wait_ready(server)
+        k_env = clean_env(KITARU_CONFIG_PATH=str(tmp / "kitaru-server"))
+        z_env = clean_env(ZENML_CONFIG_PATH=str(tmp / "zenml-server"))
+        cwd = tmp / "cwd-server"
+        cwd.mkdir()
+        subprocess.run(
+            [KITARU_BIN, "login", server.url, "-u", "admin", "--stdin"],
+            input=ADMIN_PASSWORD + "\n", env=k_env, cwd=cwd, check=True,
+            capture_output=True, text=True, timeout=TIMEOUT,
+        )  # fmt: skip
+        first = dict(
+            z_env,
+            ZENML_STORE_URL=server.url,
+            ZENML_STORE_USERNAME="admin",
+            ZENML_STORE_PASSWORD=ADMIN_PASSWORD,
+        )
+        run_timed([ZENML_BIN, "secret", "list"], first, cwd=cwd, timeout=TIMEOUT)
+
+        sides = {
+            "kitaru secrets list": (lambda i: [KITARU_BIN, "secrets", "list"], k_env),
+            "zenml secret list": (lambda i: [ZENML_BIN, "secret", "list"], z_env),
+            "kitaru secrets set": (
+                lambda i: [KITARU_BIN, "secrets", "set", f"kb-{i}", f"--API_KEY=v-{i}"],
+                k_env,
+            ),
+            "zenml secret create": (
+                lambda i: [ZENML_BIN, "secret", "create", f"zb-{i}", f"--API_KEY=v-{i}"],
+                z_env,
+            ),
+        }
+        for make, env in sides.values():  # warm-up (untimed)
+            run_timed(make(0), env, cwd=cwd, timeout=TIMEOUT)
+        times: dict[str, list[float]] = {k: [] for k in sides}
+        pairs = [
+            ("kitaru secrets list", "zenml secret list"),
+            ("kitaru secrets set", "zenml secret create"),
+        ]
+        for rep in range(reps):
+            for a, b in pairs:
+                for name in (a, b) if rep % 2 == 0 else (b, a):
+                    make, env = sides[name]
+                    wall, _ = run_timed(make(rep + 1), env, cwd=cwd, timeout=TIMEOUT)
+                    times[name].append(wall)
+            say(
+                f"  server round {rep + 1}: "
+                + ", ".join(f"{k} {ms(v[-1])}" for k, v in times.items())
+            )
+        checks = []
+        for k_name, z_name in pairs:
+            best_k, best_z = min(times[k_name]), min(times[z_name])
+            r = ratio(best_k, best_z)
+            checks.append(
+                report(
+                    Check(
+                        name=f"server: `{k_name}` / `{z_name}`",
+                        value=r,
+                        shown=f"{r:.2f} ({ms(best_k)} / {ms(best_z)})",
+                        target=f"<= {TARGET_RATIO}",
+                        passed=r <= TARGET_RATIO,
+                        detail=(
+                            f"server {k_name}: {ms(best_k)} vs raw {z_name} {ms(best_z)} "
+                            f"-> ratio {r:.2f}"
+                        ),
+                        extra={"kitaru_s": best_k, "zenml_s": best_z},
+                    )
+                )
+            )
+        return checks
+    finally:
+        stop_all([server])

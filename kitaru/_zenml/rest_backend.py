@@ -1,0 +1,304 @@
+"""The server backend: a ZenML server spoken to over its REST API with httpx.
+
+Used when the server's version (``GET /api/v1/info``) is the pinned ZenML's,
+whose endpoints were verified: ``POST /api/v1/login`` (the token exchange for an
+API key), ``/api/v1/secrets`` (list with ``name=equals:``, get, create,
+``PUT ...?patch_values=true`` to merge values, delete) and ``/api/v1/tags`` for
+the write lease (see :mod:`kitaru._zenml.server_upsert`). Nothing here imports
+ZenML, so a secrets command against a server costs an HTTP round trip or two,
+not the two seconds of opening ZenML. Errors are mapped by HTTP status and the
+exception name ZenML puts first in its error ``detail``, never by message text.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from kitaru._secret_validation import parse_full_uuid
+from kitaru._zenml.backend import BackendKind, SecretBackend, StoredSecret, sort_key
+from kitaru._zenml.connection import (
+    ServerCredentials,
+    credentials_for,
+    exchange,
+    http_client,
+    not_logged_in,
+    rejected,
+)
+from kitaru._zenml.server_upsert import TagExists, TagsRefused, Transient, leased_upsert
+from kitaru.errors import (
+    BackendError,
+    InvalidSecretError,
+    SecretExistsError,
+    SecretNotFoundError,
+    SecretVisibilityError,
+    ServerUnavailableError,
+)
+
+API = "/api/v1"
+PAGE_SIZE = 100
+_RETRY_STATUS = frozenset({429, 502, 503, 504})
+
+
+class HttpStatus(Exception):
+    """An HTTP error answer: status code and ZenML's exception name (if it gave one)."""
+
+    def __init__(self, status: int, error: str | None) -> None:
+        super().__init__(f"HTTP {status} ({error or 'no detail'})")
+        self.status = status
+        self.error = error
+
+
+def _error_name(resp: Any) -> str | None:
+    try:
+        detail = resp.json().get("detail")
+    except (ValueError, AttributeError):
+        return None
+    if isinstance(detail, list) and detail and isinstance(detail[0], str):
+        return detail[0]
+    return None
+
+
+def _to_stored(item: Mapping[str, Any]) -> StoredSecret:
+    body = item.get("body") or {}
+    raw = body.get("values") or {}
+    values = {str(k): (None if v is None else str(v)) for k, v in raw.items()}
+    user = (item.get("resources") or {}).get("user") or {}
+    return StoredSecret(
+        id=str(item["id"]),
+        name=str(item["name"]),
+        private=bool(body.get("private")),
+        values=values,
+        owner=user.get("name"),
+        updated=body.get("updated"),
+    )
+
+
+class RestServerBackend(SecretBackend):
+    """Secrets on a ZenML server of the pinned version, over REST."""
+
+    kind: BackendKind = "rest-server"
+
+    def __init__(self, url: str, credentials: ServerCredentials | None = None) -> None:
+        self.location = url
+        self.url = url
+        self._creds = credentials or credentials_for(url)
+        self._token: str | None = None
+        self._lock = threading.Lock()
+        self._http: Any = None
+
+    # ------------------------------------------------------------ HTTP
+
+    def _client(self) -> Any:
+        with self._lock:
+            if self._http is None:
+                self._http = http_client(self.url)
+            if self._token is None:
+                if self._creds is None:
+                    raise not_logged_in(self.url)
+                if self._creds.kind == "api_key":
+                    form = {"password": self._creds.credential}
+                    self._token = exchange(self.url, form, "the API key")
+                else:
+                    self._token = self._creds.credential
+            return self._http
+
+    def _request(self, method: str, path: str, operation: str, **kwargs: Any) -> Any:
+        """One API call; the JSON answer, or :class:`HttpStatus` for an error status."""
+        import httpx
+
+        client = self._client()
+        headers = {"Authorization": f"Bearer {self._token}"}
+        for attempt in range(4):
+            try:
+                resp = client.request(method, self.url + API + path, headers=headers, **kwargs)
+            except httpx.ConnectError as exc:
+                # Nothing was sent: one quick retry for a server that is restarting.
+                if attempt:
+                    raise ServerUnavailableError(
+                        self.url, operation=operation, reason=type(exc).__name__
+                    ) from None
+                time.sleep(0.5)
+                continue
+            except httpx.TransportError as exc:
+                raise ServerUnavailableError(
+                    self.url, operation=operation, reason=type(exc).__name__
+                ) from None
+            finally:
+                client.cookies.clear()  # authenticate by token only, never by a cookie
+            if resp.status_code in _RETRY_STATUS and attempt < 3:
+                time.sleep(0.25 * (attempt + 1))
+                continue
+            if resp.status_code == 401:
+                assert self._creds is not None
+                raise rejected(self.url, self._creds)
+            if resp.status_code >= 400:
+                raise HttpStatus(resp.status_code, _error_name(resp))
+            return resp.json() if resp.content else None
+        raise BackendError(f"{operation} on {self.url} failed: the server stayed busy.")
+
+    def _secret_call(
+        self, method: str, path: str, operation: str, secret: str, **kwargs: Any
+    ) -> Any:
+        try:
+            return self._request(method, path, operation, **kwargs)
+        except HttpStatus as exc:
+            raise self._mapped(exc, operation, secret) from None
+
+    def _mapped(self, exc: HttpStatus, operation: str, secret: str) -> Exception:
+        if exc.status == 404:
+            return SecretNotFoundError(secret)
+        if exc.status == 403:
+            return SecretVisibilityError(secret, "only the user who created it may do that")
+        if exc.status in (400, 422):
+            return InvalidSecretError(
+                f"The server refused secret {secret!r} as invalid ({exc.error or 'HTTP 400'}).",
+                secret=secret,
+                field="values",
+            )
+        return BackendError(
+            f"{operation} of secret {secret!r} failed on {self.url}: {exc}", operation=operation
+        )
+
+    # ------------------------------------------------------------ reads
+
+    def _read(self, secret_id: str, secret: str) -> StoredSecret | None:
+        try:
+            data = self._request("GET", f"/secrets/{secret_id}", "read")
+        except HttpStatus as exc:
+            if exc.status == 404:
+                return None
+            raise self._mapped(exc, "read", secret) from None
+        return _to_stored(data)
+
+    def _page(self, operation: str, **params: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            query = {"hydrate": "false", "size": PAGE_SIZE, "page": page, **params}
+            data = self._secret_call("GET", "/secrets", operation, "*", params=query)
+            items.extend(data.get("items") or [])
+            if page >= int(data.get("total_pages") or 1):
+                return items
+            page += 1
+
+    def find(self, ref: str) -> StoredSecret | None:
+        as_uuid = parse_full_uuid(ref)
+        if as_uuid is not None:
+            found = self._read(str(as_uuid), ref)
+            if found is not None:
+                return found
+        matches = [i for i in self._page("read", name=f"equals:{ref}") if i.get("name") == ref]
+        # Own private first, then public.
+        matches.sort(key=lambda i: not bool((i.get("body") or {}).get("private")))
+        for item in matches:
+            found = self._read(str(item["id"]), ref)
+            if found is not None:
+                return found
+        return None
+
+    def list(self) -> list[StoredSecret]:
+        out: list[StoredSecret] = []
+        for item in self._page("list"):
+            try:
+                found = self._read(str(item["id"]), str(item["name"]))
+            except BackendError:
+                found = None
+            # Deleted meanwhile, or unreadable: list it without keys.
+            out.append(
+                found or _to_stored({**item, "body": {**item.get("body", {}), "values": {}}})
+            )
+        return sorted(out, key=sort_key)
+
+    def updated_at(self, secret_id: str) -> str | None:
+        items = self._page("read", id=secret_id)
+        if not items:
+            return None
+        stamp = (items[0].get("body") or {}).get("updated")
+        return str(stamp) if stamp is not None else None
+
+    # ------------------------------------------------------------ writes
+
+    def create(self, name: str, values: Mapping[str, str], *, private: bool) -> StoredSecret:
+        body = {"name": name, "private": private, "values": dict(values)}
+        try:
+            data = self._request("POST", "/secrets", "create", json=body)
+        except HttpStatus as exc:
+            if exc.status == 409:
+                raise SecretExistsError(name, private=private) from None
+            raise self._mapped(exc, "create", name) from None
+        return _to_stored(data)
+
+    def update_values(self, secret_id: str, name: str, values: Mapping[str, str]) -> StoredSecret:
+        return leased_upsert(_RestOps(self, name), uuid.UUID(secret_id), name, values)
+
+    def delete(self, secret_id: str, name: str) -> None:
+        self._secret_call("DELETE", f"/secrets/{secret_id}", "delete", name)
+
+    # ------------------------------------------------------------ server facts
+
+    def current_user(self) -> str | None:
+        """The name of the user kitaru is logged in as."""
+        data = self._request("GET", "/current-user", "connect")
+        return str(data.get("name")) if isinstance(data, dict) and data.get("name") else None
+
+
+class _RestOps:
+    """The calls :func:`leased_upsert` makes, over REST."""
+
+    def __init__(self, backend: RestServerBackend, name: str) -> None:
+        self.backend = backend
+        self.name = name
+        self.url = backend.url
+
+    def patch_values(self, secret_id: uuid.UUID, values: Mapping[str, str]) -> None:
+        try:
+            self.backend._request(
+                "PUT",
+                f"/secrets/{secret_id}",
+                "update",
+                params={"patch_values": "true"},
+                json={"values": dict(values)},
+            )
+        except HttpStatus as exc:
+            if exc.status >= 500:
+                raise Transient() from None
+            raise self.backend._mapped(exc, "update", self.name) from None
+
+    def read(self, secret_id: uuid.UUID) -> StoredSecret:
+        found = self.backend._read(str(secret_id), self.name)
+        if found is None:
+            raise SecretNotFoundError(self.name)
+        return found
+
+    def create_tag(self, name: str) -> str:
+        try:
+            data = self.backend._request("POST", "/tags", "update", json={"name": name})
+        except HttpStatus as exc:
+            if exc.status == 409:
+                raise TagExists() from None
+            if exc.status >= 500:
+                raise Transient() from None
+            raise TagsRefused() from None
+        return str(data["id"])
+
+    def tag_ids(self, name: str) -> list[str]:
+        try:
+            data = self.backend._request(
+                "GET", "/tags", "update", params={"name": f"equals:{name}", "hydrate": "false"}
+            )
+        except HttpStatus:
+            return []
+        return [str(t["id"]) for t in data.get("items") or [] if t.get("name") == name]
+
+    def delete_tag(self, tag_id: str) -> None:
+        try:
+            self.backend._request("DELETE", f"/tags/{tag_id}", "update")
+        except HttpStatus as exc:
+            if exc.status != 404:
+                raise BackendError(
+                    f"Releasing a write lease on {self.url} failed ({exc}).", operation="update"
+                ) from None

@@ -1,0 +1,292 @@
+"""The ZenML backend: secrets through ZenML's own client (embedded store or server).
+
+Used on the embedded store when the direct backend cannot verify it (a new store,
+another schema, ``KITARU_DISABLE_FAST_STORE``), and on a server whose version is
+not the one kitaru speaks over REST. ZenML's ``Client.get_secret`` matches names
+by substring and IDs by prefix; nothing here uses it: a reference is resolved to
+one full ID first, then everything goes to ZenML's store by that ID.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar, TypeVar
+
+from kitaru._config import file_lock, paths
+from kitaru._secret_validation import MAX_TOTAL_BYTES, parse_full_uuid
+from kitaru._zenml import encryption
+from kitaru._zenml.backend import (
+    BackendKind,
+    KeyStatus,
+    SecretBackend,
+    StoredSecret,
+    UnsupportedOperation,
+    is_connection_error,
+    sort_key,
+)
+from kitaru._zenml.client import get_client
+from kitaru._zenml.server_upsert import TagExists, TagsRefused, Transient, leased_upsert
+from kitaru.errors import (
+    BackendError,
+    EncryptionKeyError,
+    InvalidSecretError,
+    KitaruError,
+    SecretExistsError,
+    SecretNotFoundError,
+    SecretVisibilityError,
+    ServerUnavailableError,
+)
+
+T = TypeVar("T")
+
+
+def to_stored(resp: Any) -> StoredSecret:
+    """A ZenML ``SecretResponse`` as a :class:`StoredSecret`."""
+    raw = resp.values  # Dict[str, Optional[SecretStr]]
+    values = {k: (v.get_secret_value() if v is not None else None) for k, v in raw.items()}
+    owner = None
+    with contextlib.suppress(Exception):
+        owner = resp.user.name if resp.user is not None else None
+    updated = None
+    with contextlib.suppress(Exception):
+        updated = resp.updated.isoformat() if resp.updated is not None else None
+    return StoredSecret(
+        id=str(resp.id),
+        name=resp.name,
+        private=bool(resp.private),
+        values=values,
+        owner=owner,
+        updated=updated,
+    )
+
+
+def _is_decode_error(exc: BaseException) -> bool:
+    """ZenML's "values could not be decoded" KeyError (raised while handling the cause)."""
+    from zenml.zen_stores.schemas.secret_schemas import SecretDecodeError
+
+    return isinstance(exc, KeyError) and isinstance(exc.__context__, SecretDecodeError)
+
+
+class ZenMLBackend(SecretBackend):
+    """Secrets through ZenML's client, on the embedded store or a server."""
+
+    def __init__(self, location: str, *, server: bool = False) -> None:
+        self.location = location
+        self.server = server
+        self.kind: BackendKind = "zenml-server" if server else "zenml-embedded"
+
+    uses_local_key: ClassVar[bool] = True
+
+    def _call(self, operation: str, secret: str, fn: Callable[[], T], private: bool = False) -> T:
+        """Run a ZenML call and map its errors to kitaru's (by type; never a value)."""
+        get_client()  # configure ZenML (env, logging) before ``fn`` imports from it
+        try:
+            return fn()
+        except KitaruError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - mapped below, re-raised as KitaruError
+            raise self._map_error(exc, operation, secret, private) from None
+
+    def _map_error(self, exc: Exception, operation: str, secret: str, private: bool) -> KitaruError:
+        from pydantic import ValidationError
+        from zenml.exceptions import (
+            AuthorizationException,
+            EntityExistsError,
+            IllegalOperationError,
+        )
+
+        if isinstance(exc, EntityExistsError):
+            return SecretExistsError(secret, private=private)
+        if isinstance(exc, IllegalOperationError):
+            return SecretVisibilityError(secret, "only the user who created it may do that")
+        if _is_decode_error(exc):
+            return EncryptionKeyError(
+                f"Secret {secret!r} cannot be decrypted with the current store key. Restore "
+                "the original key file from your backup.",
+                key_file=str(paths().key_file),
+            )
+        if isinstance(exc, KeyError):
+            return SecretNotFoundError(secret)
+        if is_connection_error(exc):
+            return ServerUnavailableError(
+                self.location, operation=operation, reason=type(exc).__name__
+            )
+        if isinstance(exc, AuthorizationException) and self.server:
+            from kitaru._zenml.server import map_server_init_error
+
+            mapped = map_server_init_error(exc, self.location)
+            if isinstance(mapped, KitaruError):
+                return mapped
+        if isinstance(exc, (ValueError, ValidationError)) and operation in ("create", "update"):
+            return InvalidSecretError(
+                f"Secret {secret!r} was refused by the store: keys and values must be "
+                f"strings and together at most {MAX_TOTAL_BYTES // 1024} KiB of UTF-8.",
+                secret=secret,
+                field="values",
+            )
+        return BackendError(
+            f"{operation} of secret {secret!r} failed in {self.location}: {type(exc).__name__}",
+            operation=operation,
+        )
+
+    # ------------------------------------------------------------ reads
+
+    def _find_id(self, ref: str) -> uuid.UUID | None:
+        client = get_client()
+        as_uuid = parse_full_uuid(ref)
+        if as_uuid is not None:
+            page = client.list_secrets(id=str(as_uuid), size=1, hydrate=False)
+            if page.items:
+                return uuid.UUID(str(page.items[0].id))
+        page = client.list_secrets(name=f"equals:{ref}", size=10, hydrate=False)
+        matches = [s for s in page.items if s.name == ref]
+        if not matches:
+            return None
+        matches.sort(key=lambda s: not bool(s.private))  # own private first, then public
+        return uuid.UUID(str(matches[0].id))
+
+    def find(self, ref: str) -> StoredSecret | None:
+        def run() -> StoredSecret | None:
+            secret_id = self._find_id(ref)
+            if secret_id is None:
+                return None
+            try:
+                return to_stored(get_client().zen_store.get_secret(secret_id))
+            except KeyError as exc:
+                if _is_decode_error(exc):
+                    raise
+                return None  # deleted between the lookup and the read
+
+        return self._call("read", ref, run)
+
+    def list(self) -> list[StoredSecret]:
+        def run() -> list[StoredSecret]:
+            from zenml.utils.pagination_utils import depaginate
+
+            client = get_client()
+            out: list[StoredSecret] = []
+            for item in depaginate(client.list_secrets, hydrate=False):
+                try:
+                    out.append(to_stored(client.zen_store.get_secret(item.id)))
+                except KeyError:
+                    # Deleted meanwhile, or undecodable: list it without keys.
+                    out.append(StoredSecret(str(item.id), item.name, bool(item.private), {}))
+            return sorted(out, key=sort_key)
+
+        return self._call("list", "*", run)
+
+    def updated_at(self, secret_id: str) -> str | None:
+        def run() -> str | None:
+            page = get_client().list_secrets(id=secret_id, size=1, hydrate=False)
+            if not page.items:
+                return None
+            stamp = page.items[0].updated
+            return stamp.isoformat() if stamp is not None else None
+
+        return self._call("read", secret_id, run)
+
+    # ------------------------------------------------------------ writes
+
+    @contextlib.contextmanager
+    def write_lock(self) -> Iterator[None]:
+        if self.server:  # the other writers are elsewhere: see update_values
+            yield
+            return
+        with file_lock(paths().secrets_lock):
+            yield
+
+    def create(self, name: str, values: Mapping[str, str], *, private: bool) -> StoredSecret:
+        def run() -> StoredSecret:
+            from zenml.models import SecretRequest
+
+            request = SecretRequest(name=name, values=dict(values), private=private)  # type: ignore[arg-type]
+            return to_stored(get_client().zen_store.create_secret(request))
+
+        with self.write_lock():
+            return self._call("create", name, run, private=private)
+
+    def update_values(self, secret_id: str, name: str, values: Mapping[str, str]) -> StoredSecret:
+        if self.server:
+            ops = _ZenMLOps(self, name)
+            return self._call(
+                "update", name, lambda: leased_upsert(ops, uuid.UUID(secret_id), name, values)
+            )
+
+        def run() -> StoredSecret:
+            from zenml.models import SecretUpdate
+
+            update = SecretUpdate(values=dict(values))  # type: ignore[arg-type]
+            store = get_client().zen_store
+            return to_stored(store.update_secret(uuid.UUID(secret_id), secret_update=update))
+
+        with self.write_lock():
+            return self._call("update", name, run)
+
+    def delete(self, secret_id: str, name: str) -> None:
+        with self.write_lock():
+            self._call(
+                "delete", name, lambda: get_client().zen_store.delete_secret(uuid.UUID(secret_id))
+            )
+
+    def key_status(self) -> KeyStatus:
+        if self.server:
+            raise UnsupportedOperation("the local encryption key", backend=self.kind)
+        return encryption.key_status()
+
+
+class _ZenMLOps:
+    """The calls :func:`leased_upsert` makes, through ZenML's client."""
+
+    def __init__(self, backend: ZenMLBackend, name: str) -> None:
+        self.backend = backend
+        self.name = name
+        self.url = backend.location
+        self.store = get_client().zen_store
+
+    def patch_values(self, secret_id: uuid.UUID, values: Mapping[str, str]) -> None:
+        from zenml.models import SecretUpdate
+
+        try:
+            self.store.update_secret(secret_id, secret_update=SecretUpdate(values=dict(values)))  # type: ignore[arg-type]
+        except Exception as exc:
+            if _is_transient(exc):
+                raise Transient() from None
+            raise
+
+    def read(self, secret_id: uuid.UUID) -> StoredSecret:
+        return to_stored(self.store.get_secret(secret_id))
+
+    def create_tag(self, name: str) -> str:
+        from zenml.exceptions import EntityExistsError
+        from zenml.models import TagRequest
+
+        try:
+            return str(self.store.create_tag(TagRequest(name=name)).id)
+        except EntityExistsError:
+            raise TagExists() from None
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise
+            if _is_transient(exc):
+                raise Transient() from None
+            raise TagsRefused() from None  # e.g. RBAC: check-and-resend alone
+
+    def tag_ids(self, name: str) -> list[str]:
+        from zenml.models import TagFilter
+
+        return [str(t.id) for t in self.store.list_tags(TagFilter(name=f"equals:{name}")).items]
+
+    def delete_tag(self, tag_id: str) -> None:
+        with contextlib.suppress(KeyError):
+            self.store.delete_tag(uuid.UUID(tag_id))
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """A server-side failure worth retrying: ZenML's 5xx errors (not refusals, not I/O)."""
+    from zenml.exceptions import EntityCreationError
+
+    if is_connection_error(exc):
+        return False
+    return type(exc) in (RuntimeError, EntityCreationError)
