@@ -25,9 +25,7 @@ _INTERNAL_DIRS: tuple[str, ...] = ()
 def _internal_dirs() -> tuple[str, ...]:
     global _INTERNAL_DIRS
     if not _INTERNAL_DIRS:
-        import kitaru
-
-        dirs = [os.path.dirname(kitaru.__file__) + os.sep]
+        dirs = [os.path.dirname(os.path.abspath(__file__)) + os.sep]  # kitaru's package
         zenml = sys.modules.get("zenml")
         if zenml is not None and getattr(zenml, "__file__", None):
             dirs.append(os.path.dirname(str(zenml.__file__)) + os.sep)
@@ -90,7 +88,7 @@ class FlowHandle(Generic[R]):
         if reporter is None:
             return
         for invocation_id, status, seconds in runs.step_states(self.execution_id):
-            if status in _TERMINAL and not invocation_id.startswith("kitaru_result_"):
+            if status in _TERMINAL and not invocation_id.startswith(runs.RESULT_STEP_PREFIX):
                 reporter.step_seen(invocation_id, status, seconds)
         if final:
             reporter.flow_finished(

@@ -52,7 +52,6 @@ _LEAN_PIPELINE: dict[str, Any] = {
     "enable_heartbeat": False,
 }
 
-RESULT_STEP_PREFIX = "kitaru_result_"
 _MISSING = object()
 T = TypeVar("T")
 
@@ -191,7 +190,7 @@ def kitaru_flow(
     if plain_json(result) is None:
         # Not plain JSON (the flow wrote those into its record): persist it as an
         # artifact. A fresh invocation ID per run, so a replay never reuses it.
-        call_checkpoint(f"{RESULT_STEP_PREFIX}{uuid.uuid4().hex[:12]}", lambda: result)
+        call_checkpoint(f"{runs.RESULT_STEP_PREFIX}{uuid.uuid4().hex[:12]}", lambda: result)
 
 
 MAX_RECORDED_RESULT = 64 * 1024

@@ -10,6 +10,8 @@ from kitaru._zenml.client import get_client
 from kitaru.errors import ExecutionNotFoundError
 
 META_KEY = "kitaru"
+# Steps that persist a flow result that is not plain JSON (see pipelines.kitaru_flow).
+RESULT_STEP_PREFIX = "kitaru_result_"
 
 
 def record_execution(run_id: str, data: dict[str, Any]) -> None:
@@ -110,7 +112,6 @@ def get_run(execution_id: str) -> dict[str, Any]:
     meta = item.pop("_meta")
     recorded = {c.get("id"): c for c in meta.get("checkpoints", []) if isinstance(c, dict)}
     checkpoints = []
-    from kitaru._zenml.pipelines import RESULT_STEP_PREFIX
 
     for invocation_id, step_run in run.steps.items():
         if invocation_id.startswith(RESULT_STEP_PREFIX):
@@ -187,8 +188,6 @@ def run_id_by_name(run_name: str) -> str | None:
 def flow_result(execution_id: str) -> Any:
     """The flow's result: from its record, or from the run's result step. KeyError if none."""
     import json
-
-    from kitaru._zenml.pipelines import RESULT_STEP_PREFIX
 
     run = _load_run(execution_id)
     text = _kitaru_record(run).get("result_json")

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kitaru._config import config_dir
-from kitaru._zenml.client import get_client, server_url
+from kitaru._zenml.client import get_client
+from kitaru._zenml.connection import server_url
 from kitaru.errors import KitaruValidationError
 
 ENV_STACK = "KITARU_STACK"
