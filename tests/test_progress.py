@@ -105,3 +105,21 @@ def test_on_a_terminal_checkpoints_show_as_they_start_and_end(
         assert line in text, text
     assert text.index("> summarize") > text.index("✓ flaky_fetch")
     assert "\x1b[3" not in text  # NO_COLOR: no colours
+
+
+def test_the_first_command_on_a_new_store_says_it_is_creating_it(tmp_path: Path) -> None:
+    kitaru_bin = str(Path(PYTHON).parent / "kitaru")
+    env = {**os.environ, "KITARU_CONFIG_PATH": str(tmp_path / "cfg")}
+    first = subprocess.run(["script", "-qec", f"'{kitaru_bin}' secrets list", "/dev/null"],
+                           env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert first.returncode == 0, first.stdout
+    assert "kitaru: creating the local store in" in first.stdout  # (a spinner; the path wraps)
+    second = subprocess.run(["script", "-qec", f"'{kitaru_bin}' secrets list", "/dev/null"],
+                            env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert "creating the local store" not in second.stdout
+    # Off a terminal nothing is added to the command's output.
+    env2 = {**env, "KITARU_CONFIG_PATH": str(tmp_path / "cfg2")}
+    third = subprocess.run(
+        [kitaru_bin, "secrets", "list"], env=env2, capture_output=True, text=True, timeout=600
+    )
+    assert third.returncode == 0 and "creating" not in third.stdout + third.stderr

@@ -6,10 +6,13 @@ inside functions, so ``import kitaru`` stays light.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import threading
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -134,7 +137,7 @@ def get_client() -> Client:
             else:
                 # Creating and migrating a new store must not run in two processes
                 # at once (ZenML then fails half-way through the migration).
-                with file_lock(paths().store_lock):
+                with file_lock(paths().store_lock), _first_use_notice():
                     client = _open(Client)
         except Exception as exc:
             if url:
@@ -149,6 +152,21 @@ def get_client() -> Client:
         tuning.apply(client)
         _client, _client_root = client, root
         return client
+
+
+@contextlib.contextmanager
+def _first_use_notice() -> Iterator[None]:
+    """A spinner on a terminal while ZenML creates a new local store (many seconds)."""
+    if paths().local_store_db.exists() or not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status(
+        f"kitaru: creating the local store in {config_dir()} (first use, a few seconds) ..."
+    ):
+        yield
 
 
 def _is_damaged_database(exc: BaseException) -> bool:
