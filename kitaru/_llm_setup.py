@@ -47,6 +47,19 @@ class Credentials:
     values: tuple[str, ...] = ()
 
 
+def import_litellm() -> Any:
+    """Import litellm quietly and offline-safe (it otherwise fetches its price map)."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import logging
+
+    import litellm
+
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    logging.getLogger("LiteLLM").setLevel(logging.ERROR)
+    return litellm
+
+
 # ---------------------------------------------------------------- model
 
 

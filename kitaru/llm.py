@@ -23,7 +23,6 @@ exception chained (its request may carry the credential).
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +33,7 @@ from kitaru._llm_setup import (
     CredentialPlan,
     Credentials,
     Resolved,
+    import_litellm,
     plan_credentials,
     read_credentials,
     resolve_model,
@@ -49,19 +49,6 @@ from kitaru.runtime import (
 __all__ = ["allm", "llm"]
 
 _ROLES = {"system", "user", "assistant", "tool", "developer", "function"}
-
-def _import_litellm() -> Any:
-    # Offline-safe: litellm otherwise fetches its price map from the network on import.
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import logging
-
-    import litellm
-
-    litellm.telemetry = False
-    litellm.suppress_debug_info = True
-    logging.getLogger("LiteLLM").setLevel(logging.ERROR)
-    return litellm
-
 
 # ---------------------------------------------------------------- messages
 
@@ -319,7 +306,7 @@ def _prepare(
     _check_options(temperature, max_tokens, name)
     scope = current_execution_or_none()
     target = resolve_model(model, scope)
-    litellm = _import_litellm()
+    litellm = import_litellm()
     plan = plan_credentials(litellm, target, provider_options)
     return _Call(
         litellm, scope, target, messages, plan, name, temperature, max_tokens, provider_options

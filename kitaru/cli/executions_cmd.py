@@ -57,7 +57,7 @@ def list_cmd(limit: int, flow_name: str | None, as_json: bool) -> None:
 
 @executions_group.command("show")
 @click.argument("execution_id")
-@json_option
+@json_option(show=True)
 def show_cmd(execution_id: str, as_json: bool) -> None:
     """Show one execution: status, checkpoints, duration and secret reads."""
     from kitaru.executions import get_execution

@@ -185,7 +185,7 @@ def set_cmd(
 @secrets_group.command("show")
 @click.argument("name_or_id")
 @click.option("--show-values", is_flag=True, help="Also print the raw values (careful!).")
-@json_option
+@json_option(show=True)
 def show_cmd(name_or_id: str, show_values: bool, as_json: bool) -> None:
     """Show one secret: name, ID, visibility and key names.
 

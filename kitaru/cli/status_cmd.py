@@ -71,7 +71,7 @@ def status_data() -> dict[str, Any]:
 
 
 @click.command("status")
-@json_option
+@json_option(show=True)
 def status_cmd(as_json: bool) -> None:
     """Show where kitaru keeps its store, what kind it is, and if it is encrypted."""
     data = status_data()
