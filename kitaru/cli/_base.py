@@ -10,8 +10,8 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TypeVar, overload
 
 import click
 
@@ -128,6 +128,15 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))
     Console().print(table)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@overload
+def json_option(fn: F) -> F: ...
+@overload
+def json_option(*, show: bool) -> Callable[[F], F]: ...
 
 
 def json_option(fn: Any = None, *, show: bool = False) -> Any:
