@@ -10,6 +10,7 @@ from kitaru.cli.login_cmd import login_cmd, logout_cmd
 from kitaru.cli.meta_cmd import completion_cmd, version_cmd
 from kitaru.cli.model_cmd import model_group
 from kitaru.cli.secrets_cmd import secrets_group
+from kitaru.cli.secrets_extra_cmd import rename_cmd, run_cmd
 from kitaru.cli.status_cmd import init_cmd, status_cmd
 
 
@@ -29,6 +30,8 @@ cli.add_command(status_cmd)
 cli.add_command(login_cmd)
 cli.add_command(logout_cmd)
 cli.add_command(secrets_group)
+secrets_group.add_command(run_cmd)
+secrets_group.add_command(rename_cmd)
 cli.add_command(executions_group)
 cli.add_command(model_group)
 cli.add_command(version_cmd)

@@ -153,12 +153,35 @@ def _collect_values(args: list[str], from_file: str | None) -> dict[str, Any]:
     metavar="PATH",
     help='Read KEY=value lines or a JSON object from PATH ("-" for stdin).',
 )
+@click.option(
+    "--remove-key",
+    "remove_keys",
+    multiple=True,
+    metavar="KEY",
+    help="Remove KEY from the secret (repeatable; not combined with values).",
+)
 @json_option
 @click.pass_context
 def set_cmd(
-    ctx: click.Context, name: str, private: bool, from_file: str | None, as_json: bool
+    ctx: click.Context,
+    name: str,
+    private: bool,
+    from_file: str | None,
+    remove_keys: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     from kitaru.secrets import set_secret
+
+    if remove_keys:
+        if ctx.args or from_file or private:
+            raise InvalidSecretError(
+                "--remove-key cannot be combined with values or --private; run two commands.",
+                field="remove-key",
+            )
+        from kitaru.cli.secrets_extra_cmd import remove_keys_and_report
+
+        remove_keys_and_report(name, remove_keys, as_json)
+        return
 
     values = _collect_values(list(ctx.args), from_file)
     result = set_secret(name, values, private=private)
@@ -251,11 +274,18 @@ def list_cmd(as_json: bool) -> None:
 
 @secrets_group.command("delete")
 @click.argument("name_or_id")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @json_option
-def delete_cmd(name_or_id: str, as_json: bool) -> None:
-    """Delete a secret by exact name or full ID."""
+def delete_cmd(name_or_id: str, yes: bool, as_json: bool) -> None:
+    """Delete a secret by exact name or full ID.
+
+    On a terminal it asks first (-y/--yes skips that); it warns when model
+    aliases link the secret, naming them.
+    """
+    from kitaru.cli.secrets_delete import confirm_delete
     from kitaru.secrets import delete_secret
 
+    confirm_delete(name_or_id, assume_yes=yes)
     s = delete_secret(name_or_id)
     if as_json:
         print_json(dict(s.model_dump(mode="json"), deleted=True))
