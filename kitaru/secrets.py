@@ -197,12 +197,6 @@ class Secret(Mapping[str, str]):
 
     __str__ = __repr__
 
-    def __eq__(self, other: object) -> bool:
-        # Comparing by value would read (and audit) every key; a Secret is its identity.
-        return self is other
-
-    __hash__ = object.__hash__
-
     def __reduce_ex__(self, protocol: Any) -> Any:
         raise TypeError(
             f"Secret {self._ref!r} cannot be pickled or stored: keep secrets out of "

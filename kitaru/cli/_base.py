@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar, overload
@@ -54,6 +55,7 @@ class KitaruGroup(click.Group):
 
 
 OUTPUT_FORMATS = ("table", "tsv", "json", "yaml")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _OUTPUT_KEY = "kitaru.output"
 
 
@@ -122,9 +124,13 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
     # Cells are plain Text: a secret named "x[/]" or "[bold]a" must print as
     # itself, not be parsed (or fail to parse) as rich markup.
     table = Table(title=Text(title) if title else None, show_lines=False)
-    for col in columns:
-        # IDs fold onto a second line rather than being cut, so they stay whole.
-        table.add_column(Text(col), overflow="fold")
+    for i, col in enumerate(columns):
+        cells = [str(row[i]) for row in rows]
+        if cells and all(_UUID.fullmatch(c) for c in cells):
+            # IDs stay on one line, whole and copyable; the other columns give way.
+            table.add_column(Text(col), no_wrap=True, min_width=36)
+        else:
+            table.add_column(Text(col), overflow="fold")
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))
     Console().print(table)
