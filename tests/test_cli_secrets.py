@@ -221,7 +221,8 @@ def test_show_marks_withheld_values_unavailable(monkeypatch: pytest.MonkeyPatch)
 def test_list_table_and_json(unique: str, canary: str) -> None:
     pub = kitaru.create_secret(f"cli-list-{unique}-pub", {"TOKEN": canary})
     priv = kitaru.create_secret(f"cli-list-{unique}-priv", {"A": canary, "B": canary}, private=True)
-    table = invoke("secrets", "list", "-o", "table")
+    wide = {"COLUMNS": "250"}  # room for whole names: a narrow table folds them
+    table = CliRunner().invoke(cli, ["secrets", "list", "-o", "table"], env=wide)
     assert_ok(table, canary)
     rows = {line.split("│")[1].strip(): line for line in table.stdout.splitlines() if "│" in line}
     assert pub.id in rows[pub.name] and "public" in rows[pub.name] and "TOKEN" in rows[pub.name]
