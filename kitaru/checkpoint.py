@@ -10,6 +10,8 @@ returns a future.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import inspect
 import re
 import time
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overlo
 
 import wrapt
 
+from kitaru import _isolated
 from kitaru._bodies import call_body, redact_exception
 from kitaru.errors import KitaruContextError, KitaruValidationError, SecretLeakError
 from kitaru.runtime import (
@@ -26,6 +29,7 @@ from kitaru.runtime import (
     checkpoint_scope,
     current_checkpoint_or_none,
     current_execution_or_none,
+    execution_scope,
     register_boundary,
 )
 
@@ -152,10 +156,11 @@ def run_as_checkpoint(
 class _CheckpointSpec:
     """A checkpoint's checked options; called by wrapt for every call."""
 
-    def __init__(self, name: str, retries: int, retry_delay: float) -> None:
+    def __init__(self, name: str, retries: int, retry_delay: float, runtime: str) -> None:
         self.name = name
         self.retries = retries
         self.retry_delay = retry_delay
+        self.runtime = runtime
 
     def enter(
         self, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
@@ -197,18 +202,40 @@ class _CheckpointSpec:
         runner = self.runner(wrapped, scope, invocation_id, args, kwargs)
         from kitaru._zenml import pipelines
 
-        if inspect.iscoroutinefunction(wrapped):
+        if self.runtime == "isolated":
 
-            async def call_async() -> Any:
+            def call() -> Any:
+                return _isolated.call(
+                    scope, self.name, invocation_id, wrapped, args, kwargs, runner
+                )
+
+        else:
+
+            def call() -> Any:
                 return pipelines.call_checkpoint(invocation_id, runner)
 
+        if inspect.iscoroutinefunction(wrapped):
+            # The step (and the body's own event loop) runs in a worker thread with
+            # this context, so awaiting a checkpoint leaves the caller's loop free
+            # and ``asyncio.gather`` over checkpoints runs them concurrently.
+            ctx = contextvars.copy_context()
+
+            async def call_async() -> Any:
+                return await asyncio.to_thread(ctx.run, call)
+
             return call_async()
-        return pipelines.call_checkpoint(invocation_id, runner)
+        return call()
 
 
 def _submit(
     spec: _CheckpointSpec, fn: Callable[..., Any], args: Any, kwargs: Any
 ) -> CheckpointFuture[Any]:
+    if spec.runtime == "isolated":
+        raise KitaruContextError(
+            f"Checkpoint {spec.name!r} runs isolated; .submit() runs checkpoints in the "
+            "flow's thread pool. Call it directly, or make it async and use asyncio.gather "
+            "to run several at once."
+        )
     scope, invocation_id = spec.enter(args, kwargs)
     runner = spec.runner(fn, scope, invocation_id, args, kwargs)
     from kitaru._zenml import pipelines
@@ -244,6 +271,42 @@ class _CheckpointMethods(Generic[P, R]):
         """
         return _submit(self._spec(), cast(Any, self).__wrapped__, args, kwargs)
 
+    def run_isolated(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], context: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any], BaseException | None]:
+        """Run one isolated call in this process (called by kitaru's isolated ZenML step).
+
+        Returns the output, the call's record (reads, LLM calls, attempts; never a
+        value) and the (redacted) error, if the body failed.
+        """
+        from kitaru._zenml import secret_store
+
+        spec = self._spec()
+        invocation_id = str(context["invocation_id"])
+        scope = ExecutionScope(
+            flow_name=str(context["flow"]),
+            execution_id=str(context["execution_id"]),
+            fetch_secret=secret_store.get_secret,
+        )
+        scope.model_registry = context.get("registry")
+        scope.checkpoints[invocation_id] = {"id": invocation_id, "name": spec.name, "attempts": 0}
+        value, error = None, None
+        try:
+            with execution_scope(scope):
+                value = _run_checkpoint_body(
+                    scope,
+                    spec.name,
+                    invocation_id,
+                    cast(Any, self).__wrapped__,
+                    args,
+                    kwargs,
+                    spec.retries,
+                    spec.retry_delay,
+                )
+        except Exception as exc:  # noqa: BLE001 - handed back, already redacted
+            error = exc
+        return value, _isolated.record_of(scope, invocation_id, error), error
+
 
 class BoundCheckpointFunction(_CheckpointMethods[P, R], wrapt.BoundFunctionWrapper[P, R]):
     """A checkpoint looked up on an instance or class (``obj.step``)."""
@@ -264,7 +327,11 @@ def checkpoint(fn: Callable[P, R], /) -> CheckpointFunction[P, R]: ...
 
 @overload
 def checkpoint(
-    *, name: str | None = None, retries: int = 0, retry_delay: float = 0.5
+    *,
+    name: str | None = None,
+    retries: int = 0,
+    retry_delay: float = 0.5,
+    runtime: str = "inline",
 ) -> Callable[[Callable[P, R]], CheckpointFunction[P, R]]: ...
 
 
@@ -275,6 +342,7 @@ def checkpoint(
     name: str | None = None,
     retries: int = 0,
     retry_delay: float = 0.5,
+    runtime: str = "inline",
 ) -> Any:
     """Make ``fn`` a checkpoint: its output is persisted before the call returns.
 
@@ -286,6 +354,8 @@ def checkpoint(
         name: Name recorded for calls (default: the function's name).
         retries: How many times to re-run a failing body before the flow fails.
         retry_delay: Seconds before the first retry; doubles on each further one.
+        runtime: ``"inline"`` (in the flow's process) or ``"isolated"`` (its own
+            process, on orchestrators that can; inline with a warning elsewhere).
     """
 
     def decorate(f: Callable[..., Any]) -> Any:
@@ -299,7 +369,10 @@ def checkpoint(
             or retry_delay < 0
         ):
             raise _option_error(f, f"retry_delay must be a number >= 0, got {retry_delay!r}.")
-        return CheckpointFunction(f, _CheckpointSpec(cp_name, retries, float(retry_delay)))
+        if runtime not in _isolated.RUNTIMES:
+            raise _option_error(f, f"runtime must be 'inline' or 'isolated', got {runtime!r}.")
+        spec = _CheckpointSpec(cp_name, retries, float(retry_delay), runtime)
+        return CheckpointFunction(f, spec)
 
     if fn is not None:
         return decorate(fn)

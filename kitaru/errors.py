@@ -11,6 +11,7 @@ __all__ = [
     "BackendError",
     "EncryptionKeyError",
     "ExecutionNotFoundError",
+    "FlowFailedError",
     "ImportTimeSecretError",
     "InvalidSecretError",
     "KitaruContextError",
@@ -20,7 +21,6 @@ __all__ = [
     "LLMSetupError",
     "MissingSecretKeyError",
     "ModelNotFoundError",
-    "RemoteCheckpointError",
     "ReplayError",
     "SecretError",
     "SecretExistsError",
@@ -201,6 +201,27 @@ class ImportTimeSecretError(KitaruContextError):
         self.lineno = lineno
 
 
+class ImportTimeFlowStartError(ImportTimeSecretError):
+    """A flow was started while a module was being imported.
+
+    An orchestrator's process imports the flow's module to run it, and would
+    start the flow again from there; the fix is the same as for a secret read.
+    """
+
+    def __init__(self, flow: str, *, module: str, filename: str, lineno: int) -> None:
+        super().__init__(f"(flow {flow})", module=module, filename=filename, lineno=lineno)
+        text = (
+            f"Flow {flow!r} was started while module {module!r} was being imported "
+            f"({filename}:{lineno}). A process that imports this module (an orchestrator "
+            "running a flow, a test runner) would start it again: start flows from a "
+            'function, a script\'s `if __name__ == "__main__":` block, or the CLI, never '
+            "from a module's top level."
+        )
+        self.args = (text,)
+        self.message = text
+        self.flow = flow
+
+
 class SecretLeakError(KitaruError):
     """Output about to be persisted contains a value of a secret read in this execution."""
 
@@ -267,13 +288,31 @@ class ExecutionNotFoundError(KitaruError, KeyError):
         self.execution_id = execution_id
 
 
-class RemoteCheckpointError(KitaruError):
-    """A checkpoint run in another process failed; ``error_type`` names its error."""
+class FlowFailedError(KitaruError, RuntimeError):
+    """An execution ended failed; ``error`` is the (redacted) error that ended it.
 
-    def __init__(self, *, checkpoint: str, error_type: str, message: str) -> None:
-        super().__init__(f"Checkpoint {checkpoint!r} failed in its worker process: {message}")
+    ``checkpoint`` names the failed checkpoint call when one failed, and
+    ``error_type`` the class name of its error, as recorded on the run.
+    """
+
+    def __init__(
+        self,
+        *,
+        execution_id: str,
+        flow: str,
+        error: str | None,
+        checkpoint: str | None = None,
+        status: str = "failed",
+    ) -> None:
+        where = f" in checkpoint {checkpoint!r}" if checkpoint else ""
+        detail = f": {error}" if error else " (no error was recorded; see the orchestrator's logs)"
+        super().__init__(f"Execution {execution_id} of flow {flow!r} {status}{where}{detail}")
+        self.execution_id = execution_id
+        self.flow = flow
+        self.error = error
         self.checkpoint = checkpoint
-        self.error_type = error_type
+        self.status = status
+        self.error_type = error.split(":", 1)[0] if error else None
 
 
 class ReplayError(KitaruError):

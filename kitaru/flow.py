@@ -1,9 +1,12 @@
 """``@flow``: a durable job, run as a ZenML dynamic pipeline.
 
 ``my_flow.run(...)`` starts an execution and returns a :class:`FlowHandle`;
-``my_flow(...)`` is ``my_flow.run(...).wait()``. On the default local
-orchestrator the run happens in the calling process and ``run`` returns when
-the execution has finished.
+``my_flow(...)`` is ``my_flow.run(...).wait()``. What travels with the run is
+the flow's import path, its arguments as JSON and the model registry snapshot
+(names only); the orchestrator's process imports the flow and rebuilds the
+runtime context from those (see ``kitaru._zenml.pipelines``). On the default
+local orchestrator that process is the caller's, and ``run`` returns when the
+execution has finished.
 """
 
 from __future__ import annotations
@@ -11,66 +14,36 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import sys
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 
 import wrapt
 
 from kitaru._bodies import call_body, redact_exception
+from kitaru._handle import FlowHandle
 from kitaru.checkpoint import validate_function, validate_name
-from kitaru.errors import KitaruContextError, KitaruError, ReplayError, SecretLeakError
+from kitaru.errors import (
+    ImportTimeFlowStartError,
+    KitaruContextError,
+    KitaruError,
+    KitaruValidationError,
+    ReplayError,
+    SecretLeakError,
+)
 from kitaru.runtime import (
     ExecutionScope,
-    SecretRead,
     current_execution_or_none,
     execution_scope,
     register_boundary,
 )
+from kitaru.runtime.import_guard import importing_module
 from kitaru.runtime.replay import ReplayPlan
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-class FlowHandle(Generic[R]):
-    """One execution of a flow: its ID, status, and (via ``wait``) its result."""
-
-    def __init__(
-        self,
-        flow_name: str,
-        execution_id: str | None,
-        result: Any = None,
-        error: BaseException | None = None,
-        secret_reads: list[SecretRead] | None = None,
-    ) -> None:
-        self.flow_name = flow_name
-        self.execution_id = execution_id
-        self._result = result
-        self._error = error
-        self.secret_reads: list[SecretRead] = list(secret_reads or [])
-
-    @property
-    def status(self) -> str:
-        """``completed`` or ``failed``."""
-        return "failed" if self._error is not None else "completed"
-
-    @property
-    def error(self) -> BaseException | None:
-        """The error that ended the execution, if it failed."""
-        return self._error
-
-    def wait(self) -> R:
-        """Return the flow's result, or raise the error that ended it."""
-        if self._error is not None:
-            raise self._error
-        return self._result  # type: ignore[no-any-return]
-
-    def __repr__(self) -> str:
-        return (
-            f"FlowHandle(flow={self.flow_name!r}, id={self.execution_id!r}, "
-            f"status={self.status!r})"
-        )
 
 
 def _run_flow_body(
@@ -100,21 +73,6 @@ def _run_flow_body(
 
 
 register_boundary(_run_flow_body.__code__)
-
-
-def _stored_inputs(scope: ExecutionScope, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """The flow's arguments as JSON for a later replay, or None.
-
-    Only JSON-able arguments that hold no secret value read in this execution
-    are kept; otherwise a replay must be given the arguments again.
-    """
-    try:
-        text = json.dumps({"args": list(args), "kwargs": kwargs})
-    except (TypeError, ValueError):
-        return None
-    if scope.redactor.find_in_text(text) is not None:
-        return None
-    return json.loads(text)
 
 
 def _source_of(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -152,6 +110,12 @@ def _record(
     }
     if error is not None:
         data["error"] = scope.redactor.redact(f"{type(error).__name__}: {error}")[:2000]
+        failed = [
+            c["id"]
+            for c in scope.checkpoints.values()
+            if 0 < int(c.get("attempts", 0)) <= len(c.get("errors", []))
+        ]
+        data["failed_checkpoint"] = failed[-1] if failed else None
     runs.record_execution(scope.execution_id, data)
 
 
@@ -188,17 +152,45 @@ def _registry_snapshot() -> dict[str, Any] | None:
         return None  # an unreadable registry fails the llm() call that needs it, not the flow
 
 
+def _check_inputs(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The flow's arguments as the JSON that travels with the run, or a clear refusal."""
+    try:
+        text = json.dumps({"args": list(args), "kwargs": kwargs}, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise KitaruValidationError(
+            f"Flow {name!r}: its arguments travel to the orchestrator as JSON, but {exc}. "
+            "Pass JSON values (str, int, float, bool, None, lists, dicts with str keys), "
+            "or pass a name and load the object inside the flow.",
+            field="args",
+        ) from None
+    return cast(dict[str, Any], json.loads(text))
+
+
+def _refuse_start_at_import_time(name: str) -> None:
+    frame = importing_module(sys._getframe(2))
+    if frame is not None:
+        raise ImportTimeFlowStartError(
+            name,
+            module=str(frame.f_globals.get("__name__", "?")),
+            filename=frame.f_code.co_filename,
+            lineno=frame.f_lineno,
+        )
+
+
 class _FlowSpec:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def run(
+    def start(
         self,
-        fn: Callable[..., Any],
+        target: Any,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        replay: ReplayPlan | None = None,
+        *,
+        stack: str | None = None,
+        replay_of: str | None = None,
     ) -> FlowHandle[Any]:
+        """Submit a run of this flow (``target`` is the @flow object) and return its handle."""
         outer = current_execution_or_none()
         if outer is not None:
             raise KitaruContextError(
@@ -206,53 +198,95 @@ class _FlowSpec:
                 "flows cannot be nested. Call it from outside any flow, or make the inner "
                 "function a checkpoint."
             )
-        from kitaru._zenml import pipelines, secret_store
+        _refuse_start_at_import_time(self.name)
+        inputs = _check_inputs(self.name, args, kwargs)
+        from kitaru._zenml import pipelines, runs, stacks
         from kitaru._zenml.client import get_client
 
         get_client()
-        holder: dict[str, ExecutionScope] = {}
-        started = time.time()
-
-        def runner(execution_id: str) -> Any:
-            scope = ExecutionScope(
-                flow_name=self.name, execution_id=execution_id, fetch_secret=secret_store.get_secret
-            )
-            holder["scope"] = scope
-            scope.model_registry = _registry_snapshot()
-            scope.replay = replay
+        with stacks.selected(stack) as orchestrator:
+            root = pipelines.source_root()
+            found = pipelines.resolve_flow_source(target)
+            local_key = None
+            if (found is None or not found.shipped) and not orchestrator.runs_in_caller:
+                raise KitaruValidationError(
+                    f"Flow {self.name!r} cannot run on stack {orchestrator.stack!r}: its "
+                    f"orchestrator ({orchestrator.flavor}) runs flows in a fresh process "
+                    "that imports them from the project's code, and this flow is "
+                    + (
+                        "defined inside a function or bound to an instance"
+                        if found is None
+                        else f"in a file outside the project root ({root})"
+                    )
+                    + ". Define it at module level in a file under the project root "
+                    "(KITARU_SOURCE_ROOT, default: the main script's folder).",
+                    field="flow",
+                )
+            if found is None:
+                source = local_key = pipelines.register_local_flow(target)
+            else:
+                source = found.path
+            params = {
+                "flow": source,
+                "inputs": inputs,
+                "registry": _registry_snapshot(),
+                "replay_of": replay_of,
+                "source_root": root,
+            }
+            run_name = f"{self.name}-{uuid.uuid4().hex[:16]}"
             error: BaseException | None = None
+            run: Any = None
             try:
-                return _run_flow_body(scope, fn, args, kwargs)
-            except BaseException as exc:
+                if replay_of is None:
+                    run = pipelines.start_flow(self.name, run_name, params)
+                else:
+                    run = pipelines.replay_flow(self.name, run_name, replay_of, params)
+            except BaseException as exc:  # noqa: BLE001 - the handle carries the flow's error
                 error = exc
-                raise
             finally:
-                extra = {"source": _source_of(fn), "inputs": _stored_inputs(scope, args, kwargs)}
-                _record(scope, error, started, extra)
+                if local_key is not None:
+                    pipelines.forget_local_flow(local_key)
+        execution_id = str(run.id) if run is not None else runs.run_id_by_name(run_name)
+        if execution_id is None:
+            assert error is not None
+            raise error  # failed before ZenML created a run: nothing to hand back
+        return FlowHandle(self.name, execution_id, local_error=error)
 
-        if replay is None:
-            outcome = pipelines.run_flow(self.name, runner)
-        else:
-            outcome = pipelines.replay_flow(self.name, replay.original_id, runner)
-        scope = holder.get("scope")
-        reads = list(scope.reads) if scope is not None else []
-        error = outcome.error
-        if error is not None and scope is not None and not isinstance(error, KitaruError):
-            error = redact_exception(error, scope.redactor)
-        return FlowHandle(self.name, outcome.run_id, outcome.result, error, reads)
+    def execute(
+        self,
+        fn: Callable[..., Any],
+        execution_id: str,
+        inputs: dict[str, Any],
+        registry: dict[str, Any] | None,
+        replay_of: str | None,
+    ) -> Any:
+        """Run the flow body as execution ``execution_id``, in the process running the run."""
+        from kitaru._zenml import secret_store
+
+        started = time.time()
+        scope = ExecutionScope(
+            flow_name=self.name, execution_id=execution_id, fetch_secret=secret_store.get_secret
+        )
+        scope.model_registry = registry
+        error: BaseException | None = None
+        try:
+            if replay_of is not None:
+                scope.replay = _plan_replay(replay_of, self.name)[0]
+            args, kwargs = tuple(inputs.get("args", [])), dict(inputs.get("kwargs", {}))
+            return _run_flow_body(scope, fn, args, kwargs)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            extra = {"source": _source_of(fn), "inputs": inputs}
+            _record(scope, error, started, extra)
 
     def __call__(
         self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        if inspect.iscoroutinefunction(wrapped):
-            # ``await my_flow(...)`` works like the plain coroutine function; the run
-            # itself happens in a worker thread (context copied) so the loop stays free.
-            async def run_async() -> Any:
-                handle = await asyncio.to_thread(self.run, wrapped, args, kwargs)
-                return handle.wait()
-
-            return run_async()
-        return self.run(wrapped, args, kwargs).wait()
+        # wrapt's wrapper protocol; calls of a flow go through ``_FlowMethods.__call__``,
+        # which knows the flow object itself (its import path is what travels).
+        raise AssertionError("a @flow is called through FlowFunction.__call__")
 
 
 class _FlowMethods(Generic[P, R]):
@@ -271,35 +305,83 @@ class _FlowMethods(Generic[P, R]):
         """The flow's name (the ZenML pipeline name)."""
         return self._spec().name
 
-    def run(self, *args: P.args, **kwargs: P.kwargs) -> FlowHandle[R]:
-        """Start an execution and return its handle (``.wait()`` for the result)."""
-        return self._spec().run(cast(Any, self).__wrapped__, args, kwargs)
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        """Run an execution and wait for its result (``await`` it for an async flow)."""
+        if inspect.iscoroutinefunction(cast(Any, self).__wrapped__):
+            # ``await my_flow(...)`` works like the plain coroutine function; the run
+            # is started and awaited in worker threads, so the event loop stays free.
+            async def run_async() -> Any:
+                handle = await asyncio.to_thread(self._start, args, kwargs, None)
+                return await asyncio.to_thread(handle.wait)
 
-    def replay(self, execution_id: str, *args: Any, **kwargs: Any) -> FlowHandle[R]:
+            return run_async()
+        return self._start(args, kwargs, None).wait()
+
+    def _start(
+        self,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        stack: str | None,
+        replay_of: str | None = None,
+    ) -> FlowHandle[R]:
+        return self._spec().start(self, args, kwargs, stack=stack, replay_of=replay_of)
+
+    def run(self, *args: Any, stack: str | None = None, **kwargs: Any) -> FlowHandle[R]:
+        """Start an execution and return its handle (``.wait()`` for the result).
+
+        ``stack`` names the ZenML stack to run on (default: ``KITARU_STACK``, else
+        the active stack of ``kitaru stack use``). On a synchronous orchestrator
+        (the local one) the execution has ended when this returns; on others it
+        returns as soon as the run is submitted.
+
+        Raises:
+            KitaruValidationError: an argument is not JSON, or holds a secret value;
+                the stack is unknown; the flow cannot be imported where it would run.
+        """
+        return self._start(args, kwargs, stack)
+
+    def replay(
+        self, execution_id: str, *args: Any, stack: str | None = None, **kwargs: Any
+    ) -> FlowHandle[R]:
         """Start a new execution that reuses the completed checkpoints of ``execution_id``.
 
         Checkpoint calls that completed there (same checkpoint, same position,
         same arguments) return their recorded outputs without running; the rest
         run again, reading secrets fresh. Without arguments, the original
-        execution's stored arguments are used (JSON-able ones only).
+        execution's arguments are used.
 
         Raises:
             ExecutionNotFoundError: no such execution.
-            ReplayError: the execution belongs to another flow, its arguments were
-                not stored and none were given, or the flow changed shape.
+            ReplayError: the execution belongs to another flow or is still running,
+                or the flow changed shape.
         """
         spec = self._spec()
-        plan, stored = _plan_replay(execution_id, spec.name)
+        _, stored = _plan_replay(execution_id, spec.name)
         if not args and not kwargs:
             if stored is None:
                 raise ReplayError(
-                    f"Execution {execution_id} did not store its arguments (they were not "
-                    f"JSON-serialisable or held a secret value); pass them: "
+                    f"Execution {execution_id} did not store its arguments; pass them: "
                     f"{spec.name}.replay({execution_id!r}, ...).",
                     execution_id=execution_id,
                 )
             args, kwargs = tuple(stored.get("args", [])), dict(stored.get("kwargs", {}))
-        return spec.run(cast(Any, self).__wrapped__, args, kwargs, replay=plan)
+        return self._start(args, kwargs, stack, replay_of=execution_id)
+
+    def run_in_orchestrator(
+        self,
+        execution_id: str,
+        inputs: dict[str, Any],
+        registry: dict[str, Any] | None,
+        replay_of: str | None,
+    ) -> Any:
+        """Run the body as execution ``execution_id`` (called by kitaru's pipeline entry).
+
+        This runs in whatever process the orchestrator runs the flow in; the
+        runtime context is rebuilt there from the run's parameters.
+        """
+        return self._spec().execute(
+            cast(Any, self).__wrapped__, execution_id, inputs, registry, replay_of
+        )
 
 
 class BoundFlowFunction(_FlowMethods[P, R], wrapt.BoundFunctionWrapper[P, R]):
@@ -341,57 +423,3 @@ def flow(fn: Callable[..., Any] | None = None, /, *, name: str | None = None) ->
 
 
 __all__ = ["FlowFunction", "FlowHandle", "flow"]
-
-
-def replay_execution(execution_id: str) -> FlowHandle[Any]:
-    """Replay an execution by ID, importing its flow from where it was defined.
-
-    Used by ``kitaru executions replay``. A flow defined in a script is loaded
-    from that file under another module name, so the script's
-    ``if __name__ == "__main__":`` block does not run again.
-    """
-    import importlib
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    from kitaru._zenml import runs
-
-    info = runs.replay_info(execution_id)
-    source = info["meta"].get("source") or {}
-    module_name, qualname, file = source.get("module"), source.get("qualname"), source.get("file")
-    if not module_name or not qualname:
-        raise ReplayError(
-            f"Execution {execution_id} has no record of its flow's source; replay it from "
-            "Python with my_flow.replay(ID).",
-            execution_id=execution_id,
-        )
-    if file:
-        root = Path(file).resolve().parent
-        for _ in range(0 if module_name == "__main__" else module_name.count(".")):
-            root = root.parent
-        if str(root) not in sys.path:
-            sys.path.insert(0, str(root))
-    if module_name == "__main__":
-        if not file or not Path(file).exists():
-            raise ReplayError(
-                f"The script that defined flow {info['flow']!r} ({file}) is gone.",
-                execution_id=execution_id,
-            )
-        spec = importlib.util.spec_from_file_location("kitaru_replayed_script", file)
-        if spec is None or spec.loader is None:
-            raise ReplayError(f"Cannot load {file}.", execution_id=execution_id)
-        module: Any = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    else:
-        module = importlib.import_module(module_name)
-    target: Any = module
-    for part in qualname.split("."):
-        target = getattr(target, part, None)
-    if not isinstance(target, FlowFunction):
-        raise ReplayError(
-            f"{module_name}:{qualname} is no longer a @flow; cannot replay {execution_id}.",
-            execution_id=execution_id,
-        )
-    return target.replay(execution_id)

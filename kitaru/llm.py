@@ -147,9 +147,7 @@ def _call_kwargs(
     return kwargs
 
 
-def _provider_error(
-    exc: Exception, target: Resolved, redact: Callable[[str], str]
-) -> LLMCallError:
+def _provider_error(exc: Exception, target: Resolved, redact: Callable[[str], str]) -> LLMCallError:
     text = redact(f"{type(exc).__name__}: {exc}")
     return LLMCallError(
         f"LLM call to {target.model!r} failed: {text}", model=target.model, provider_error=text

@@ -27,6 +27,8 @@ for _var in (
     "KITARU_API_KEY",
     "KITARU_DEFAULT_MODEL",
     "KITARU_MODEL_REGISTRY",
+    "KITARU_SOURCE_ROOT",
+    "KITARU_STACK",
 ):
     os.environ.pop(_var, None)
 os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
@@ -80,6 +82,15 @@ def fresh_config(tmp_path: Path) -> Iterator[Path]:
     """A brand-new, empty KITARU_CONFIG_PATH for subprocess-based tests."""
     path = tmp_path / "kitaru-config"
     yield path
+
+
+@pytest.fixture(scope="session")
+def fresh_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An interpreter with kitaru installed from a wheel built from the checkout, outside it."""
+    from _fresh_venv import build_wheel, make_venv
+
+    root = tmp_path_factory.mktemp("fresh-venv")
+    return make_venv(root / "venv", build_wheel(REPO, root / "wheel"))
 
 
 @pytest.fixture(scope="session")

@@ -240,7 +240,10 @@ def test_flow_runs_as_a_dynamic_pipeline_with_checkpoints_as_persisted_steps() -
     run = _run(handle.execution_id)
     assert run.pipeline.name == "shape-flow"
     assert _status(run) == "completed"
-    steps = run.steps
+    # The flow's result is persisted by one last step, which the caller reads back.
+    result_steps = [k for k in run.steps if k.startswith("kitaru_result_")]
+    assert len(result_steps) == 1 and _outputs(run.steps[result_steps[0]]) == [result]
+    steps = {k: v for k, v in run.steps.items() if k not in result_steps}
     assert set(steps) == {
         "double",
         "double_2",
@@ -419,7 +422,11 @@ def test_async_flow_and_checkpoints() -> None:
     assert result["sums"] == [11, 12, 13]
     assert result["in_checkpoint"] == [True, True]
     run = _run(result["execution_id"])
-    assert set(run.steps) == {"async_add", "async_add_2", "async_add_3"}
+    assert {k for k in run.steps if not k.startswith("kitaru_result_")} == {
+        "async_add",
+        "async_add_2",
+        "async_add_3",
+    }
     assert _outputs(run.steps["async_add_2"]) == [{"sum": 12, "in_checkpoint": True}]
 
     # ``await my_flow(...)`` from a running event loop, which stays responsive.
@@ -447,3 +454,78 @@ def test_async_flow_and_checkpoints() -> None:
     handle = async_flow.run(30)
     assert handle.status == "completed"
     assert handle.wait()["sums"] == [31, 32, 33]
+
+
+# --- concurrency: independent executions, overlapping async checkpoints -------
+
+
+@kitaru.checkpoint
+async def timed_nap(tag: str) -> dict[str, Any]:
+    import time
+
+    start = time.monotonic()
+    await asyncio.sleep(1)
+    return {"tag": tag, "start": start, "end": time.monotonic()}
+
+
+@kitaru.flow(name="gather-flow")
+async def gather_flow() -> list[dict[str, Any]]:
+    return list(await asyncio.gather(timed_nap("a"), timed_nap("b"), timed_nap("c")))
+
+
+def test_gathered_async_checkpoints_overlap_instead_of_running_one_by_one() -> None:
+    naps = asyncio.run(gather_flow())
+    assert sorted(n["tag"] for n in naps) == ["a", "b", "c"]
+    # Every nap started before any other ended: they ran at the same time.
+    assert max(n["start"] for n in naps) < min(n["end"] for n in naps)
+
+
+@kitaru.checkpoint
+def tagged(tag: str, secret: str) -> str:
+    kitaru.get_secret(secret).get("TOKEN")
+    return f"{tag}:{kitaru.current_execution().execution_id}"
+
+
+@kitaru.flow(name="same-flow-many-times")
+def same_flow(tag: str, secret: str) -> dict[str, Any]:
+    return {"tag": tag, "out": tagged(tag, secret), "id": kitaru.current_execution().execution_id}
+
+
+def test_one_flow_started_at_once_from_tasks_and_threads_gives_independent_runs(
+    unique: str,
+) -> None:
+    secret = f"many-{unique}"
+    kitaru.set_secret(secret, {"TOKEN": "t-" + unique})
+
+    async def three_tasks() -> list[Any]:
+        return list(
+            await asyncio.gather(
+                *(asyncio.to_thread(same_flow.run, f"task{i}", secret) for i in range(3))
+            )
+        )
+
+    handles = asyncio.run(three_tasks())
+    threads_out: dict[str, Any] = {}
+
+    def in_thread(tag: str) -> None:
+        threads_out[tag] = same_flow.run(tag, secret)
+
+    workers = [threading.Thread(target=in_thread, args=(f"thread{i}",)) for i in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    handles += [threads_out["thread0"], threads_out["thread1"]]
+    assert len({h.execution_id for h in handles}) == 5
+    for h in handles:
+        result = h.wait()
+        assert result["id"] == h.execution_id
+        assert result["out"] == f"{result['tag']}:{h.execution_id}"
+        assert [(r.secret, r.checkpoint) for r in h.secret_reads] == [(secret, "tagged")]
+    assert sorted(h.wait()["tag"] for h in handles) == [
+        "task0",
+        "task1",
+        "task2",
+        "thread0",
+        "thread1",
+    ]

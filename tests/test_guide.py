@@ -24,9 +24,7 @@ from pathlib import Path
 # `tests.conftest` would run it twice and switch the session's config dir.
 from conftest import REPO, run_cli
 
-GUIDE = Path(
-    os.environ.get("KITARU_SECRETS_GUIDE", REPO / "docs" / "secrets-guide.md")
-)
+GUIDE = Path(os.environ.get("KITARU_SECRETS_GUIDE", REPO / "docs" / "secrets-guide.md"))
 
 GUIDE_CLI_COMMANDS = [
     "kitaru secrets set openai-creds --OPENAI_API_KEY=sk-...",

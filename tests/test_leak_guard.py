@@ -182,7 +182,7 @@ def test_checkpoint_outputs_holding_a_secret_value_are_refused_and_not_stored() 
 
     # Nothing was stored for a refused output: the step failed with no artifact.
     run = _run(handle.execution_id)
-    steps = run.steps
+    steps = {k: v for k, v in run.steps.items() if not k.startswith("kitaru_result_")}
     assert len(steps) == len(SHAPES) + 1
     for invocation_id, step_run in steps.items():
         if invocation_id == "safe":

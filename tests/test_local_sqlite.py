@@ -83,9 +83,7 @@ def test_secrets_cli_does_not_import_zenml_on_an_existing_store(unique: str) -> 
     assert out.stdout.strip().endswith("ZENML False")
 
 
-def test_unknown_schema_falls_back_to_zenml(
-    unique: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_unknown_schema_falls_back_to_zenml(unique: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(local_sqlite, "SCHEMA_VERSION", "0.0.0-not-this-store")
     assert local_sqlite.connect() is None
     name = f"fallback-{unique}"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import sys
 import textwrap
 import urllib.parse
 import uuid
@@ -16,7 +14,6 @@ import pytest
 from conftest import PYTHON, files_containing, run_cli
 
 import kitaru
-from kitaru.testing import call_in_fresh_process
 
 SIDE_EFFECTS: list[int] = []
 CONTROL: dict[str, Any] = {"fail_at": None, "secret": ""}
@@ -249,100 +246,6 @@ def test_retries_record_attempts_and_reread_only_rotated_secrets(unique: str) ->
     assert ATTEMPTS == [first, first, first + "-rotated"]
     ex = kitaru.get_execution(str(handle.execution_id))
     assert [(c.id, c.attempts) for c in ex.checkpoints] == [("flaky_reader", 3)]
-
-
-@pytest.fixture
-def worker_package(tmp_path: Path) -> Path:
-    """A package the parent imports by path, like a user's project on an orchestrator."""
-    pkg = tmp_path / f"remote_pkg_{uuid.uuid4().hex[:8]}"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "jobs.py").write_text(
-        textwrap.dedent(
-            """
-            import kitaru
-
-            GITHUB = kitaru.secret_ref("remote-gh")
-
-            @kitaru.checkpoint
-            def remote_step(x: int) -> dict:
-                token = GITHUB.get("TOKEN") or ""
-                other = kitaru.get_secret("remote-gh").get("TOKEN") or ""
-                answer = kitaru.llm(f"remote {x}", model="remote-alias")
-                return {"x": x, "len": len(token), "same": token == other, "answer": answer,
-                        "in_flow": kitaru.in_flow(), "pid_differs": None}
-            """
-        )
-    )
-    (pkg / "bad_import.py").write_text(
-        textwrap.dedent(
-            """
-            import kitaru
-
-            TOKEN = kitaru.get_secret("remote-gh").get("TOKEN")
-
-            @kitaru.checkpoint
-            def never(x: int) -> int:
-                return x
-            """
-        )
-    )
-    sys.path.insert(0, str(tmp_path))
-    try:
-        yield pkg
-    finally:
-        sys.path.remove(str(tmp_path))
-
-
-def test_checkpoint_runs_in_a_fresh_process_with_only_what_kitaru_hands_over(
-    worker_package: Path, openai_server: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import importlib
-
-    token = f"ghp-{uuid.uuid4().hex}"
-    llm_key = f"sk-{uuid.uuid4().hex}"
-    kitaru.set_secret("remote-gh", {"TOKEN": token})
-    kitaru.set_secret("remote-llm", {"OPENAI_API_KEY": llm_key})
-    # The alias exists only in this process's environment: it must travel with the run.
-    monkeypatch.setenv(
-        "KITARU_MODEL_REGISTRY",
-        json.dumps(
-            {
-                "remote-alias": {
-                    "model": "openai/remote-model",
-                    "secret": "remote-llm",
-                    "api_base": openai_server.base_url,
-                }
-            }
-        ),
-    )
-    jobs = importlib.import_module(f"{worker_package.name}.jobs")
-    parent_pid = os.getpid()
-
-    @kitaru.flow(name=f"remote_flow_{worker_package.name}")
-    def remote_flow() -> tuple[dict[str, Any], str, str]:
-        out = call_in_fresh_process(jobs.remote_step, 5)
-        try:
-            call_in_fresh_process(f"{worker_package.name}.bad_import:never", 1)
-        except kitaru.RemoteCheckpointError as exc:
-            return out, exc.error_type, str(exc)
-        return out, "", ""
-
-    handle = remote_flow.run()
-    out, error_type, message = handle.wait()
-    assert out["x"] == 5 and out["len"] == len(token) and out["same"] is True
-    assert out["in_flow"] is True
-    assert out["answer"] == "echo: remote 5"
-    remote_requests = [r for r in openai_server.requests if "remote 5" in json.dumps(r.body)]
-    assert [r.bearer_token for r in remote_requests] == [llm_key]
-    assert error_type == "ImportTimeSecretError"
-    assert "bad_import" in message and "remote-gh" in message
-    assert "@checkpoint or @flow" in message
-    assert os.getpid() == parent_pid
-
-    ex = kitaru.get_execution(str(handle.execution_id))
-    read = {(r["secret"], r["checkpoint"]) for r in ex.secret_reads}
-    assert ("remote-gh", "remote_step") in read and ("remote-llm", "remote_step") in read
 
 
 def _forms(value: str) -> list[bytes]:

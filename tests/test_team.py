@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _team_server import (
@@ -683,3 +684,26 @@ def test_no_credential_in_the_environment_of_a_flow_process(team: Team) -> None:
     names = last_json(run1(py(team.env("bob"), code)))
     assert names == []
     assert os.environ.get("KITARU_SERVER_URL") is None  # the test session stays local
+
+
+# ------------------------------------------------------------- fresh-process runs
+
+
+def test_flow_runs_in_a_fresh_process_against_the_server(
+    team: Team, fresh_python: Path, openai_server: Any, tmp_path: Path
+) -> None:
+    """The fresh-process scenario of test_remote_orchestrator.py, on the server.
+
+    The orchestrator's process gets only what ZenML hands over (the server URL and
+    a run token); it reads alice's secret from the server and writes the audit there.
+    """
+    from _remote import check_scenario, create_stack, project, scan, scenario
+
+    env = team.env("alice")
+    proj = project(tmp_path / "proj")
+    workdir = tmp_path / "runs"
+    stack = f"fresh-{team.u}"
+    create_stack(env, stack, fresh_python, workdir)
+    run, guard = scenario(env, proj, stack, openai_server.base_url, team.u)
+    check_scenario(run, guard, fresh_python)
+    scan([team.dirs["alice"], workdir, team.main.db.parent], run["canaries"])

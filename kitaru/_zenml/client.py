@@ -9,9 +9,17 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kitaru._config import ENV_SERVER_URL, config_dir, ensure_private_dir, paths
+from kitaru._config import (
+    ENV_CONFIG_PATH,
+    ENV_SERVER_URL,
+    Paths,
+    config_dir,
+    ensure_private_dir,
+    paths,
+)
 from kitaru._zenml.encryption import load_or_create_key
 from kitaru._zenml.server import server_config_dir
 
@@ -137,6 +145,45 @@ def get_client() -> Client:
         tuning.apply(client)
         _client, _client_root = client, root
         return client
+
+
+def adopt_running_client() -> None:
+    """Use ZenML's client as it is, in a process that ZenML's entrypoint started.
+
+    An orchestrator runs a flow in a fresh process (a pod, a container, a
+    subprocess) that ZenML has already pointed at the run's store through
+    environment variables it hands over (``ZENML_STORE_URL``, a run token, the
+    secrets-store class). kitaru then reads secrets from that store instead of
+    opening its own configuration. In the caller's process (the local
+    orchestrator) kitaru's client is already open and this does nothing.
+    """
+    global _client, _client_root
+    with _lock:
+        if _client is not None:
+            return
+        from zenml.client import Client
+
+        client = Client()
+        config = client.zen_store.config
+        url = str(getattr(config, "url", "") or "")
+        if url.startswith(("http://", "https://")):
+            os.environ[ENV_SERVER_URL] = url.rstrip("/")
+        else:
+            root = _kitaru_root_of(getattr(config, "database", None))
+            if root is not None:
+                os.environ[ENV_CONFIG_PATH] = str(root)
+        _client, _client_root = client, f"{config_dir()}|{server_url() or ''}"
+
+
+def _kitaru_root_of(database: Any) -> Path | None:
+    """kitaru's config directory that holds the SQLite ``database``, if it is one."""
+    if not database:
+        return None
+    db = Path(str(database)).expanduser().resolve()
+    if len(db.parents) <= 3:
+        return None
+    root = db.parents[3]
+    return root if Paths(root).local_store_db == db else None
 
 
 def _ensure_source_root() -> None:

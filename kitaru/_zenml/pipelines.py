@@ -1,14 +1,19 @@
 """Flows as ZenML dynamic pipelines, checkpoints as ZenML steps.
 
-One module-level step (``kitaru_checkpoint``) and one pipeline entry
-(``kitaru_flow``) serve every flow and checkpoint. They receive only a call key;
-the user's function, its arguments and its context wait in this process's
-``_pending`` table. So arguments (which may hold credentials) are never written
-to the store, and the only thing ZenML persists for a checkpoint is its output
-artifact, which kitaru checks for secret values before returning it.
+A flow run is one ZenML dynamic pipeline run whose entry is :func:`kitaru_flow`.
+Everything the run needs travels in the run itself, because an orchestrator
+(Kubernetes, Vertex, ``local_docker``, ...) runs the entry in a fresh process
+from the snapshot: the flow's import path (a ZenML source), its arguments as
+JSON, the model registry snapshot (names only) and, for a replay, the original
+execution ID. The local orchestrator takes the same path in the calling process.
+The flow's result is persisted as the output of a last step, so the caller
+reads it from the store wherever the run happened.
 
-Each checkpoint call gets a stable invocation ID (``name``, ``name_2``, ... per
-checkpoint name), which is what a replay matches on.
+Inline checkpoints run as ZenML steps inside the process that runs the flow
+body. Their arguments (which may hold credentials) must not be written to the
+store, so the step receives only a call key and finds the body in
+``_inline_calls``, a table local to that process: the step always runs in the
+process and the call that put the body there.
 
 This module imports zenml at top level; import it only after
 :func:`kitaru._zenml.client.get_client` has configured ZenML.
@@ -17,13 +22,16 @@ This module imports zenml at top level; import it only after
 from __future__ import annotations
 
 import contextvars
+import os
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from zenml import pipeline, step
+from zenml.enums import StepRuntime
 
 _LEAN_STEP: dict[str, Any] = {
     "enable_cache": False,
@@ -45,118 +53,282 @@ _LEAN_PIPELINE: dict[str, Any] = {
     "enable_heartbeat": False,
 }
 
+RESULT_STEP_PREFIX = "kitaru_result_"
 _MISSING = object()
 T = TypeVar("T")
 
 
 @dataclass
-class _Pending:
-    runner: Callable[..., Any]
+class _InlineCall:
+    runner: Callable[[], Any]
     context: contextvars.Context | None = None
     result: Any = _MISSING
-    run_id: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
-_pending: dict[str, _Pending] = {}
-_pending_lock = threading.Lock()
+_inline_calls: dict[str, _InlineCall] = {}
+_inline_lock = threading.Lock()
 
 
-def _put(p: _Pending) -> str:
+def _put(call: _InlineCall) -> str:
     key = uuid.uuid4().hex
-    with _pending_lock:
-        _pending[key] = p
+    with _inline_lock:
+        _inline_calls[key] = call
     return key
 
 
-def _take(key: str) -> _Pending:
-    with _pending_lock:
-        return _pending.pop(key)
+def _take(key: str) -> _InlineCall:
+    with _inline_lock:
+        return _inline_calls.pop(key)
 
 
 def _discard(key: str) -> None:
-    with _pending_lock:
-        _pending.pop(key, None)
+    with _inline_lock:
+        _inline_calls.pop(key, None)
 
 
 @step(**_LEAN_STEP)  # type: ignore[untyped-decorator]
 def kitaru_checkpoint(call_key: str) -> Any:
-    """ZenML step that runs one checkpoint body (waiting in ``_pending``)."""
+    """ZenML step that runs one inline checkpoint body (waiting in ``_inline_calls``)."""
     call = _take(call_key)
     value = call.context.run(call.runner) if call.context is not None else call.runner()
     call.result = value
     return value
 
 
-def kitaru_flow(flow_key: str) -> None:
-    """Entry of every kitaru flow's ZenML dynamic pipeline."""
+@step(runtime=StepRuntime.ISOLATED, **_LEAN_STEP)
+def kitaru_isolated_checkpoint(
+    checkpoint: str, args: list[Any], kwargs: dict[str, Any], context: dict[str, Any]
+) -> Any:
+    """ZenML step that runs an isolated checkpoint's body in the orchestrator's own process.
+
+    ``checkpoint`` is the ZenML source of the @checkpoint object; what the body
+    recorded (secret reads, LLM calls, attempts; never values) goes on the step's
+    metadata for the flow to fold into its audit.
+    """
+    from zenml import get_step_context
+    from zenml.utils import source_utils
+
+    from kitaru._zenml import client, runs
+
+    client.adopt_running_client()
+    step_run_id = str(get_step_context().step_run.id)
+    target = source_utils.load(checkpoint)
+    value, record, error = target.run_isolated(tuple(args), kwargs, context)
+    runs.record_step(step_run_id, record)
+    if error is not None:
+        raise error
+    return value
+
+
+def can_run_isolated() -> bool:
+    """True if the orchestrator running this flow can run isolated steps."""
     from zenml.execution.pipeline.dynamic.run_context import DynamicPipelineRunContext
 
-    call = _take(flow_key)
     ctx = DynamicPipelineRunContext.get()
-    run_id = str(ctx.run.id) if ctx is not None and ctx.run is not None else uuid.uuid4().hex
-    call.run_id = run_id
-    call.result = call.runner(run_id)
+    return bool(ctx is not None and ctx.runner.orchestrator.can_run_isolated_steps)
+
+
+def call_isolated(
+    invocation_id: str,
+    checkpoint: str,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    context: dict[str, Any],
+) -> tuple[Any, dict[str, Any], BaseException | None]:
+    """Run ``checkpoint`` as isolated step ``invocation_id``: (value, its record, its error)."""
+    from kitaru._zenml import runs
+
+    try:
+        artifact = kitaru_isolated_checkpoint(checkpoint, args, kwargs, context, id=invocation_id)
+    except Exception as exc:  # noqa: BLE001 - the step's own record says what failed
+        return None, runs.step_record(context["execution_id"], invocation_id), exc
+    record = runs.step_record(context["execution_id"], invocation_id)
+    return artifact.load(), record, None
+
+
+def kitaru_flow(
+    flow: str,
+    inputs: dict[str, Any],
+    registry: dict[str, Any] | None = None,
+    replay_of: str | None = None,
+    source_root: str | None = None,
+) -> None:
+    """Entry of every kitaru flow's ZenML dynamic pipeline, in whatever process runs it.
+
+    ``flow`` is the ZenML source of the ``@flow`` object; loading it imports the
+    user's module afresh where the run is not in the caller's process, so the
+    import-time guard applies there too. ``source_root`` is the caller's project
+    root, kept on the run so ``kitaru executions replay`` can import the flow.
+    """
+    from zenml.execution.pipeline.dynamic.run_context import DynamicPipelineRunContext
+    from zenml.utils import source_utils
+
+    from kitaru._zenml import client, runs
+
+    client.adopt_running_client()
+    ctx = DynamicPipelineRunContext.get()
+    if ctx is None or ctx.run is None:
+        raise RuntimeError("kitaru_flow runs only as the entry of a ZenML dynamic pipeline run.")
+    run_id = str(ctx.run.id)
+    try:
+        target = _load_flow(flow, source_utils.load)
+    except Exception as exc:
+        runs.record_execution(run_id, {"flow": ctx.run.name, "error": _one_line(exc)})
+        raise
+    result = target.run_in_orchestrator(run_id, inputs, registry, replay_of)
+    # A fresh invocation ID per run: a replay never reuses an earlier result.
+    call_checkpoint(f"{RESULT_STEP_PREFIX}{uuid.uuid4().hex[:12]}", lambda: result)
+
+
+def _load_flow(flow: str, load: Callable[[str], Any]) -> Any:
+    local = local_flow(flow)
+    target = local if local is not None else load(flow)
+    if not callable(getattr(target, "run_in_orchestrator", None)):
+        raise TypeError(f"{flow} is not a kitaru @flow (found {type(target).__name__}).")
+    return target
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+# Flows that no other process can import (defined inside a function, or bound to
+# an instance) run only on the local orchestrator, which runs the flow in the
+# caller's process: there they are found by this key instead of an import path.
+LOCAL_FLOW_PREFIX = "kitaru-local-flow:"
+_local_flows: dict[str, Any] = {}
+
+
+def register_local_flow(target: Any) -> str:
+    """A key under which the local orchestrator finds a flow that cannot be imported."""
+    key = f"{LOCAL_FLOW_PREFIX}{uuid.uuid4().hex}"
+    with _inline_lock:
+        _local_flows[key] = target
+    return key
+
+
+def forget_local_flow(key: str) -> None:
+    """Drop a key made by :func:`register_local_flow` once its run has ended."""
+    with _inline_lock:
+        _local_flows.pop(key, None)
+
+
+def local_flow(key: str) -> Any:
+    """The flow registered under ``key`` in this process, or None."""
+    if not key.startswith(LOCAL_FLOW_PREFIX):
+        return None
+    with _inline_lock:
+        found = _local_flows.get(key)
+    if found is None:
+        raise RuntimeError(
+            "This flow was defined inside a function (or bound to an instance), so only "
+            "the process that started it can run it; define it at module level to run it "
+            "on this orchestrator."
+        )
+    return found
 
 
 _pipelines: dict[str, Any] = {}
 
 
 def _pipeline_for(name: str) -> Any:
-    p = _pipelines.get(name)
-    if p is None:
-        decorate: Any = pipeline(name=name, **_LEAN_PIPELINE)
-        p = decorate(kitaru_flow)
-        _pipelines[name] = p
+    # One template per flow name; every run works on its own copy
+    # (``with_options``), because ZenML keeps a call's parameters on the object.
+    with _inline_lock:
+        p = _pipelines.get(name)
+        if p is None:
+            decorate: Any = pipeline(name=name, **_LEAN_PIPELINE)
+            p = decorate(kitaru_flow)
+            _pipelines[name] = p
     return p
 
 
-@dataclass
-class FlowOutcome:
-    """How one flow run ended."""
+def start_flow(name: str, run_name: str, params: dict[str, Any]) -> Any:
+    """Start a run of flow ``name``; returns ZenML's run once it is submitted.
 
-    run_id: str | None
-    result: Any = None
-    error: BaseException | None = None
-
-
-def _launch(runner: Callable[[str], Any], start: Callable[[str], Any]) -> FlowOutcome:
-    call = _Pending(runner)
-    key = _put(call)
-    try:
-        start(key)
-    except BaseException as exc:  # noqa: BLE001 - the handle carries the flow's error
-        return FlowOutcome(run_id=call.run_id, error=exc)
-    finally:
-        _discard(key)
-    return FlowOutcome(run_id=call.run_id, result=None if call.result is _MISSING else call.result)
+    On a synchronous orchestrator (the local one) the run has ended by then.
+    """
+    return _pipeline_for(name).with_options(run_name=run_name)(**params)
 
 
-def run_flow(name: str, runner: Callable[[str], Any]) -> FlowOutcome:
-    """Run ``runner(execution_id)`` as the body of a ZenML dynamic pipeline ``name``."""
-    return _launch(runner, lambda key: _pipeline_for(name)(flow_key=key))
-
-
-def replay_flow(name: str, original_run_id: str, runner: Callable[[str], Any]) -> FlowOutcome:
-    """Like :func:`run_flow`, as a ZenML replay of ``original_run_id``.
+def replay_flow(name: str, run_name: str, original_run_id: str, params: dict[str, Any]) -> Any:
+    """Like :func:`start_flow`, as a ZenML replay of ``original_run_id``.
 
     ZenML skips every step whose invocation ID succeeded in the original run and
-    hands back its recorded output; kitaru has checked beforehand that each such
-    call is the same call (see ``kitaru.runtime.replay``).
+    hands back its recorded output; kitaru checks in the run that each such call
+    is the same call (see ``kitaru.runtime.replay``).
     """
-    return _launch(
-        runner,
-        lambda key: _pipeline_for(name).replay(
+    return (
+        _pipeline_for(name)
+        .with_options(run_name=run_name)
+        .replay(
             pipeline_run=uuid.UUID(original_run_id),
             skip_successful_steps=True,
-            input_overrides={"flow_key": key},
-        ),
+            input_overrides=params,
+        )
     )
+
+
+ENV_SOURCE_ROOT = "KITARU_SOURCE_ROOT"
+_root_from_env: list[str] = []
+
+
+def source_root() -> str:
+    """The project root that ZenML ships as the code archive and imports flows from.
+
+    ``KITARU_SOURCE_ROOT`` sets it; otherwise ZenML's rule applies (a ``zenml
+    init`` repository, else the main script's folder).
+    """
+    from zenml.utils import source_utils
+
+    root = os.environ.get(ENV_SOURCE_ROOT, "").strip()
+    with _inline_lock:
+        if root:
+            resolved = str(Path(root).expanduser().resolve())
+            source_utils.set_custom_source_root(resolved)
+            _root_from_env[:] = [resolved]
+        elif _root_from_env:
+            source_utils.set_custom_source_root(None)
+            _root_from_env.clear()
+    return str(source_utils.get_source_root())
+
+
+def load_flow(flow: str, root: str | None) -> Any:
+    """Import the @flow at ZenML source ``flow`` under project root ``root`` (for a replay)."""
+    from zenml.utils import source_utils
+
+    if root and not os.environ.get(ENV_SOURCE_ROOT):
+        source_utils.set_custom_source_root(root)
+    return _load_flow(flow, source_utils.load)
+
+
+@dataclass(frozen=True)
+class FlowSource:
+    """Where a flow is imported from, and whether the code archive carries it."""
+
+    path: str
+    shipped: bool
+
+
+def resolve_flow_source(target: Any) -> FlowSource | None:
+    """The ZenML source of a module-level flow, or None if it cannot be imported.
+
+    ``shipped`` is False for a module outside the project root (importable in
+    this process, but not part of the code an orchestrator receives).
+    """
+    from zenml.config.source import SourceType
+    from zenml.utils import source_utils
+
+    try:
+        source = source_utils.resolve(target)
+    except Exception:  # noqa: BLE001 - not importable: the caller decides what that means
+        return None
+    return FlowSource(str(source.import_path), source.type != SourceType.UNKNOWN)
 
 
 def call_checkpoint(invocation_id: str, runner: Callable[[], Any]) -> Any:
     """Run ``runner`` as ZenML step ``invocation_id``; return its (persisted) output."""
-    call = _Pending(runner)
+    call = _InlineCall(runner)
     key = _put(call)
     try:
         artifact = kitaru_checkpoint(key, id=invocation_id)
@@ -170,7 +342,7 @@ def call_checkpoint(invocation_id: str, runner: Callable[[], Any]) -> Any:
 class CheckpointFuture(Generic[T]):
     """A checkpoint submitted to run concurrently; ``result()`` waits for it."""
 
-    def __init__(self, call: _Pending, key: str, future: Any, invocation_id: str) -> None:
+    def __init__(self, call: _InlineCall, key: str, future: Any, invocation_id: str) -> None:
         self._call = call
         self._key = key
         self._future = future
@@ -207,7 +379,7 @@ def submit_checkpoint(invocation_id: str, runner: Callable[[], T]) -> Checkpoint
     ZenML's worker threads do not inherit the caller's context variables, so the
     caller's context is copied here and the body runs inside it.
     """
-    call = _Pending(runner, context=contextvars.copy_context())
+    call = _InlineCall(runner, context=contextvars.copy_context())
     key = _put(call)
     try:
         future = kitaru_checkpoint.submit(key, id=invocation_id)

@@ -101,7 +101,11 @@ def get_run(execution_id: str) -> dict[str, Any]:
     meta = item.pop("_meta")
     recorded = {c.get("id"): c for c in meta.get("checkpoints", []) if isinstance(c, dict)}
     checkpoints = []
+    from kitaru._zenml.pipelines import RESULT_STEP_PREFIX
+
     for invocation_id, step_run in run.steps.items():
+        if invocation_id.startswith(RESULT_STEP_PREFIX):
+            continue  # the flow's result, not a checkpoint
         rec = recorded.get(invocation_id, {})
         checkpoints.append(
             {
@@ -142,3 +146,71 @@ def replay_info(execution_id: str) -> dict[str, Any]:
         "meta": meta,
         "successful": successful,
     }
+
+
+def run_status(execution_id: str) -> str:
+    """The run's status as a plain string (one light request)."""
+    try:
+        run_uuid = uuid.UUID(execution_id)
+    except ValueError:
+        raise ExecutionNotFoundError(execution_id) from None
+    try:
+        run = get_client().zen_store.get_run(run_uuid, hydrate=False)
+    except KeyError:
+        raise ExecutionNotFoundError(execution_id) from None
+    return str(getattr(run.status, "value", run.status))
+
+
+def kitaru_record(execution_id: str) -> dict[str, Any]:
+    """kitaru's record attached to the run ({} until the flow body has ended)."""
+    return _kitaru_record(_load_run(execution_id))
+
+
+def run_id_by_name(run_name: str) -> str | None:
+    """The ID of the run called ``run_name`` (kitaru names each run it starts), or None."""
+    try:
+        run = get_client().get_pipeline_run(run_name, allow_name_prefix_match=False, hydrate=False)
+    except (KeyError, ValueError):
+        return None
+    return str(run.id)
+
+
+def flow_result(execution_id: str) -> Any:
+    """The flow's result, persisted by the run's last step. KeyError if there is none."""
+    from kitaru._zenml.pipelines import RESULT_STEP_PREFIX
+
+    run = _load_run(execution_id)
+    for name, step_run in run.steps.items():
+        if name.startswith(RESULT_STEP_PREFIX):
+            outputs = [a for artifacts in step_run.outputs.values() for a in artifacts]
+            if outputs:
+                return outputs[0].load()
+    raise KeyError(execution_id)
+
+
+def run_parameters(execution_id: str) -> dict[str, Any]:
+    """The parameters the run was started with (what travels with a flow run)."""
+    run = _load_run(execution_id)
+    return dict(run.config.parameters or {})
+
+
+def record_step(step_run_id: str, data: dict[str, Any]) -> None:
+    """Attach kitaru's record of one isolated checkpoint call to its step run."""
+    from zenml.enums import MetadataResourceTypes
+    from zenml.models import RunMetadataResource
+
+    get_client().create_run_metadata(
+        metadata={META_KEY: data},
+        resources=[
+            RunMetadataResource(id=uuid.UUID(step_run_id), type=MetadataResourceTypes.STEP_RUN)
+        ],
+    )
+
+
+def step_record(execution_id: str, invocation_id: str) -> dict[str, Any]:
+    """kitaru's record of one step run ({} if the step recorded none, e.g. it was reused)."""
+    step_run = _load_run(execution_id).steps.get(invocation_id)
+    if step_run is None or getattr(step_run, "original_step_run_id", None):
+        return {}
+    record = step_run.run_metadata.get(META_KEY)
+    return dict(record) if isinstance(record, dict) else {}

@@ -176,5 +176,3 @@ def _is_transient(exc: BaseException) -> bool:
         return False
     text = str(exc).lower()
     return "locked" in text or bool(names & {"RuntimeError", "OperationalError", "ServerError"})
-
-

@@ -11,6 +11,7 @@ from kitaru.cli.meta_cmd import completion_cmd, version_cmd
 from kitaru.cli.model_cmd import model_group
 from kitaru.cli.secrets_cmd import secrets_group
 from kitaru.cli.secrets_extra_cmd import rename_cmd, run_cmd
+from kitaru.cli.stack_cmd import stack_group
 from kitaru.cli.status_cmd import init_cmd, status_cmd
 
 
@@ -34,6 +35,7 @@ secrets_group.add_command(run_cmd)
 secrets_group.add_command(rename_cmd)
 cli.add_command(executions_group)
 cli.add_command(model_group)
+cli.add_command(stack_group)
 cli.add_command(version_cmd)
 cli.add_command(completion_cmd)
 

@@ -108,8 +108,8 @@ def replay_cmd(execution_id: str, as_json: bool) -> None:
     and everything after it run again, reading secrets fresh. The flow is imported
     from the module or script that defined it, with the original arguments.
     """
+    from kitaru._replay_by_id import replay_execution
     from kitaru.executions import get_execution
-    from kitaru.flow import replay_execution
 
     handle = replay_execution(execution_id)
     ex = get_execution(str(handle.execution_id)) if handle.execution_id else None

@@ -66,9 +66,7 @@ def _parse_file(path: str) -> list[tuple[str, str]]:
         if line.startswith("export "):
             line = line[len("export ") :].lstrip()
         if "=" not in line:
-            raise InvalidSecretError(
-                f"{path}:{lineno}: expected KEY=value.", field="from-file"
-            )
+            raise InvalidSecretError(f"{path}:{lineno}: expected KEY=value.", field="from-file")
         key, value = line.split("=", 1)
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":

@@ -78,6 +78,8 @@ class ExecutionScope:
     replay: ReplayPlan | None = None
     # Futures of submitted checkpoints; the flow collects them before it ends.
     futures: list[Any] = field(default_factory=list)
+    # Set once this execution warned that isolated checkpoints run inline here.
+    warned_inline_isolated: bool = False
     _counters: dict[str, int] = field(default_factory=dict)
     _cache: dict[str, Any] = field(default_factory=dict)
     _read_index: dict[tuple[str, tuple[str, ...], str | None], SecretRead] = field(

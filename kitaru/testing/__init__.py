@@ -1,7 +1,9 @@
-"""Helpers for testing code that uses kitaru (not part of the main API).
+"""Test helpers shipped with kitaru: a local OpenAI-compatible server.
 
-Names are loaded on first use, so ``python -m kitaru.testing.openai_server``
-runs that module only once.
+The ``kitaru_subprocess`` orchestrator flavor lives in
+``kitaru.testing.subprocess_orchestrator``; ZenML imports it by path when a
+stack uses it, so it is not imported here. Names are loaded on first use, so
+``python -m kitaru.testing.openai_server`` runs that module only once.
 """
 
 from __future__ import annotations
@@ -9,24 +11,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kitaru.testing.fresh_process import call_in_fresh_process
     from kitaru.testing.openai_server import LocalOpenAIServer, RecordedRequest
 
-__all__ = ["LocalOpenAIServer", "RecordedRequest", "call_in_fresh_process"]
-
-_HOMES = {
-    "LocalOpenAIServer": "kitaru.testing.openai_server",
-    "RecordedRequest": "kitaru.testing.openai_server",
-    "call_in_fresh_process": "kitaru.testing.fresh_process",
-}
+__all__ = ["LocalOpenAIServer", "RecordedRequest"]
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
+    if name not in __all__:
         raise AttributeError(f"module 'kitaru.testing' has no attribute {name!r}")
-    import importlib
+    from kitaru.testing import openai_server
 
-    value = getattr(importlib.import_module(home), name)
+    value = getattr(openai_server, name)
     globals()[name] = value
     return value

@@ -1,0 +1,134 @@
+"""``FlowHandle``: one execution, read back from the store wherever it ran."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Generic, TypeVar
+
+from kitaru.errors import FlowFailedError, KitaruError
+from kitaru.runtime import SecretRead
+
+R = TypeVar("R")
+
+_TERMINAL = {"completed", "failed", "stopped", "cached"}
+_POLL_START, _POLL_MAX = 0.2, 2.0
+_MISSING = object()
+
+
+class FlowHandle(Generic[R]):
+    """One execution of a flow: its ID, its status, and (via ``wait``) its result.
+
+    The handle reads the run from kitaru's store, so it works the same for a run
+    in this process (the local orchestrator) and one an orchestrator runs
+    elsewhere. ``error`` holds the original exception when the run failed in this
+    process; a run that failed elsewhere is reported as :class:`FlowFailedError`.
+    """
+
+    def __init__(
+        self, flow_name: str, execution_id: str, local_error: BaseException | None = None
+    ) -> None:
+        self.flow_name = flow_name
+        self.execution_id = execution_id
+        self._local_error = local_error
+        self._status: str | None = None
+        self._record: dict[str, Any] | None = None
+        self._result: Any = _MISSING
+
+    def _read_status(self) -> str:
+        from kitaru._zenml import runs
+
+        if self._status is None:
+            status = runs.run_status(self.execution_id)
+            if status not in _TERMINAL:
+                return status
+            self._status = status
+        return self._status
+
+    @property
+    def status(self) -> str:
+        """The run's status: ``initializing``, ``provisioning``, ``running``,
+        ``completed``, ``failed`` or ``stopped``."""
+        return self._read_status()
+
+    def _kitaru_record(self) -> dict[str, Any]:
+        from kitaru._zenml import runs
+
+        if self._record is None:
+            record = runs.kitaru_record(self.execution_id)
+            if self._status is None:
+                return record
+            self._record = record
+        return self._record
+
+    @property
+    def error(self) -> BaseException | None:
+        """The error that ended the execution, or None (also while it is running)."""
+        status = self._read_status()
+        if status in ("completed", "cached") or status not in _TERMINAL:
+            return None
+        if self._local_error is not None:
+            return self._local_error
+        record = self._kitaru_record()
+        return FlowFailedError(
+            execution_id=self.execution_id,
+            flow=self.flow_name,
+            error=record.get("error"),
+            checkpoint=record.get("failed_checkpoint"),
+            status=status,
+        )
+
+    @property
+    def secret_reads(self) -> list[SecretRead]:
+        """The execution's audited secret reads (names and keys, never values)."""
+        reads = []
+        for r in self._kitaru_record().get("secret_reads", []):
+            if isinstance(r, dict):
+                reads.append(
+                    SecretRead(
+                        secret=str(r.get("secret")),
+                        keys=tuple(r.get("keys") or ()),
+                        checkpoint=r.get("checkpoint"),
+                        at=float(r.get("at") or 0.0),
+                        count=int(r.get("count") or 1),
+                        last_at=r.get("last_at"),
+                    )
+                )
+        return reads
+
+    def wait(self, timeout: float | None = None) -> R:
+        """Wait for the execution to end; return its result or raise its error.
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed and the run is still going.
+            FlowFailedError: the run failed elsewhere (or was stopped).
+            Exception: the flow's own (redacted) error, when it failed in this process.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = _POLL_START
+        while self._read_status() not in _TERMINAL:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"Execution {self.execution_id} of flow {self.flow_name!r} is still "
+                    f"{self.status} after {timeout} s."
+                )
+            time.sleep(delay if deadline is None else min(delay, deadline - time.monotonic()))
+            delay = min(delay * 2, _POLL_MAX)
+        error = self.error
+        if error is not None:
+            raise error
+        if self._result is _MISSING:
+            from kitaru._zenml import runs
+
+            try:
+                self._result = runs.flow_result(self.execution_id)
+            except KeyError:
+                raise KitaruError(
+                    f"Execution {self.execution_id} completed but recorded no result."
+                ) from None
+        return self._result  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return (
+            f"FlowHandle(flow={self.flow_name!r}, id={self.execution_id!r}, "
+            f"status={self._status or 'unknown'!r})"
+        )

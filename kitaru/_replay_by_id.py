@@ -1,0 +1,52 @@
+"""``kitaru executions replay ID``: replay an execution without the caller's code at hand.
+
+The run itself records where its flow lives (the flow's import path and the
+project root), so the flow is imported from there, as an orchestrator's process
+would import it, and replayed with the original arguments.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kitaru.errors import ImportTimeSecretError, ReplayError
+
+
+def replay_execution(execution_id: str, *, stack: str | None = None) -> Any:
+    """Replay execution ``execution_id``; returns the new execution's ``FlowHandle``.
+
+    Raises:
+        ExecutionNotFoundError: no such execution.
+        ReplayError: the flow cannot be imported (gone, defined inside a function,
+            or its module reads a secret at import time) or the replay is unsafe.
+    """
+    from kitaru._zenml import pipelines, runs
+
+    params = runs.run_parameters(execution_id)
+    source = params.get("flow")
+    if not isinstance(source, str) or source.startswith(pipelines.LOCAL_FLOW_PREFIX):
+        raise ReplayError(
+            f"Execution {execution_id} ran a flow defined inside a function (or bound to an "
+            "instance), which only its own process could import: replay it from Python with "
+            "my_flow.replay(ID), or define the flow at module level.",
+            execution_id=execution_id,
+        )
+    root = params.get("source_root")
+    try:
+        target = pipelines.load_flow(source, root if isinstance(root, str) else None)
+    except ImportTimeSecretError as exc:
+        raise ReplayError(
+            f"Cannot replay {execution_id}: replaying imports the flow's file as module "
+            f"{exc.module!r}, and its top level reads secret {exc.secret!r} "
+            f"({exc.filename}:{exc.lineno}). That read is allowed when the file runs as a "
+            "script, but not on import (an orchestrator imports it too): move it into the "
+            "flow or a checkpoint, then replay.",
+            execution_id=execution_id,
+        ) from None
+    except (ImportError, AttributeError, TypeError) as exc:
+        raise ReplayError(
+            f"Cannot replay {execution_id}: its flow {source!r} (project root {root}) cannot "
+            f"be imported any more ({type(exc).__name__}: {exc}).",
+            execution_id=execution_id,
+        ) from None
+    return target.replay(execution_id, stack=stack)

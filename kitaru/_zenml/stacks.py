@@ -1,0 +1,232 @@
+"""ZenML stacks of kitaru's store or server: list, show, use, create, and per-run choice.
+
+A stack is an orchestrator plus an artifact store (plus an image builder for
+container orchestrators). ``KITARU_STACK`` picks one for a process and
+``my_flow.run(..., stack=NAME)`` for one run; otherwise the stack chosen with
+``kitaru stack use`` (ZenML's active stack) runs flows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from kitaru._zenml.client import get_client
+from kitaru.errors import KitaruValidationError
+
+ENV_STACK = "KITARU_STACK"
+SUBPROCESS_FLAVOR = "kitaru_subprocess"
+SUBPROCESS_FLAVOR_SOURCE = "kitaru.testing.subprocess_orchestrator.SubprocessOrchestratorFlavor"
+# Flavors `kitaru stack create` knows how to assemble; any other registered
+# orchestrator flavor works too, given its options.
+CONTAINER_FLAVORS = {"local_docker", "kubernetes", "vertex", "sagemaker", "azureml", "ssh"}
+
+# ZenML reads the stack of a run from one process-wide setting
+# (ZENML_ACTIVE_STACK_ID); runs that pick another stack take turns around it.
+_stack_switch = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Orchestrator:
+    """Where runs of the chosen stack execute."""
+
+    stack: str
+    flavor: str
+
+    @property
+    def runs_in_caller(self) -> bool:
+        """True if the orchestrator runs flows inside the calling process."""
+        return self.flavor == "local"
+
+
+def _components(stack: Any) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for kind, comps in (stack.components or {}).items():
+        out[str(getattr(kind, "value", kind))] = [
+            {
+                "name": c.name,
+                "flavor": c.flavor_name,
+                "config": {k: v for k, v in (c.configuration or {}).items() if v is not None},
+            }
+            for c in comps
+        ]
+    return out
+
+
+def _find(name: str) -> Any:
+    client = get_client()
+    try:
+        return client.get_stack(name, allow_name_prefix_match=False, hydrate=True)
+    except KeyError:
+        known = ", ".join(sorted(s["name"] for s in list_stacks())) or "none"
+        raise KitaruValidationError(
+            f"Unknown stack {name!r} (known: {known}). Create it with `kitaru stack create`.",
+            field="stack",
+        ) from None
+
+
+def describe(stack: Any, active_id: Any) -> dict[str, Any]:
+    """A stack as plain data."""
+    comps = _components(stack)
+    orch = comps.get("orchestrator", [{}])[0]
+    return {
+        "name": stack.name,
+        "id": str(stack.id),
+        "active": stack.id == active_id,
+        "orchestrator": orch.get("flavor"),
+        "components": comps,
+    }
+
+
+def list_stacks() -> list[dict[str, Any]]:
+    """Every stack of the store, active one marked."""
+    client = get_client()
+    active = client.active_stack_model.id
+    page = client.list_stacks(size=1000, hydrate=True)
+    return [describe(s, active) for s in page.items]
+
+
+def current_stack() -> dict[str, Any]:
+    """The stack flows of this process run on (``KITARU_STACK`` or the active one)."""
+    client = get_client()
+    chosen = os.environ.get(ENV_STACK, "").strip()
+    stack = _find(chosen) if chosen else client.active_stack_model
+    info = describe(stack, client.active_stack_model.id)
+    info["source"] = f"env:{ENV_STACK}" if chosen else "active"
+    return info
+
+
+def show_stack(name: str) -> dict[str, Any]:
+    """One stack by exact name."""
+    return describe(_find(name), get_client().active_stack_model.id)
+
+
+def use_stack(name: str) -> dict[str, Any]:
+    """Make ``name`` the active stack of kitaru's store (kept across processes)."""
+    stack = _find(name)
+    get_client().activate_stack(stack.id)
+    return describe(stack, stack.id)
+
+
+@contextlib.contextmanager
+def selected(name: str | None) -> Iterator[Orchestrator]:
+    """Scope in which ZenML runs pipelines on stack ``name`` (or the current one)."""
+    name = name or os.environ.get(ENV_STACK, "").strip() or None
+    client = get_client()
+    if name is None:
+        model = client.active_stack_model
+        yield Orchestrator(model.name, _orchestrator_flavor(model))
+        return
+    model = _find(name)
+    with _stack_switch:
+        before = os.environ.get("ZENML_ACTIVE_STACK_ID")
+        os.environ["ZENML_ACTIVE_STACK_ID"] = str(model.id)
+        try:
+            yield Orchestrator(model.name, _orchestrator_flavor(model))
+        finally:
+            if before is None:
+                os.environ.pop("ZENML_ACTIVE_STACK_ID", None)
+            else:
+                os.environ["ZENML_ACTIVE_STACK_ID"] = before
+
+
+def _orchestrator_flavor(model: Any) -> str:
+    from zenml.enums import StackComponentType
+
+    comps = (model.components or {}).get(StackComponentType.ORCHESTRATOR) or []
+    return str(comps[0].flavor_name) if comps else "local"
+
+
+def _ensure_flavor(flavor: str) -> None:
+    from zenml.enums import StackComponentType
+
+    client = get_client()
+    found = client.list_flavors(name=flavor, type=StackComponentType.ORCHESTRATOR, size=1)
+    if found.items:
+        return
+    if flavor == SUBPROCESS_FLAVOR:
+        client.create_flavor(
+            source=SUBPROCESS_FLAVOR_SOURCE, component_type=StackComponentType.ORCHESTRATOR
+        )
+        return
+    raise KitaruValidationError(
+        f"Unknown orchestrator flavor {flavor!r}. Built in: local, local_docker, "
+        f"{SUBPROCESS_FLAVOR}; others (kubernetes, vertex, ...) need their ZenML "
+        "integration installed (`zenml integration install kubernetes`).",
+        field="orchestrator",
+    )
+
+
+def create_stack(
+    name: str,
+    orchestrator: str,
+    *,
+    artifact_store: str | None = None,
+    options: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Register an orchestrator (and artifact store, image builder) and a stack of them.
+
+    Everything is checked before anything is registered; if a registration
+    fails, the components registered so far are removed again.
+    """
+    from zenml.enums import StackComponentType
+
+    client = get_client()
+    if not name or name != name.strip():
+        raise KitaruValidationError(f"Invalid stack name {name!r}.", field="name")
+    if client.list_stacks(name=f"equals:{name}", size=1).items:
+        raise KitaruValidationError(f"Stack {name!r} already exists.", field="name")
+    _ensure_flavor(orchestrator)
+    tag = uuid.uuid4().hex[:6]
+    made: list[tuple[Any, str]] = []
+    try:
+        orch = client.create_stack_component(
+            f"{name}-orchestrator-{tag}",
+            orchestrator,
+            StackComponentType.ORCHESTRATOR,
+            dict(options or {}),
+        )
+        made.append((StackComponentType.ORCHESTRATOR, str(orch.id)))
+        comps: dict[Any, Any] = {StackComponentType.ORCHESTRATOR: orch.id}
+        if artifact_store:
+            flavor = "local" if "://" not in artifact_store else artifact_store.split("://")[0]
+            store = client.create_stack_component(
+                f"{name}-artifacts-{tag}",
+                flavor,
+                StackComponentType.ARTIFACT_STORE,
+                {"path": artifact_store},
+            )
+            made.append((StackComponentType.ARTIFACT_STORE, str(store.id)))
+            comps[StackComponentType.ARTIFACT_STORE] = store.id
+        else:
+            comps[StackComponentType.ARTIFACT_STORE] = _default_artifact_store(client)
+        if orchestrator in CONTAINER_FLAVORS:
+            builder = client.create_stack_component(
+                f"{name}-image-builder-{tag}", "local", StackComponentType.IMAGE_BUILDER, {}
+            )
+            made.append((StackComponentType.IMAGE_BUILDER, str(builder.id)))
+            comps[StackComponentType.IMAGE_BUILDER] = builder.id
+        stack = client.create_stack(name, comps)
+    except Exception as exc:
+        for kind, comp_id in reversed(made):
+            with contextlib.suppress(Exception):
+                client.delete_stack_component(comp_id, kind)
+        if isinstance(exc, KitaruValidationError):
+            raise
+        raise KitaruValidationError(
+            f"Cannot create stack {name!r}: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+            field="stack",
+        ) from None
+    return describe(stack, client.active_stack_model.id)
+
+
+def _default_artifact_store(client: Any) -> Any:
+    from zenml.enums import StackComponentType
+
+    stack = client.get_stack("default", allow_name_prefix_match=False, hydrate=True)
+    return stack.components[StackComponentType.ARTIFACT_STORE][0].id
