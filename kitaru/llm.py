@@ -33,6 +33,7 @@ from kitaru._llm_setup import (
     CredentialPlan,
     Credentials,
     Resolved,
+    credential_label,
     import_litellm,
     plan_credentials,
     read_credentials,
@@ -169,6 +170,7 @@ def _record(
     error: str | None = None,
 ) -> dict[str, Any]:
     cp = current_checkpoint_or_none()
+    label, overridden = credential_label(creds.source, target)
     record = {
         "name": name,
         "model": target.model,
@@ -182,6 +184,9 @@ def _record(
         "latency_s": round(latency, 4),
         "cost_usd": _cost_of(litellm, response) if response is not None else None,
         "credential_source": creds.source,
+        # By name only: "secret:NAME" or "env:VAR"; and a linked secret an env var overrode.
+        "credential": label,
+        "credential_overrides_secret": overridden,
         "error": error,  # already redacted
         "at": time.time(),
     }
