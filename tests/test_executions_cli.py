@@ -164,3 +164,18 @@ def test_show_of_a_failed_execution(runs: Runs) -> None:
     out = cli_run("executions", "show", runs.bad).stdout
     assert "exploded on purpose" in out and "LLM calls:\n  (none)" in out
     assert "-> [0]" in out
+
+
+def test_an_env_var_overriding_the_linked_secret_is_said(
+    runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", f"sk-env-{TAG}")
+    handle = ok_flow.run(runs.model)
+    handle.wait()
+    assert handle.execution_id is not None
+    [call] = kitaru.get_execution(handle.execution_id).llm_calls
+    assert call["credential"] == "env:OPENAI_API_KEY"
+    assert call["credential_overrides_secret"] == runs.secret
+    out = cli_run("executions", "show", handle.execution_id).stdout
+    assert f"credential env:OPENAI_API_KEY (overrides secret:{runs.secret})" in out
+    assert f"sk-env-{TAG}" not in out
