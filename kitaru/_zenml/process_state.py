@@ -12,7 +12,8 @@ to stdout, coloured.
 all of that back as the user left it. While inside, ZenML's log lines go to
 stderr (never stdout), and without colour when ``NO_COLOR`` is set or stderr is
 not a terminal; ZenML's log-storage handler stays, so step logs are still
-stored. Only imported lazily (it imports ZenML).
+stored. Entering opens kitaru's ZenML client (``get_client()``), so ZenML is
+imported with kitaru's configuration. Only imported lazily (it imports ZenML).
 """
 
 from __future__ import annotations
@@ -163,7 +164,11 @@ def user_process_state() -> Iterator[None]:
     """
     snap = _take()
     try:
-        import zenml  # noqa: F401 - its import is what installs most of the above
+        # Opening kitaru's client configures ZenML's environment, then imports it:
+        # that import is what installs most of the above.
+        from kitaru._zenml.client import get_client
+
+        get_client()
         from zenml.logger import ZenMLConsoleHandler
 
         root = logging.getLogger()
