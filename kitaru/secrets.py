@@ -87,6 +87,18 @@ class SecretValues(dict[str, str]):
         return dict.values(self)
 
 
+class SecretKeys(tuple[str, ...]):
+    """A secret's key names: a plain ``tuple``, also callable.
+
+    ``secret.keys`` is this tuple (as it always was); ``secret.keys()`` returns a
+    set-like keys view, as ``Mapping.keys()`` does, which is what ``dict(secret)``
+    and ``{**secret}`` call.
+    """
+
+    def __call__(self) -> KeysView[str]:
+        return dict.fromkeys(self).keys()
+
+
 class Secret(Mapping[str, str]):
     """A secret's values, loaded from the store on first use: a read-only mapping.
 
@@ -134,9 +146,10 @@ class Secret(Mapping[str, str]):
         """True if only its owner can see it."""
         return bool(self._load().private)
 
-    def keys(self) -> KeysView[str]:
+    @property  # a tuple that is also callable: see SecretKeys
+    def keys(self) -> SecretKeys:
         """All key names, readable or not (reading names is not a read of values)."""
-        return KeysView(self)
+        return SecretKeys(self._load().keys)
 
     @property
     def unavailable_keys(self) -> tuple[str, ...]:

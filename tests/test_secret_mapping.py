@@ -35,7 +35,8 @@ def test_a_secret_is_a_read_only_mapping(two_keys: tuple[str, dict[str, str]]) -
     merged = os.environ | s
     assert merged["API_KEY"] == values["API_KEY"] and merged["PATH"] == os.environ["PATH"]
     assert len(s) == 2 and sorted(s) == ["API_KEY", "REGION"] and "REGION" in s
-    assert list(s.keys()) == ["API_KEY", "REGION"]
+    assert list(s.keys()) == ["API_KEY", "REGION"] and s.keys() == {"API_KEY", "REGION"}
+    assert s.keys == ("API_KEY", "REGION")  # still the tuple it always was
     assert dict(s.items()) == values and sorted(s.values()) == sorted(values.values())
     # `.values` stays the plain dict it always was.
     assert s.values == values and s.values["REGION"] == values["REGION"]
