@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+import types
 from typing import Any, Generic, TypeVar
 
+from kitaru._progress import Reporter
 from kitaru.errors import FlowFailedError, KitaruError
 from kitaru.runtime import SecretRead
 
@@ -13,6 +17,45 @@ R = TypeVar("R")
 _TERMINAL = {"completed", "failed", "stopped", "cached"}
 _POLL_START, _POLL_MAX = 0.2, 2.0
 _MISSING = object()
+
+
+_INTERNAL_DIRS: tuple[str, ...] = ()
+
+
+def _internal_dirs() -> tuple[str, ...]:
+    global _INTERNAL_DIRS
+    if not _INTERNAL_DIRS:
+        import kitaru
+
+        dirs = [os.path.dirname(kitaru.__file__) + os.sep]
+        zenml = sys.modules.get("zenml")
+        if zenml is not None and getattr(zenml, "__file__", None):
+            dirs.append(os.path.dirname(str(zenml.__file__)) + os.sep)
+        _INTERNAL_DIRS = tuple(dirs)
+    return _INTERNAL_DIRS
+
+
+def user_traceback(error: BaseException) -> BaseException:
+    """``error`` with kitaru's and ZenML's frames left out of its traceback.
+
+    A failed flow then reads as the user's own code, down to the checkpoint
+    frame that raised. ``KITARU_DEBUG=1`` keeps every frame.
+    """
+    if os.environ.get("KITARU_DEBUG"):
+        return error
+    internal = _internal_dirs()
+    kept = []
+    tb = error.__traceback__
+    while tb is not None:
+        if not tb.tb_frame.f_code.co_filename.startswith(internal):
+            kept.append(tb)
+        tb = tb.tb_next
+    if not kept:
+        return error
+    chain: types.TracebackType | None = None
+    for t in reversed(kept):
+        chain = types.TracebackType(chain, t.tb_frame, t.tb_lasti, t.tb_lineno)
+    return error.with_traceback(chain)
 
 
 class FlowHandle(Generic[R]):
@@ -33,6 +76,27 @@ class FlowHandle(Generic[R]):
         self._status: str | None = None
         self._record: dict[str, Any] | None = None
         self._result: Any = _MISSING
+        self._reporter: Reporter | None = None
+        self._began = time.monotonic()
+
+    def follow(self, reporter: Reporter) -> None:
+        """Report the run's checkpoints on stderr while ``wait()`` waits for it."""
+        self._reporter = reporter
+
+    def _report(self, final: bool) -> None:
+        from kitaru._zenml import runs
+
+        reporter = self._reporter
+        if reporter is None:
+            return
+        for invocation_id, status, seconds in runs.step_states(self.execution_id):
+            if status in _TERMINAL and not invocation_id.startswith("kitaru_result_"):
+                reporter.step_seen(invocation_id, status, seconds)
+        if final:
+            reporter.flow_finished(
+                self.execution_id, self._read_status(), time.monotonic() - self._began
+            )
+            self._reporter = None
 
     def _read_status(self) -> str:
         from kitaru._zenml import runs
@@ -103,9 +167,16 @@ class FlowHandle(Generic[R]):
             FlowFailedError: the run failed elsewhere (or was stopped).
             Exception: the flow's own (redacted) error, when it failed in this process.
         """
+        from kitaru._flow_support import process_state_kept
+
+        with process_state_kept():
+            return self._wait(timeout)
+
+    def _wait(self, timeout: float | None) -> R:
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = _POLL_START
         while self._read_status() not in _TERMINAL:
+            self._report(final=False)
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(
                     f"Execution {self.execution_id} of flow {self.flow_name!r} is still "
@@ -113,9 +184,10 @@ class FlowHandle(Generic[R]):
                 )
             time.sleep(delay if deadline is None else min(delay, deadline - time.monotonic()))
             delay = min(delay * 2, _POLL_MAX)
+        self._report(final=True)
         error = self.error
         if error is not None:
-            raise error
+            raise user_traceback(error)
         if self._result is _MISSING:
             from kitaru._zenml import runs
 

@@ -20,6 +20,9 @@ def replay_execution(execution_id: str, *, stack: str | None = None) -> Any:
         ReplayError: the flow cannot be imported (gone, defined inside a function,
             or its module reads a secret at import time) or the replay is unsafe.
     """
+    from kitaru._zenml.client import get_client
+
+    get_client()  # first: it imports zenml without letting it touch the process
     from kitaru._zenml import pipelines, runs
 
     params = runs.run_parameters(execution_id)

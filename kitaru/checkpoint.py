@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
-import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
@@ -22,7 +21,8 @@ import wrapt
 
 from kitaru import _isolated
 from kitaru._bodies import call_body, redact_exception
-from kitaru.errors import KitaruContextError, KitaruValidationError, SecretLeakError
+from kitaru._decorator_checks import option_error, validate_function, validate_name
+from kitaru.errors import KitaruContextError, SecretLeakError
 from kitaru.runtime import (
     CheckpointScope,
     ExecutionScope,
@@ -32,6 +32,8 @@ from kitaru.runtime import (
     execution_scope,
     register_boundary,
 )
+from kitaru.runtime.capture import checkpoint_output
+from kitaru.runtime.progress import ProgressSink, current_sink
 
 if TYPE_CHECKING:
     from kitaru._zenml.pipelines import CheckpointFuture
@@ -39,44 +41,7 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
-NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,99}\Z")
 MAX_RETRY_DELAY = 30.0
-
-
-def _option_error(fn: Any, message: str) -> KitaruValidationError:
-    qual = getattr(fn, "__qualname__", repr(fn))
-    return KitaruValidationError(f"@checkpoint on {qual!r}: {message}", field="checkpoint")
-
-
-def validate_name(fn: Any, name: Any, decorator: str) -> str:
-    """Check a flow/checkpoint name option; errors name the function."""
-    qual = getattr(fn, "__qualname__", repr(fn))
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise KitaruValidationError(
-            f"@{decorator} on {qual!r}: name must be 1-100 characters of letters, digits, "
-            f"'_', '.' or '-', starting with a letter or '_'; got {name!r}.",
-            field="name",
-        )
-    return name
-
-
-def validate_function(fn: Any, decorator: str) -> None:
-    """Refuse what cannot be a flow or checkpoint body."""
-    if not callable(fn):
-        raise KitaruValidationError(
-            f"@{decorator} must decorate a function, got {type(fn).__name__}.", field=decorator
-        )
-    if inspect.isclass(fn):
-        raise KitaruValidationError(
-            f"@{decorator} on class {fn.__qualname__!r}: decorate a function or method instead.",
-            field=decorator,
-        )
-    if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
-        raise KitaruValidationError(
-            f"@{decorator} on {fn.__qualname__!r}: generator functions are not supported "
-            "(their output cannot be persisted); return a list instead.",
-            field=decorator,
-        )
 
 
 def _run_checkpoint_body(
@@ -89,9 +54,33 @@ def _run_checkpoint_body(
     retries: int,
     retry_delay: float,
 ) -> Any:
+    with checkpoint_output() as printed:
+        try:
+            return _attempts(scope, name, invocation_id, fn, args, kwargs, retries, retry_delay)
+        finally:
+            if printed:
+                from kitaru._zenml import pipelines
+
+                pipelines.record_checkpoint_output(scope.redactor.redact("".join(printed)))
+
+
+def _attempts(
+    scope: ExecutionScope,
+    name: str,
+    invocation_id: str,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    retries: int,
+    retry_delay: float,
+) -> Any:
+    sink = current_sink()
+    started = time.monotonic()
     attempt = 0
     while True:
         attempt += 1
+        if sink is not None:
+            sink.checkpoint_started(invocation_id, attempt)
         cp = CheckpointScope(name=name, invocation_id=invocation_id, attempt=attempt)
         failure: Exception | None = None
         try:
@@ -111,17 +100,37 @@ def _run_checkpoint_body(
 
                 scope.forget_changed(secret_store.updated_at)
                 continue
-            raise redact_exception(failure, scope.redactor)
+            error: BaseException = redact_exception(failure, scope.redactor)
+            _report_end(sink, scope, invocation_id, started, error)
+            raise error
         scope.record_attempt(invocation_id, None)
         match = scope.redactor.find_in_object(value)
         if match is not None:
-            raise SecretLeakError(
+            error = SecretLeakError(
                 where=f"Output of checkpoint {invocation_id!r}", secret=match.secret, key=match.key
             )
+            _report_end(sink, scope, invocation_id, started, error)
+            raise error
+        _report_end(sink, scope, invocation_id, started, None)
         return value
 
 
+def _report_end(
+    sink: ProgressSink | None,
+    scope: ExecutionScope,
+    invocation_id: str,
+    started: float,
+    error: BaseException | None,
+) -> None:
+    if sink is None:
+        return
+    text = None if error is None else f"{type(error).__name__}: {error}"[:200]
+    calls = [e for e in scope.events if e.get("checkpoint") == invocation_id]
+    sink.checkpoint_finished(invocation_id, time.monotonic() - started, text, calls)
+
+
 register_boundary(_run_checkpoint_body.__code__)
+register_boundary(_attempts.__code__)
 
 
 def run_body_in_scope(
@@ -362,15 +371,15 @@ def checkpoint(
         validate_function(f, "checkpoint")
         cp_name = validate_name(f, name if name is not None else f.__name__, "checkpoint")
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise _option_error(f, f"retries must be a non-negative integer, got {retries!r}.")
+            raise option_error(f, f"retries must be a non-negative integer, got {retries!r}.")
         if (
             isinstance(retry_delay, bool)
             or not isinstance(retry_delay, (int, float))
             or retry_delay < 0
         ):
-            raise _option_error(f, f"retry_delay must be a number >= 0, got {retry_delay!r}.")
+            raise option_error(f, f"retry_delay must be a number >= 0, got {retry_delay!r}.")
         if runtime not in _isolated.RUNTIMES:
-            raise _option_error(f, f"runtime must be 'inline' or 'isolated', got {runtime!r}.")
+            raise option_error(f, f"runtime must be 'inline' or 'isolated', got {runtime!r}.")
         spec = _CheckpointSpec(cp_name, retries, float(retry_delay), runtime)
         return CheckpointFunction(f, spec)
 

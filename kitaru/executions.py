@@ -35,6 +35,7 @@ class ExecutionSummary(BaseModel):
     duration_s: float | None = None
     replayed_from: str | None = None
     user: str | None = None
+    stack: str | None = None
 
 
 class CheckpointRecord(BaseModel):

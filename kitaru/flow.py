@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -23,12 +21,21 @@ from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
 import wrapt
 
 from kitaru._bodies import call_body, redact_exception
+from kitaru._decorator_checks import validate_function, validate_name
+from kitaru._flow_support import (
+    check_inputs,
+    plan_replay,
+    process_state_kept,
+    record,
+    refuse_start_at_import_time,
+    registry_snapshot,
+    source_of,
+)
 from kitaru._handle import FlowHandle
-from kitaru.checkpoint import validate_function, validate_name
+from kitaru._progress import Reporter
+from kitaru._progress import enabled as progress_enabled
 from kitaru.errors import (
-    ImportTimeFlowStartError,
     KitaruContextError,
-    KitaruError,
     KitaruValidationError,
     ReplayError,
     SecretLeakError,
@@ -39,8 +46,8 @@ from kitaru.runtime import (
     execution_scope,
     register_boundary,
 )
-from kitaru.runtime.import_guard import importing_module
-from kitaru.runtime.replay import ReplayPlan
+from kitaru.runtime.capture import capturing
+from kitaru.runtime.progress import reporting_to
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -75,108 +82,6 @@ def _run_flow_body(
 register_boundary(_run_flow_body.__code__)
 
 
-def _source_of(fn: Callable[..., Any]) -> dict[str, Any]:
-    """Where the flow function lives, so `kitaru executions replay` can import it."""
-    target = inspect.unwrap(fn)
-    try:
-        file = inspect.getsourcefile(target)
-    except TypeError:
-        file = None
-    return {
-        "module": getattr(target, "__module__", None),
-        "qualname": getattr(target, "__qualname__", None),
-        "file": file,
-    }
-
-
-def _record(
-    scope: ExecutionScope,
-    error: BaseException | None,
-    started: float,
-    extra: dict[str, Any] | None = None,
-) -> None:
-    from kitaru._zenml import runs
-
-    data: dict[str, Any] = {
-        **(extra or {}),
-        "flow": scope.flow_name,
-        "checkpoints": list(scope.checkpoints.values()),
-        "secret_reads": [r.to_json() for r in scope.reads],
-        "llm_calls": list(scope.events),
-        "model_registry": scope.model_registry,
-        "replayed_from": scope.replay.original_id if scope.replay else None,
-        "reused": [c["id"] for c in scope.checkpoints.values() if c.get("reused")],
-        "duration_s": round(time.time() - started, 3),
-    }
-    if error is not None:
-        data["error"] = scope.redactor.redact(f"{type(error).__name__}: {error}")[:2000]
-        failed = [
-            c["id"]
-            for c in scope.checkpoints.values()
-            if 0 < int(c.get("attempts", 0)) <= len(c.get("errors", []))
-        ]
-        data["failed_checkpoint"] = failed[-1] if failed else None
-    runs.record_execution(scope.execution_id, data)
-
-
-def _plan_replay(execution_id: str, flow_name: str) -> tuple[ReplayPlan, dict[str, Any] | None]:
-    from kitaru._zenml import runs
-
-    info = runs.replay_info(execution_id)
-    if info["flow"] != flow_name:
-        raise ReplayError(
-            f"Execution {execution_id} belongs to flow {info['flow']!r}, not {flow_name!r}.",
-            execution_id=execution_id,
-        )
-    if info["status"] in ("running", "initializing", "provisioning"):
-        raise ReplayError(
-            f"Execution {execution_id} is still {info['status']}; replay it once it has ended.",
-            execution_id=execution_id,
-        )
-    meta = info["meta"]
-    recorded = {
-        c["id"]: c for c in meta.get("checkpoints", []) if isinstance(c, dict) and "id" in c
-    }
-    plan = ReplayPlan(info["id"], recorded, set(info["successful"]))
-    stored = meta.get("inputs")
-    return plan, stored if isinstance(stored, dict) else None
-
-
-def _registry_snapshot() -> dict[str, Any] | None:
-    """The model registry this execution carries (alias names and secret names only)."""
-    from kitaru import models
-
-    try:
-        return models.effective_registry()
-    except KitaruError:
-        return None  # an unreadable registry fails the llm() call that needs it, not the flow
-
-
-def _check_inputs(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The flow's arguments as the JSON that travels with the run, or a clear refusal."""
-    try:
-        text = json.dumps({"args": list(args), "kwargs": kwargs}, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise KitaruValidationError(
-            f"Flow {name!r}: its arguments travel to the orchestrator as JSON, but {exc}. "
-            "Pass JSON values (str, int, float, bool, None, lists, dicts with str keys), "
-            "or pass a name and load the object inside the flow.",
-            field="args",
-        ) from None
-    return cast(dict[str, Any], json.loads(text))
-
-
-def _refuse_start_at_import_time(name: str) -> None:
-    frame = importing_module(sys._getframe(2))
-    if frame is not None:
-        raise ImportTimeFlowStartError(
-            name,
-            module=str(frame.f_globals.get("__name__", "?")),
-            filename=frame.f_code.co_filename,
-            lineno=frame.f_lineno,
-        )
-
-
 class _FlowSpec:
     def __init__(self, name: str) -> None:
         self.name = name
@@ -189,6 +94,7 @@ class _FlowSpec:
         *,
         stack: str | None = None,
         replay_of: str | None = None,
+        progress: bool | None = None,
     ) -> FlowHandle[Any]:
         """Submit a run of this flow (``target`` is the @flow object) and return its handle."""
         outer = current_execution_or_none()
@@ -198,13 +104,16 @@ class _FlowSpec:
                 "flows cannot be nested. Call it from outside any flow, or make the inner "
                 "function a checkpoint."
             )
-        _refuse_start_at_import_time(self.name)
-        inputs = _check_inputs(self.name, args, kwargs)
-        from kitaru._zenml import pipelines, runs, stacks
+        refuse_start_at_import_time(self.name)
+        inputs = check_inputs(self.name, args, kwargs)
         from kitaru._zenml.client import get_client
 
-        get_client()
-        with stacks.selected(stack) as orchestrator:
+        get_client()  # first: it imports zenml without letting it touch the process
+        from kitaru._zenml import pipelines, runs, stacks
+
+        reporter = Reporter(self.name) if progress_enabled(progress) else None
+        began = time.monotonic()
+        with stacks.selected(stack) as orchestrator, reporting_to(reporter):
             root = pipelines.source_root()
             found = pipelines.resolve_flow_source(target)
             local_key = None
@@ -229,13 +138,15 @@ class _FlowSpec:
             params = {
                 "flow": source,
                 "inputs": inputs,
-                "registry": _registry_snapshot(),
+                "registry": registry_snapshot(),
                 "replay_of": replay_of,
                 "source_root": root,
             }
             run_name = f"{self.name}-{uuid.uuid4().hex[:16]}"
             error: BaseException | None = None
             run: Any = None
+            if reporter is not None:
+                reporter.flow_started(orchestrator.stack)
             try:
                 if replay_of is None:
                     run = pipelines.start_flow(self.name, run_name, params)
@@ -250,7 +161,15 @@ class _FlowSpec:
         if execution_id is None:
             assert error is not None
             raise error  # failed before ZenML created a run: nothing to hand back
-        return FlowHandle(self.name, execution_id, local_error=error)
+        handle: FlowHandle[Any] = FlowHandle(self.name, execution_id, local_error=error)
+        if reporter is not None:
+            if orchestrator.runs_in_caller:
+                # Its checkpoints were reported as they ran, in this process.
+                reporter.flow_finished(execution_id, handle.status, time.monotonic() - began)
+            else:
+                reporter.submitted(execution_id, orchestrator.stack)
+                handle.follow(reporter)
+        return handle
 
     def execute(
         self,
@@ -261,7 +180,7 @@ class _FlowSpec:
         replay_of: str | None,
     ) -> Any:
         """Run the flow body as execution ``execution_id``, in the process running the run."""
-        from kitaru._zenml import secret_store
+        from kitaru._zenml import pipelines, secret_store
 
         started = time.time()
         scope = ExecutionScope(
@@ -271,15 +190,19 @@ class _FlowSpec:
         error: BaseException | None = None
         try:
             if replay_of is not None:
-                scope.replay = _plan_replay(replay_of, self.name)[0]
+                scope.replay = plan_replay(replay_of, self.name)[0]
             args, kwargs = tuple(inputs.get("args", [])), dict(inputs.get("kwargs", {}))
-            return _run_flow_body(scope, fn, args, kwargs)
+            with capturing():
+                result = _run_flow_body(scope, fn, args, kwargs)
         except BaseException as exc:
             error = exc
             raise
         finally:
-            extra = {"source": _source_of(fn), "inputs": inputs}
-            _record(scope, error, started, extra)
+            extra: dict[str, Any] = {"source": source_of(fn), "inputs": inputs}
+            if error is None:
+                extra["result_json"] = pipelines.plain_json(result)
+            record(scope, error, started, extra)
+        return result
 
     def __call__(
         self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -323,22 +246,29 @@ class _FlowMethods(Generic[P, R]):
         kwargs: dict[str, Any],
         stack: str | None,
         replay_of: str | None = None,
+        progress: bool | None = None,
     ) -> FlowHandle[R]:
-        return self._spec().start(self, args, kwargs, stack=stack, replay_of=replay_of)
+        with process_state_kept():
+            return self._spec().start(
+                self, args, kwargs, stack=stack, replay_of=replay_of, progress=progress
+            )
 
-    def run(self, *args: Any, stack: str | None = None, **kwargs: Any) -> FlowHandle[R]:
+    def run(
+        self, *args: Any, stack: str | None = None, progress: bool | None = None, **kwargs: Any
+    ) -> FlowHandle[R]:
         """Start an execution and return its handle (``.wait()`` for the result).
 
         ``stack`` names the ZenML stack to run on (default: ``KITARU_STACK``, else
         the active stack of ``kitaru stack use``). On a synchronous orchestrator
         (the local one) the execution has ended when this returns; on others it
-        returns as soon as the run is submitted.
+        returns as soon as the run is submitted. ``progress=False`` (or
+        ``KITARU_PROGRESS=0``) keeps it quiet on stderr.
 
         Raises:
             KitaruValidationError: an argument is not JSON, or holds a secret value;
                 the stack is unknown; the flow cannot be imported where it would run.
         """
-        return self._start(args, kwargs, stack)
+        return self._start(args, kwargs, stack, progress=progress)
 
     def replay(
         self, execution_id: str, *args: Any, stack: str | None = None, **kwargs: Any
@@ -356,7 +286,7 @@ class _FlowMethods(Generic[P, R]):
                 or the flow changed shape.
         """
         spec = self._spec()
-        _, stored = _plan_replay(execution_id, spec.name)
+        _, stored = plan_replay(execution_id, spec.name)
         if not args and not kwargs:
             if stored is None:
                 raise ReplayError(

@@ -81,6 +81,7 @@ except kitaru.FlowFailedError as exc:
                              "checkpoint": exc.checkpoint}
 out["first"]["record"] = runs.kitaru_record(handle.execution_id)
 out["first"]["status"] = handle.status
+out["first"]["stack"] = kitaru.get_execution(handle.execution_id).stack
 
 kitaru.set_secret(cfg["secret"], {"TOKEN": cfg["rotated"]})
 os.remove(cfg["flag"])
@@ -126,6 +127,7 @@ def _result(proc: subprocess.CompletedProcess[str]) -> dict[str, Any]:
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
     data: dict[str, Any] = json.loads(line[len("RESULT ") :])
+    data["_stderr"] = proc.stderr
     return data
 
 
@@ -199,9 +201,16 @@ def check_scenario(run: dict[str, Any], guard: dict[str, Any], fresh_python: Pat
     # Submitted, not run in the caller: .run() returned before the run ended.
     assert first["status_at_submit"] in ("initializing", "provisioning", "running")
     assert first["status"] == "failed"
+    assert first["stack"].startswith("fresh-")  # the one thing that tells a remote run apart
     assert first["error"]["type"] == "FlowFailedError"
     assert "planned failure before finishing" in first["error"]["text"]
     assert first["error"]["checkpoint"] == "finish"
+    # .wait() reported the checkpoints of the run elsewhere, read from the store.
+    progress = run["_stderr"]
+    assert "submitted to stack fresh-" in progress
+    assert "checkpoint read_token completed" in progress
+    assert "checkpoint finish failed" in progress
+    assert not any(c in progress for c in run["canaries"])
     record = first["record"]
     # The audit and the LLM record land on the run, written by the fresh process.
     reads = {(r["secret"], r["checkpoint"]) for r in record["secret_reads"]}

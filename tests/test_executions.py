@@ -223,3 +223,47 @@ def test_cli_show_unknown_id_is_one_line_error_and_nonzero_exit(runs: Runs) -> N
         assert in_process.stderr.strip().splitlines() == [
             f"Error: Execution {bad!r} not found. Run `kitaru executions list` to see executions."
         ]
+
+
+@kitaru.checkpoint
+def chatty(token_secret: str, i: int) -> int:
+    import logging
+
+    token = kitaru.get_secret(token_secret)["TOKEN"]
+    print(f"working on item {i} with {token}")
+    logging.getLogger("chatty").warning("item %s done", i)
+    return i
+
+
+@kitaru.flow(name="chatty-flow")
+def chatty_flow(token_secret: str) -> int:
+    print("flow body output is not a checkpoint's")
+    return chatty(token_secret, 1) + chatty(token_secret, 2)
+
+
+def test_logs_show_what_checkpoints_printed_redacted(unique: str, canary: str) -> None:
+    import sys
+
+    secret = f"logs-{unique}"
+    kitaru.set_secret(secret, {"TOKEN": canary})
+    stdout_before, stderr_before = sys.stdout, sys.stderr
+    handle = chatty_flow.run(secret)
+    assert handle.wait() == 3
+    # The streams the caller had are back once the flow has ended.
+    assert sys.stdout is stdout_before and sys.stderr is stderr_before
+
+    res = run_cli("executions", "logs", handle.execution_id)
+    assert res.returncode == 0, res.stderr
+    assert "== chatty (completed) ==" in res.stdout and "== chatty_2 (completed) ==" in res.stdout
+    assert "working on item 1 with [REDACTED]" in res.stdout
+    assert "WARNING chatty: item 2 done" in res.stdout
+    assert canary not in res.stdout + res.stderr
+    assert "flow body output" not in res.stdout
+
+    one = run_cli("executions", "logs", handle.execution_id, "--checkpoint", "chatty_2", "--json")
+    data = json.loads(one.stdout)
+    assert [d["checkpoint"] for d in data] == ["chatty_2"]
+    assert "item 2" in data[0]["output"] and canary not in data[0]["output"]
+    both = json.loads(run_cli("executions", "logs", handle.execution_id, "--checkpoint",
+                              "chatty", "--json", "--follow").stdout)  # fmt: skip
+    assert [d["checkpoint"] for d in both] == ["chatty", "chatty_2"]

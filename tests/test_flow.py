@@ -240,10 +240,9 @@ def test_flow_runs_as_a_dynamic_pipeline_with_checkpoints_as_persisted_steps() -
     run = _run(handle.execution_id)
     assert run.pipeline.name == "shape-flow"
     assert _status(run) == "completed"
-    # The flow's result is persisted by one last step, which the caller reads back.
-    result_steps = [k for k in run.steps if k.startswith("kitaru_result_")]
-    assert len(result_steps) == 1 and _outputs(run.steps[result_steps[0]]) == [result]
-    steps = {k: v for k, v in run.steps.items() if k not in result_steps}
+    # A plain-JSON result is kept in the execution's record: no extra step.
+    assert not [k for k in run.steps if k.startswith("kitaru_result_")]
+    steps = dict(run.steps)
     assert set(steps) == {
         "double",
         "double_2",
@@ -529,3 +528,17 @@ def test_one_flow_started_at_once_from_tasks_and_threads_gives_independent_runs(
         "thread0",
         "thread1",
     ]
+
+
+@kitaru.flow(name="tuple-result")
+def tuple_result(n: int) -> Any:
+    return (double(n), {1: "int key"}, float("nan"))
+
+
+def test_a_result_that_is_not_plain_json_comes_back_exactly_through_an_artifact() -> None:
+    handle = tuple_result.run(3)
+    value = handle.wait()
+    assert value[:2] == (6, {1: "int key"}) and value[2] != value[2]  # tuple, int key, NaN
+    run = _run(handle.execution_id)
+    result_steps = [k for k in run.steps if k.startswith("kitaru_result_")]
+    assert len(result_steps) == 1

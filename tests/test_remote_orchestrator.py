@@ -123,3 +123,60 @@ def test_isolated_checkpoints_run_in_their_own_process_and_join_the_audit(
     assert out["failed"] is not None
     assert "isolated failure on purpose" in out["failed"] and "isolated_boom" in out["failed"]
     scan([config, workdir], [out["canary"]])
+
+
+def test_stacks_are_created_chosen_and_shown(tmp_path: Path) -> None:
+    env = {**os.environ, "KITARU_CONFIG_PATH": str(tmp_path / "cfg")}
+    made = run_cli("stack", "create", "dev", "--orchestrator", "local",
+                   "--artifact-store", str(tmp_path / "artifacts"), "--json", env=env)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    info = json.loads(made.stdout)
+    assert info["name"] == "dev" and info["orchestrator"] == "local" and not info["active"]
+    assert info["components"]["artifact_store"][0]["config"]["path"] == str(tmp_path / "artifacts")
+    again = run_cli("stack", "create", "dev", "--orchestrator", "local", env=env)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    bad_option = run_cli("stack", "create", "x", "--orchestrator", "local", "--option", "oops",
+                         env=env)  # fmt: skip
+    assert bad_option.returncode == 2 and "KEY=VALUE" in bad_option.stderr
+
+    assert json.loads(run_cli("stack", "current", "--json", env=env).stdout)["name"] == "default"
+    over = json.loads(
+        run_cli("stack", "current", "--json", env={**env, "KITARU_STACK": "dev"}).stdout
+    )
+    assert over["name"] == "dev" and over["source"] == "env:KITARU_STACK"
+    used = run_cli("stack", "use", "dev", env=env)
+    assert used.returncode == 0 and "Active stack is now 'dev'" in used.stdout
+    listed = {s["name"]: s for s in json.loads(run_cli("stack", "list", "--json", env=env).stdout)}
+    assert listed["dev"]["active"] and not listed["default"]["active"]
+    shown = run_cli("stack", "show", "dev", env=env)
+    assert "artifact_store" in shown.stdout and str(tmp_path / "artifacts") in shown.stdout
+
+    # A flow run on the chosen stack lands its artifacts in that stack's store.
+    script = tmp_path / "on_dev.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import kitaru
+
+            @kitaru.checkpoint
+            def value() -> tuple:
+                return (1, 2)
+
+            @kitaru.flow
+            def on_dev() -> tuple:
+                return value()
+
+            if __name__ == "__main__":
+                handle = on_dev.run(stack="default")
+                print("RESULT", handle.wait(), kitaru.get_execution(handle.execution_id).stack)
+                handle = on_dev.run()
+                print("RESULT", handle.wait(), kitaru.get_execution(handle.execution_id).stack)
+            """
+        )
+    )
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                         timeout=600)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    results = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT")]
+    assert results == ["RESULT (1, 2) default", "RESULT (1, 2) dev"]
+    assert any((tmp_path / "artifacts").rglob("*")), "the dev stack's artifact store is unused"

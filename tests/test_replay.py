@@ -272,3 +272,77 @@ def test_canary_scan_after_replays(config_path: Path, capfd: pytest.CaptureFixtu
     # this process's locks on them (see files_containing).
     files, hits = files_containing(config_path, _forms(canary))
     assert files > 0 and hits == []
+
+
+def test_cli_replay_of_a_script_with_a_top_level_read_explains_before_running(
+    tmp_path: Path, unique: str
+) -> None:
+    secret = f"top-level-{unique}"
+    kitaru.set_secret(secret, {"TOKEN": "t-" + unique})
+    script = tmp_path / "top_reader.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import kitaru
+
+            TOKEN = kitaru.get_secret({secret!r})["TOKEN"]
+
+            @kitaru.checkpoint
+            def fails() -> int:
+                raise RuntimeError("first run fails")
+
+            @kitaru.flow
+            def top_job() -> int:
+                return fails()
+
+            if __name__ == "__main__":
+                print(top_job.run().execution_id)
+            """
+        )
+    )
+    import subprocess
+
+    out = subprocess.run(
+        [PYTHON, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    execution_id = out.stdout.strip().splitlines()[-1]
+    before = {e.id for e in kitaru.list_executions(limit=1000)}
+
+    res = run_cli("executions", "replay", execution_id, timeout=300)
+    assert res.returncode == 1
+    line = res.stderr.strip()
+    assert len(line.splitlines()) == 1 and line.startswith("Error:")
+    assert "top_reader" in line and "top_reader.py:4" in line and secret in line
+    assert "move it into the flow or a checkpoint" in line
+    assert "kitaru_replayed_script" not in line
+    assert {e.id for e in kitaru.list_executions(limit=1000)} == before  # nothing ran
+
+
+def test_a_flow_started_while_a_module_is_imported_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "starts_on_import.py").write_text(
+        textwrap.dedent(
+            """
+            import kitaru
+
+            @kitaru.flow
+            def eager() -> int:
+                return 1
+
+            eager.run()
+            """
+        )
+    )
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        with pytest.raises(kitaru.ImportTimeSecretError) as info:
+            importlib.import_module("starts_on_import")
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("starts_on_import", None)
+    err = info.value
+    assert err.module == "starts_on_import" and err.lineno == 8
+    assert "Flow 'eager' was started while module 'starts_on_import'" in str(err)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,9 +96,12 @@ def _import_zenml_keeping_logging() -> None:
     """Import zenml without letting it change the user's root logger."""
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
+    filters = list(warnings.filters)
     try:
         import zenml  # noqa: F401
     finally:
+        # ZenML (and what it imports) adds warning filters of its own.
+        warnings.filters[:] = filters  # type: ignore[index]
         for h in list(root.handlers):
             if h not in handlers:
                 root.removeHandler(h)

@@ -22,6 +22,7 @@ This module imports zenml at top level; import it only after
 from __future__ import annotations
 
 import contextvars
+import json
 import os
 import threading
 import uuid
@@ -120,6 +121,19 @@ def kitaru_isolated_checkpoint(
     return value
 
 
+def record_checkpoint_output(text: str) -> None:
+    """Keep what the running checkpoint printed and logged (redacted) on its step run."""
+    from zenml import get_step_context
+
+    from kitaru._zenml import runs
+
+    try:
+        step_run_id = str(get_step_context().step_run.id)
+    except RuntimeError:
+        return  # not inside a ZenML step (nothing to attach it to)
+    runs.record_step(step_run_id, {"output": text}, key=runs.LOGS_KEY)
+
+
 def can_run_isolated() -> bool:
     """True if the orchestrator running this flow can run isolated steps."""
     from zenml.execution.pipeline.dynamic.run_context import DynamicPipelineRunContext
@@ -176,8 +190,39 @@ def kitaru_flow(
         runs.record_execution(run_id, {"flow": ctx.run.name, "error": _one_line(exc)})
         raise
     result = target.run_in_orchestrator(run_id, inputs, registry, replay_of)
-    # A fresh invocation ID per run: a replay never reuses an earlier result.
-    call_checkpoint(f"{RESULT_STEP_PREFIX}{uuid.uuid4().hex[:12]}", lambda: result)
+    if plain_json(result) is None:
+        # Not plain JSON (the flow wrote those into its record): persist it as an
+        # artifact. A fresh invocation ID per run, so a replay never reuses it.
+        call_checkpoint(f"{RESULT_STEP_PREFIX}{uuid.uuid4().hex[:12]}", lambda: result)
+
+
+MAX_RECORDED_RESULT = 64 * 1024
+
+
+def plain_json(value: Any) -> str | None:
+    """``value`` as JSON if it is small and made only of JSON's own types, else None.
+
+    Such a result is kept in the execution's record (no extra step); anything
+    else (a tuple, a dataclass, a big payload) is persisted as an artifact, so the
+    caller always gets back exactly what the flow returned.
+    """
+
+    def plain(v: Any) -> bool:
+        if v is None or type(v) in (str, int, float, bool):
+            return not (type(v) is float and v != v)  # NaN is not JSON
+        if type(v) is list:
+            return all(plain(x) for x in v)
+        if type(v) is dict:
+            return all(type(k) is str and plain(x) for k, x in v.items())
+        return False
+
+    try:
+        if not plain(value):
+            return None
+        text = json.dumps(value, allow_nan=False)
+    except (RecursionError, ValueError):
+        return None
+    return text if len(text) <= MAX_RECORDED_RESULT else None
 
 
 def _load_flow(flow: str, load: Callable[[str], Any]) -> Any:

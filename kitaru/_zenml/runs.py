@@ -55,6 +55,14 @@ def _load_run(execution_id: str) -> Any:
         raise ExecutionNotFoundError(execution_id) from None
 
 
+def _stack_name(run: Any) -> str | None:
+    try:
+        snapshot = run.snapshot
+        return str(snapshot.stack.name) if snapshot and snapshot.stack else None
+    except Exception:  # noqa: BLE001 - the stack may be gone or not readable
+        return None
+
+
 def _summary(run: Any) -> dict[str, Any]:
     meta = _kitaru_record(run)
     original = None
@@ -76,6 +84,7 @@ def _summary(run: Any) -> dict[str, Any]:
         "duration_s": _duration(run.start_time, run.end_time),
         "replayed_from": original or meta.get("replayed_from"),
         "user": user,
+        "stack": _stack_name(run),
         "_meta": meta,
     }
 
@@ -176,10 +185,15 @@ def run_id_by_name(run_name: str) -> str | None:
 
 
 def flow_result(execution_id: str) -> Any:
-    """The flow's result, persisted by the run's last step. KeyError if there is none."""
+    """The flow's result: from its record, or from the run's result step. KeyError if none."""
+    import json
+
     from kitaru._zenml.pipelines import RESULT_STEP_PREFIX
 
     run = _load_run(execution_id)
+    text = _kitaru_record(run).get("result_json")
+    if isinstance(text, str):
+        return json.loads(text)
     for name, step_run in run.steps.items():
         if name.startswith(RESULT_STEP_PREFIX):
             outputs = [a for artifacts in step_run.outputs.values() for a in artifacts]
@@ -194,13 +208,16 @@ def run_parameters(execution_id: str) -> dict[str, Any]:
     return dict(run.config.parameters or {})
 
 
-def record_step(step_run_id: str, data: dict[str, Any]) -> None:
-    """Attach kitaru's record of one isolated checkpoint call to its step run."""
+LOGS_KEY = "kitaru_logs"
+
+
+def record_step(step_run_id: str, data: dict[str, Any], key: str = META_KEY) -> None:
+    """Attach kitaru's record of one checkpoint call (or its output) to its step run."""
     from zenml.enums import MetadataResourceTypes
     from zenml.models import RunMetadataResource
 
     get_client().create_run_metadata(
-        metadata={META_KEY: data},
+        metadata={key: data},
         resources=[
             RunMetadataResource(id=uuid.UUID(step_run_id), type=MetadataResourceTypes.STEP_RUN)
         ],
@@ -214,3 +231,29 @@ def step_record(execution_id: str, invocation_id: str) -> dict[str, Any]:
         return {}
     record = step_run.run_metadata.get(META_KEY)
     return dict(record) if isinstance(record, dict) else {}
+
+
+def step_states(execution_id: str) -> list[tuple[str, str, float | None]]:
+    """(invocation ID, status, seconds) of each step run so far, oldest first."""
+    page = get_client().list_run_steps(
+        pipeline_run_id=uuid.UUID(execution_id), size=1000, sort_by="asc:created", hydrate=False
+    )
+    return [
+        (
+            str(s.name),
+            str(getattr(s.status, "value", s.status)),
+            _duration(s.start_time, s.end_time),
+        )
+        for s in page.items
+    ]
+
+
+def checkpoint_logs(execution_id: str) -> list[tuple[str, str, str]]:
+    """(invocation ID, status, what it printed and logged) for each checkpoint that did."""
+    out = []
+    for name, step_run in _load_run(execution_id).steps.items():
+        record = step_run.run_metadata.get(LOGS_KEY)
+        if isinstance(record, dict) and isinstance(record.get("output"), str):
+            status = str(getattr(step_run.status, "value", step_run.status))
+            out.append((str(name), status, record["output"]))
+    return out

@@ -94,6 +94,8 @@ def show_cmd(execution_id: str, as_json: bool) -> None:
     click.echo(f"Status:     {ex.status}")
     if ex.user:
         click.echo(f"User:       {ex.user}")
+    if ex.stack:
+        click.echo(f"Stack:      {ex.stack}")
     click.echo(f"Started:    {_time(ex.started)}")
     if ex.duration_s is not None:
         click.echo(f"Duration:   {ex.duration_s:.2f}s")
@@ -164,3 +166,44 @@ def replay_cmd(execution_id: str, as_json: bool) -> None:
         from kitaru.cli._base import fail
 
         fail(str(handle.error))
+
+
+@executions_group.command("logs")
+@click.argument("execution_id")
+@click.option("--checkpoint", "only", default=None, metavar="NAME", help="Only this checkpoint.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the execution ends.")
+@json_option
+def logs_cmd(execution_id: str, only: str | None, follow: bool, as_json: bool) -> None:
+    """Print what the checkpoints of EXECUTION_ID printed and logged.
+
+    Output is kept per checkpoint call when the call ends, after the leak guard
+    replaced every secret value read in the execution with [REDACTED]. NAME is a
+    checkpoint name (all its calls) or an invocation ID (`fetch_2`).
+    """
+    import re
+    import time
+
+    from kitaru._zenml import runs
+
+    shown: set[str] = set()
+    collected: list[dict[str, str]] = []
+    while True:
+        status = runs.run_status(execution_id)
+        for invocation_id, step_status, text in runs.checkpoint_logs(execution_id):
+            if only is not None and not re.fullmatch(rf"{re.escape(only)}(_\d+)?", invocation_id):
+                continue
+            if invocation_id in shown:
+                continue
+            shown.add(invocation_id)
+            collected.append({"checkpoint": invocation_id, "status": step_status, "output": text})
+            if not as_json:
+                click.echo(f"== {invocation_id} ({step_status}) ==")
+                click.echo(text.rstrip("\n"))
+        if not follow or status in ("completed", "failed", "stopped", "cached"):
+            break
+        time.sleep(1.0)
+    if as_json:
+        print_json(collected)
+    elif not collected:
+        what = f"checkpoint {only!r} of " if only else "checkpoints of "
+        click.echo(f"No output from {what}execution {execution_id}.", err=True)

@@ -1,0 +1,149 @@
+"""What a flow run needs around its body: checked inputs, its record, replay plans.
+
+Used by ``kitaru.flow`` on both sides of a run: where it is started (inputs, the
+model registry snapshot, the import-time check) and where its body runs (the
+execution record, the replay plan).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any, cast
+
+from kitaru.errors import ImportTimeFlowStartError, KitaruError, KitaruValidationError, ReplayError
+from kitaru.runtime import ExecutionScope
+from kitaru.runtime.import_guard import importing_module
+from kitaru.runtime.replay import ReplayPlan
+
+
+def source_of(fn: Callable[..., Any]) -> dict[str, Any]:
+    """Where the flow function lives, so `kitaru executions replay` can import it."""
+    target = inspect.unwrap(fn)
+    try:
+        file = inspect.getsourcefile(target)
+    except TypeError:
+        file = None
+    return {
+        "module": getattr(target, "__module__", None),
+        "qualname": getattr(target, "__qualname__", None),
+        "file": file,
+    }
+
+
+def record(
+    scope: ExecutionScope,
+    error: BaseException | None,
+    started: float,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    from kitaru._zenml import runs
+
+    data: dict[str, Any] = {
+        **(extra or {}),
+        "flow": scope.flow_name,
+        "checkpoints": list(scope.checkpoints.values()),
+        "secret_reads": [r.to_json() for r in scope.reads],
+        "llm_calls": list(scope.events),
+        "model_registry": scope.model_registry,
+        "replayed_from": scope.replay.original_id if scope.replay else None,
+        "reused": [c["id"] for c in scope.checkpoints.values() if c.get("reused")],
+        "duration_s": round(time.time() - started, 3),
+    }
+    if error is not None:
+        data["error"] = scope.redactor.redact(f"{type(error).__name__}: {error}")[:2000]
+        failed = [
+            c["id"]
+            for c in scope.checkpoints.values()
+            if 0 < int(c.get("attempts", 0)) <= len(c.get("errors", []))
+        ]
+        data["failed_checkpoint"] = failed[-1] if failed else None
+    runs.record_execution(scope.execution_id, data)
+
+
+def plan_replay(execution_id: str, flow_name: str) -> tuple[ReplayPlan, dict[str, Any] | None]:
+    from kitaru._zenml import runs
+
+    info = runs.replay_info(execution_id)
+    if info["flow"] != flow_name:
+        raise ReplayError(
+            f"Execution {execution_id} belongs to flow {info['flow']!r}, not {flow_name!r}.",
+            execution_id=execution_id,
+        )
+    if info["status"] in ("running", "initializing", "provisioning"):
+        raise ReplayError(
+            f"Execution {execution_id} is still {info['status']}; replay it once it has ended.",
+            execution_id=execution_id,
+        )
+    meta = info["meta"]
+    recorded = {
+        c["id"]: c for c in meta.get("checkpoints", []) if isinstance(c, dict) and "id" in c
+    }
+    plan = ReplayPlan(info["id"], recorded, set(info["successful"]))
+    stored = meta.get("inputs")
+    return plan, stored if isinstance(stored, dict) else None
+
+
+def registry_snapshot() -> dict[str, Any] | None:
+    """The model registry this execution carries (alias names and secret names only)."""
+    from kitaru import models
+
+    try:
+        return models.effective_registry()
+    except KitaruError:
+        return None  # an unreadable registry fails the llm() call that needs it, not the flow
+
+
+def check_inputs(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The flow's arguments as the JSON that travels with the run, or a clear refusal."""
+    try:
+        text = json.dumps({"args": list(args), "kwargs": kwargs}, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise KitaruValidationError(
+            f"Flow {name!r}: its arguments travel to the orchestrator as JSON, but {exc}. "
+            "Pass JSON values (str, int, float, bool, None, lists, dicts with str keys), "
+            "or pass a name and load the object inside the flow.",
+            field="args",
+        ) from None
+    return cast(dict[str, Any], json.loads(text))
+
+
+def refuse_start_at_import_time(name: str) -> None:
+    frame = importing_module(sys._getframe(2))
+    if frame is not None:
+        raise ImportTimeFlowStartError(
+            name,
+            module=str(frame.f_globals.get("__name__", "?")),
+            filename=frame.f_code.co_filename,
+            lineno=frame.f_lineno,
+        )
+
+
+@contextlib.contextmanager
+def process_state_kept() -> Iterator[None]:
+    """Put back the process-wide state that starting a run may change.
+
+    Libraries imported while a flow first runs (ZenML's execution path,
+    OpenTelemetry, litellm) add warning filters, logging handlers or an
+    excepthook; the user's process keeps its own.
+    """
+    hook = sys.excepthook
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    filters = list(warnings.filters)
+    try:
+        yield
+    finally:
+        sys.excepthook = hook
+        for h in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(h)
+        root.setLevel(level)
+        if warnings.filters != filters:
+            warnings.resetwarnings()  # also tells the warnings module its filters changed
+            warnings.filters[:] = filters  # type: ignore[index]
