@@ -37,6 +37,7 @@ def ask(model: str) -> str:
 
 @kitaru.checkpoint
 def explode() -> None:
+    print(f"about to explode {TAG}")
     raise RuntimeError("exploded on purpose")
 
 
@@ -103,6 +104,10 @@ def test_a_unique_prefix_names_an_execution(runs: Runs) -> None:
     shown = cli_run("executions", "show", runs.bad[:10], "--json")
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.stdout)["id"] == runs.bad
+    logs = cli_run("executions", "logs", runs.bad[:8], "--json")
+    assert logs.exit_code == 0, logs.output
+    [entry] = json.loads(logs.stdout)
+    assert entry["checkpoint"] == "explode" and f"about to explode {TAG}" in entry["output"]
     with pytest.raises(ExecutionNotFoundError):
         kitaru.get_execution("0" * 8 if not runs.ok.startswith("0" * 8) else "f" * 8)
 

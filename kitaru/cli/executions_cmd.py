@@ -184,7 +184,9 @@ def logs_cmd(execution_id: str, only: str | None, follow: bool, as_json: bool) -
     import time
 
     from kitaru._zenml import runs
+    from kitaru.executions import resolve_execution_id
 
+    execution_id = resolve_execution_id(execution_id)
     shown: set[str] = set()
     collected: list[dict[str, str]] = []
     while True:
