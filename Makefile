@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-container lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,13 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	KITARU_CONFIG_PATH=$${KITARU_CONFIG_PATH:-$(CURDIR)/.kitaru-demo} $(PY) examples/demo.py
 
+# Includes the `container` tier (tests/container): a private dockerd and real containers.
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# Only the `container` tier.
+test-container: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m container
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check kitaru tests examples benchmarks

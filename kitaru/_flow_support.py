@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from kitaru.errors import ImportTimeFlowStartError, KitaruError, KitaruValidationError, ReplayError
-from kitaru.runtime import ExecutionScope
+from kitaru.runtime import ExecutionScope, find_resolved_value
 from kitaru.runtime.import_guard import importing_module
 from kitaru.runtime.replay import ReplayPlan
 
@@ -111,6 +111,15 @@ def check_inputs(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> di
             "or pass a name and load the object inside the flow.",
             field="args",
         ) from None
+    match = find_resolved_value((args, kwargs))
+    if match is not None:
+        key = f" (key {match.key!r})" if match.key else ""
+        raise KitaruValidationError(
+            f"Flow {name!r}: an argument holds a value of secret {match.secret!r}{key} read in "
+            "this process. Secret values never travel with a run: pass the secret's name and "
+            "call kitaru.get_secret() inside the flow or a checkpoint.",
+            field="args",
+        )
     return cast(dict[str, Any], json.loads(text))
 
 

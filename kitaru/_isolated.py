@@ -39,7 +39,7 @@ def call(
     inline: Callable[[], Any],
 ) -> Any:
     """Run one call of an isolated checkpoint; inline where the orchestrator cannot isolate."""
-    from kitaru._zenml import pipelines
+    from kitaru._zenml import flow_sources, pipelines
 
     if not pipelines.can_run_isolated():
         if not scope.warned_inline_isolated:
@@ -60,7 +60,7 @@ def call(
             key=match.key,
         )
     target = _checkpoint_object(wrapped)
-    found = pipelines.resolve_flow_source(target) if target is not None else None
+    found = flow_sources.resolve_flow_source(target) if target is not None else None
     if found is None or not found.shipped:
         raise KitaruValidationError(
             f"Checkpoint {name!r} runs isolated, in a process that imports it: define it "

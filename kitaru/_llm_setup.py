@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kitaru.errors import KitaruValidationError, LLMSetupError
-from kitaru.runtime import ExecutionScope, refuse_at_import_time
+from kitaru.runtime import ExecutionScope, record_read_outside_flow, refuse_at_import_time
 
 # Environment variable -> litellm keyword for the per-call credential kwargs.
 _EXACT_KWARGS = {
@@ -226,4 +226,4 @@ def _read_linked_secret(name: str, scope: ExecutionScope | None) -> Any:
     from kitaru._zenml import secret_store
 
     stored = secret_store.get_secret(name)
-    return Secret(name, lambda: stored)
+    return Secret(name, lambda: stored, record_read_outside_flow)

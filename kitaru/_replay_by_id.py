@@ -23,11 +23,11 @@ def replay_execution(execution_id: str, *, stack: str | None = None) -> Any:
     from kitaru._zenml.client import get_client
 
     get_client()  # first: it imports zenml without letting it touch the process
-    from kitaru._zenml import pipelines, runs
+    from kitaru._zenml import flow_sources, runs
 
     params = runs.run_parameters(execution_id)
     source = params.get("flow")
-    if not isinstance(source, str) or source.startswith(pipelines.LOCAL_FLOW_PREFIX):
+    if not isinstance(source, str) or source.startswith(flow_sources.LOCAL_FLOW_PREFIX):
         raise ReplayError(
             f"Execution {execution_id} ran a flow defined inside a function (or bound to an "
             "instance), which only its own process could import: replay it from Python with "
@@ -36,7 +36,7 @@ def replay_execution(execution_id: str, *, stack: str | None = None) -> Any:
         )
     root = params.get("source_root")
     try:
-        target = pipelines.load_flow(source, root if isinstance(root, str) else None)
+        target = flow_sources.load_flow(source, root if isinstance(root, str) else None)
     except ImportTimeSecretError as exc:
         raise ReplayError(
             f"Cannot replay {execution_id}: replaying imports the flow's file as module "

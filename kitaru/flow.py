@@ -109,13 +109,13 @@ class _FlowSpec:
         from kitaru._zenml.client import get_client
 
         get_client()  # first: it imports zenml without letting it touch the process
-        from kitaru._zenml import pipelines, runs, stacks
+        from kitaru._zenml import flow_sources, pipelines, runs, stacks
 
         reporter = Reporter(self.name) if progress_enabled(progress) else None
         began = time.monotonic()
         with stacks.selected(stack) as orchestrator, reporting_to(reporter):
-            root = pipelines.source_root()
-            found = pipelines.resolve_flow_source(target)
+            root = flow_sources.source_root()
+            found = flow_sources.resolve_flow_source(target)
             local_key = None
             if (found is None or not found.shipped) and not orchestrator.runs_in_caller:
                 raise KitaruValidationError(
@@ -132,7 +132,7 @@ class _FlowSpec:
                     field="flow",
                 )
             if found is None:
-                source = local_key = pipelines.register_local_flow(target)
+                source = local_key = flow_sources.register_local_flow(target)
             else:
                 source = found.path
             params = {
@@ -149,14 +149,18 @@ class _FlowSpec:
                 reporter.flow_started(orchestrator.stack)
             try:
                 if replay_of is None:
-                    run = pipelines.start_flow(self.name, run_name, params)
+                    run = pipelines.start_flow(
+                        self.name, run_name, params, orchestrator.run_settings()
+                    )
                 else:
-                    run = pipelines.replay_flow(self.name, run_name, replay_of, params)
+                    run = pipelines.replay_flow(
+                        self.name, run_name, replay_of, params, orchestrator.run_settings()
+                    )
             except BaseException as exc:  # noqa: BLE001 - the handle carries the flow's error
                 error = exc
             finally:
                 if local_key is not None:
-                    pipelines.forget_local_flow(local_key)
+                    flow_sources.forget_local_flow(local_key)
         execution_id = str(run.id) if run is not None else runs.run_id_by_name(run_name)
         if execution_id is None:
             assert error is not None

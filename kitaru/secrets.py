@@ -125,9 +125,13 @@ class Secret(Mapping[str, str]):
             self._data = self._loader()
         return self._data
 
-    def _record(self, keys: tuple[str, ...]) -> None:
+    def _record(self, values: dict[str, str]) -> None:
+        # Only values actually handed out are remembered by the leak guard.
+        from kitaru import runtime
+
+        runtime.remember_resolved(self.name, values)
         if self._on_read is not None:
-            self._on_read(self.name, keys)
+            self._on_read(self.name, tuple(sorted(values)))
 
     @property
     def name(self) -> str:
@@ -161,7 +165,7 @@ class Secret(Mapping[str, str]):
         """A copy of all readable values (raw credentials: do not log or return them)."""
         data = self._load()
         out = SecretValues({k: v for k, v in data.values.items() if v is not None})
-        self._record(tuple(sorted(out)))
+        self._record(out)
         return out
 
     @overload
@@ -183,7 +187,7 @@ class Secret(Mapping[str, str]):
         value = data.values[key]
         if value is None:
             raise SecretUnavailableError(self.name, key)
-        self._record((key,))
+        self._record({key: str(value)})
         return str(value)
 
     def __getitem__(self, key: str) -> str:
@@ -196,7 +200,9 @@ class Secret(Mapping[str, str]):
         return key in self._load().values
 
     def __iter__(self) -> Iterator[str]:
-        return iter(tuple(self._load().keys))
+        # Iterating is how code reads every key: it counts as reading them all.
+        _ = self.values
+        return iter(self.keys)
 
     def __len__(self) -> int:
         return len(self._load().keys)
@@ -285,11 +291,11 @@ def get_secret(name_or_id: str) -> Secret:
 
     ref = check.validate_ref(name_or_id)
     runtime.refuse_at_import_time(ref)
-    scope = runtime.current_execution_or_none()
+    scope = runtime.execution_for_read()
     if scope is not None:
         return Secret(ref, scope.secret_loader(ref), scope.record_secret_read)
     stored = _store().get_secret(ref)
-    secret = Secret(ref, lambda: stored)
+    secret = Secret(ref, lambda: stored, runtime.record_read_outside_flow)
     secret._data = stored  # already read: repr shows name, ID and keys
     return secret
 
@@ -338,7 +344,7 @@ class SecretRef:
         from kitaru.errors import ImportTimeSecretError
 
         runtime.refuse_at_import_time(self.name_or_id, depth=depth)
-        scope = runtime.current_execution_or_none()
+        scope = runtime.execution_for_read()
         if scope is None:
             frame = sys._getframe(depth - 1)
             raise ImportTimeSecretError(

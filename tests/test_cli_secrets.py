@@ -156,6 +156,69 @@ def test_set_from_json_file_and_from_stdin(unique: str, canary: str, tmp_path: P
     assert kitaru.get_secret(name).get("API_KEY") == f"new-{canary}"
 
 
+def test_set_from_env_file_follows_dotenv_rules(unique: str, canary: str, tmp_path: Path) -> None:
+    name = f"cli-dotenv-{unique}"
+    path = tmp_path / ".env"
+    text = (
+        "# comment\n"
+        f"A={canary}-a # a note after the value\n"
+        "C=3 # note\n"
+        f'export QUOTED="{canary}\\nline two"  # escapes in double quotes\n'
+        f"LITERAL='{canary}\\n#kept'\n"
+        f"db_host={canary}-host\n"
+    )
+    path.write_bytes(text.replace("\n", "\r\n").encode("utf-8"))
+    assert_ok(invoke("secrets", "set", name, "--from-file", str(path)), canary)
+    assert kitaru.get_secret(name).values == {
+        "A": f"{canary}-a",
+        "C": "3",
+        "QUOTED": f"{canary}\nline two",
+        "LITERAL": f"{canary}\\n#kept",
+        "db_host": f"{canary}-host",
+    }
+
+
+def test_keys_in_a_file_follow_the_command_line_key_rule(unique: str, tmp_path: Path) -> None:
+    name = f"cli-filekey-{unique}"
+    path = tmp_path / "bad.env"
+    path.write_text("bad-key=1\n", encoding="utf-8")
+    from_file = invoke("secrets", "set", name, "--from-file", str(path))
+    on_line = invoke("secrets", "set", name, "--bad-key=1")
+    assert from_file.exit_code == on_line.exit_code == 2
+    assert from_file.stderr == on_line.stderr
+    assert "Invalid secret key 'bad-key'" in on_line.stderr
+    assert [s for s in kitaru.list_secrets() if s.name == name] == []
+
+
+@pytest.mark.parametrize(
+    ("data", "text"),
+    [
+        pytest.param(b"A=1\n\x00\x01\x02binary", "looks binary", id="binary"),
+        pytest.param("A=caf\u00e9\n".encode("latin-1"), "is not UTF-8 text", id="latin-1"),
+    ],
+)
+def test_binary_or_non_utf8_file_is_bad_input(
+    data: bytes, text: str, unique: str, tmp_path: Path
+) -> None:
+    name = f"proc-file-{unique}"
+    path = tmp_path / "creds.env"
+    path.write_bytes(data)
+    proc = run_cli("secrets", "set", name, "--from-file", str(path))
+    assert proc.returncode == 2, proc.stderr
+    line = assert_one_line_error(proc.returncode, proc.stdout, proc.stderr)
+    assert f"{path}: {text}" in line
+    assert [s for s in kitaru.list_secrets() if s.name == name] == []
+
+
+def test_mistyped_option_without_a_terminal_is_refused(unique: str, canary: str) -> None:
+    name = f"proc-typo-{unique}"
+    proc = run_cli("secrets", "set", name, "--privat", f"--OPENAI_API_KEY={canary}")
+    assert proc.returncode == 2, proc.stderr
+    line = assert_one_line_error(proc.returncode, proc.stdout, proc.stderr, canary)
+    assert "did you mean --private?" in line
+    assert [s for s in kitaru.list_secrets() if s.name == name] == []
+
+
 def test_set_prompts_for_bare_key(unique: str, canary: str) -> None:
     name = f"cli-prompt-{unique}"
     result = invoke("secrets", "set", name, "--TOKEN", input=canary + "\n")
@@ -311,6 +374,42 @@ ERROR_CASES = [
     ("set-json-list", ["set", "{name}", "--from-file", "-"], '["{canary}"]', 2, "JSON object"),
     ("set-json-number", ["set", "{name}", "--from-file", "-"], '{"A": 123}', 2, "must be a string"),
     ("set-file-no-eq", ["set", "{name}", "--from-file", "-"], "{canary}\n", 2, "-:1: expected"),
+    # Values in a file: strings only, each key once, never "-" (stdin).
+    ("set-json-null", ["set", "{name}", "--from-file", "-"], '{"A": null}', 2, "'A' is null"),
+    (
+        "set-json-dup",
+        ["set", "{name}", "--from-file", "-"],
+        '{"A": "{canary}", "A": "{canary}"}',
+        2,
+        "key 'A' appears more than once",
+    ),
+    (
+        "set-env-dup",
+        ["set", "{name}", "--from-file", "-"],
+        "A={canary}\nB=x-{canary}\nA={canary}\n",
+        2,
+        "key 'A' appears more than once",
+    ),
+    (
+        "set-env-dash",
+        ["set", "{name}", "--from-file", "-"],
+        "A=-\n",
+        2,
+        "-:1: value of key 'A' is '-': a file never reads values from standard input",
+    ),
+    ("set-json-dash", ["set", "{name}", "--from-file", "-"], '{"A": "-"}', 2, "never reads"),
+    # Mistyped options are not keys; a bare --KEY must be an upper-case name.
+    (
+        "set-typo-private",
+        ["set", "{name}", "--privat", "--OPENAI_API_KEY={canary}"],
+        None,
+        2,
+        "Unknown option --privat: did you mean --private?",
+    ),
+    ("set-typo-upper", ["set", "{name}", "--PRIVATE", "--A={canary}"], None, 2, "--private?"),
+    ("set-typo-json", ["set", "{name}", "--jsno", "--A={canary}"], None, 2, "--json?"),
+    ("set-typo-file", ["set", "{name}", "--from_fil", "--A={canary}"], None, 2, "--from-file?"),
+    ("set-bare-lower", ["set", "{name}", "--token"], "{canary}\n", 2, "(not shown"),
 ]
 
 

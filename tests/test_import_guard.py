@@ -4,7 +4,9 @@ Rejected: a read while a module other than ``__main__`` is being imported (by
 ``import``, ``from ... import``, ``importlib.import_module``, a nested chain,
 ``importlib.reload`` or a loader called by hand), including class bodies,
 decorator arguments, helpers called at import time, lazy references read at
-import time, and modules imported from inside a running flow or checkpoint.
+import time, modules imported from inside a running flow or checkpoint, and
+threads (plain, ``Timer``, pool worker, ``asyncio.to_thread``) started and
+waited for while a module is being imported.
 
 Allowed: a script's own top level (the guide's example), ``python -c``, the
 REPL, the CLI, flow and checkpoint bodies (sync, async, submitted), functions
@@ -658,3 +660,66 @@ def test_cli_shows_the_value(fresh_processes: dict[str, Proc], secret: StoredSec
     code, out, err = fresh_processes["cli"].result()
     assert code == 0, err
     assert f"K: {secret.value}" in out
+
+
+# -- threads started and waited for while a module is being imported --------------------
+
+_READER = """
+    import asyncio
+    import concurrent.futures
+    import threading
+
+    import kitaru
+
+    box = []
+
+
+    def read():
+        try:
+            box.append(kitaru.get_secret({NAME}).get("K"))
+        except Exception as exc:
+            box.append(exc)
+
+
+"""
+
+THREAD_STARTS = {
+    "thread": "t = threading.Thread(target=read)\nt.start()  # LOOKUP\nt.join()\n",
+    "timer": "t = threading.Timer(0.01, read)\nt.start()  # LOOKUP\nt.join()\n",
+    "pool": "concurrent.futures.ThreadPoolExecutor(1).submit(read).result()  # LOOKUP\n",
+    "to_thread": "asyncio.run(asyncio.to_thread(read))  # LOOKUP\n",
+    "nested": (
+        "def outer():\n"
+        "    inner = threading.Thread(target=read)\n"
+        "    inner.start()\n"
+        "    inner.join()\n"
+        "t = threading.Thread(target=outer)\n"
+        "t.start()  # LOOKUP\n"
+        "t.join()\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("how", sorted(THREAD_STARTS))
+def test_read_in_a_thread_joined_during_import_is_rejected(
+    modules: Modules, secret: StoredSecret, how: str
+) -> None:
+    source = textwrap.dedent(_READER) + THREAD_STARTS[how] + "raise box[0]\n"
+    mod = modules.write(f"threads_{how}", source)
+    with pytest.raises(ImportTimeSecretError) as info:
+        importlib.import_module(mod.module)
+    assert_import_time_error(info.value, secret, mod)
+
+
+def test_thread_started_during_import_may_read_once_the_import_finished(
+    modules: Modules, secret: StoredSecret
+) -> None:
+    source = textwrap.dedent(_READER) + (
+        "go = threading.Event()\n"
+        "t = threading.Thread(target=lambda: (go.wait(), read()))\n"
+        "t.start()\n"
+    )
+    mod = importlib.import_module(modules.write("threads_later", source).module)
+    mod.go.set()
+    mod.t.join()
+    assert mod.box == [secret.value]

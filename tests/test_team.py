@@ -482,6 +482,13 @@ def test_flow_run_by_bob_reads_alice_public_secret_in_a_checkpoint(
     shown_reads = {(r["secret"], r["checkpoint"], tuple(r["keys"])) for r in shown["secret_reads"]}
     assert shown_reads == reads
 
+    # The key of the replay fingerprints was created on first use in the server's
+    # secret store (visible to the team, who may replay), not in bob's config dir.
+    listed = last_json(run1(cli(team.env("alice"), "secrets", "list", "--json")))
+    assert isinstance(listed, list)
+    assert [s["keys"] for s in listed if s["name"] == "kitaru-fingerprint-key"] == [["KEY"]]
+    assert not (team.dirs["bob"] / "fingerprint.key").exists()
+
 
 # --------------------------------------------------------------------- concurrency
 

@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import contextvars
 import json
-import os
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from zenml import pipeline, step
@@ -177,7 +175,7 @@ def kitaru_flow(
     from zenml.execution.pipeline.dynamic.run_context import DynamicPipelineRunContext
     from zenml.utils import source_utils
 
-    from kitaru._zenml import client, runs
+    from kitaru._zenml import client, flow_sources, runs
 
     client.adopt_running_client()
     ctx = DynamicPipelineRunContext.get()
@@ -185,7 +183,7 @@ def kitaru_flow(
         raise RuntimeError("kitaru_flow runs only as the entry of a ZenML dynamic pipeline run.")
     run_id = str(ctx.run.id)
     try:
-        target = _load_flow(flow, source_utils.load)
+        target = flow_sources.load_flow_object(flow, source_utils.load)
     except Exception as exc:
         runs.record_execution(run_id, {"flow": ctx.run.name, "error": _one_line(exc)})
         raise
@@ -225,52 +223,8 @@ def plain_json(value: Any) -> str | None:
     return text if len(text) <= MAX_RECORDED_RESULT else None
 
 
-def _load_flow(flow: str, load: Callable[[str], Any]) -> Any:
-    local = local_flow(flow)
-    target = local if local is not None else load(flow)
-    if not callable(getattr(target, "run_in_orchestrator", None)):
-        raise TypeError(f"{flow} is not a kitaru @flow (found {type(target).__name__}).")
-    return target
-
-
 def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000]
-
-
-# Flows that no other process can import (defined inside a function, or bound to
-# an instance) run only on the local orchestrator, which runs the flow in the
-# caller's process: there they are found by this key instead of an import path.
-LOCAL_FLOW_PREFIX = "kitaru-local-flow:"
-_local_flows: dict[str, Any] = {}
-
-
-def register_local_flow(target: Any) -> str:
-    """A key under which the local orchestrator finds a flow that cannot be imported."""
-    key = f"{LOCAL_FLOW_PREFIX}{uuid.uuid4().hex}"
-    with _inline_lock:
-        _local_flows[key] = target
-    return key
-
-
-def forget_local_flow(key: str) -> None:
-    """Drop a key made by :func:`register_local_flow` once its run has ended."""
-    with _inline_lock:
-        _local_flows.pop(key, None)
-
-
-def local_flow(key: str) -> Any:
-    """The flow registered under ``key`` in this process, or None."""
-    if not key.startswith(LOCAL_FLOW_PREFIX):
-        return None
-    with _inline_lock:
-        found = _local_flows.get(key)
-    if found is None:
-        raise RuntimeError(
-            "This flow was defined inside a function (or bound to an instance), so only "
-            "the process that started it can run it; define it at module level to run it "
-            "on this orchestrator."
-        )
-    return found
 
 
 _pipelines: dict[str, Any] = {}
@@ -288,87 +242,45 @@ def _pipeline_for(name: str) -> Any:
     return p
 
 
-def start_flow(name: str, run_name: str, params: dict[str, Any]) -> Any:
+def start_flow(
+    name: str, run_name: str, params: dict[str, Any], settings: dict[str, Any] | None = None
+) -> Any:
     """Start a run of flow ``name``; returns ZenML's run once it is submitted.
 
+    ``settings`` are the stack's ZenML settings (see ``Orchestrator.run_settings``).
     On a synchronous orchestrator (the local one) the run has ended by then.
     """
-    return _pipeline_for(name).with_options(run_name=run_name)(**params)
+    options: dict[str, Any] = {"run_name": run_name}
+    if settings:
+        options["settings"] = settings
+    return _pipeline_for(name).with_options(**options)(**params)
 
 
-def replay_flow(name: str, run_name: str, original_run_id: str, params: dict[str, Any]) -> Any:
+def replay_flow(
+    name: str,
+    run_name: str,
+    original_run_id: str,
+    params: dict[str, Any],
+    settings: dict[str, Any] | None = None,
+) -> Any:
     """Like :func:`start_flow`, as a ZenML replay of ``original_run_id``.
 
     ZenML skips every step whose invocation ID succeeded in the original run and
     hands back its recorded output; kitaru checks in the run that each such call
     is the same call (see ``kitaru.runtime.replay``).
     """
+    options: dict[str, Any] = {"run_name": run_name}
+    if settings:
+        options["settings"] = settings
     return (
         _pipeline_for(name)
-        .with_options(run_name=run_name)
+        .with_options(**options)
         .replay(
             pipeline_run=uuid.UUID(original_run_id),
             skip_successful_steps=True,
             input_overrides=params,
         )
     )
-
-
-ENV_SOURCE_ROOT = "KITARU_SOURCE_ROOT"
-_root_from_env: list[str] = []
-
-
-def source_root() -> str:
-    """The project root that ZenML ships as the code archive and imports flows from.
-
-    ``KITARU_SOURCE_ROOT`` sets it; otherwise ZenML's rule applies (a ``zenml
-    init`` repository, else the main script's folder).
-    """
-    from zenml.utils import source_utils
-
-    root = os.environ.get(ENV_SOURCE_ROOT, "").strip()
-    with _inline_lock:
-        if root:
-            resolved = str(Path(root).expanduser().resolve())
-            source_utils.set_custom_source_root(resolved)
-            _root_from_env[:] = [resolved]
-        elif _root_from_env:
-            source_utils.set_custom_source_root(None)
-            _root_from_env.clear()
-    return str(source_utils.get_source_root())
-
-
-def load_flow(flow: str, root: str | None) -> Any:
-    """Import the @flow at ZenML source ``flow`` under project root ``root`` (for a replay)."""
-    from zenml.utils import source_utils
-
-    if root and not os.environ.get(ENV_SOURCE_ROOT):
-        source_utils.set_custom_source_root(root)
-    return _load_flow(flow, source_utils.load)
-
-
-@dataclass(frozen=True)
-class FlowSource:
-    """Where a flow is imported from, and whether the code archive carries it."""
-
-    path: str
-    shipped: bool
-
-
-def resolve_flow_source(target: Any) -> FlowSource | None:
-    """The ZenML source of a module-level flow, or None if it cannot be imported.
-
-    ``shipped`` is False for a module outside the project root (importable in
-    this process, but not part of the code an orchestrator receives).
-    """
-    from zenml.config.source import SourceType
-    from zenml.utils import source_utils
-
-    try:
-        source = source_utils.resolve(target)
-    except Exception:  # noqa: BLE001 - not importable: the caller decides what that means
-        return None
-    return FlowSource(str(source.import_path), source.type != SourceType.UNKNOWN)
 
 
 def call_checkpoint(invocation_id: str, runner: Callable[[], Any]) -> Any:

@@ -4,6 +4,11 @@ A stack is an orchestrator plus an artifact store (plus an image builder for
 container orchestrators). ``KITARU_STACK`` picks one for a process and
 ``my_flow.run(..., stack=NAME)`` for one run; otherwise the stack chosen with
 ``kitaru stack use`` (ZenML's active stack) runs flows.
+
+A container stack may name the image its runs use (``kitaru stack create
+--image``, kept as the stack label ``kitaru.image``): runs then start from that
+image as it is, with the flow's code taken from ZenML's code archive, and
+nothing is built at run time.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from kitaru._zenml.client import get_client
+from kitaru._config import config_dir
+from kitaru._zenml.client import get_client, server_url
 from kitaru.errors import KitaruValidationError
 
 ENV_STACK = "KITARU_STACK"
@@ -25,6 +31,7 @@ SUBPROCESS_FLAVOR_SOURCE = "kitaru.testing.subprocess_orchestrator.SubprocessOrc
 # Flavors `kitaru stack create` knows how to assemble; any other registered
 # orchestrator flavor works too, given its options.
 CONTAINER_FLAVORS = {"local_docker", "kubernetes", "vertex", "sagemaker", "azureml", "ssh"}
+IMAGE_LABEL = "kitaru.image"
 
 # ZenML reads the stack of a run from one process-wide setting
 # (ZENML_ACTIVE_STACK_ID); runs that pick another stack take turns around it.
@@ -37,11 +44,32 @@ class Orchestrator:
 
     stack: str
     flavor: str
+    image: str | None = None
 
     @property
     def runs_in_caller(self) -> bool:
         """True if the orchestrator runs flows inside the calling process."""
         return self.flavor == "local"
+
+    def run_settings(self) -> dict[str, Any]:
+        """ZenML settings for a flow run on this stack (``pipeline.with_options(settings=)``).
+
+        - an image on the stack: ZenML starts runs from it and builds nothing;
+        - ``local_docker`` on the embedded store: ZenML mounts only its local
+          stores into the container, but kitaru's secrets store also needs its
+          key file, so kitaru's config directory is mounted at the same path.
+          The orchestrator's own ``run_args`` (e.g. host networking) still apply.
+        """
+        settings: dict[str, Any] = {}
+        if self.image:
+            from zenml.config import DockerSettings
+
+            settings["docker"] = DockerSettings(parent_image=self.image, skip_build=True)
+        if self.flavor == "local_docker" and server_url() is None:
+            root = str(config_dir())
+            volumes = {root: {"bind": root, "mode": "rw"}}
+            settings["orchestrator.local_docker"] = {"run_args": {"volumes": volumes}}
+        return settings
 
 
 def _components(stack: Any) -> dict[str, list[dict[str, Any]]]:
@@ -79,8 +107,14 @@ def describe(stack: Any, active_id: Any) -> dict[str, Any]:
         "id": str(stack.id),
         "active": stack.id == active_id,
         "orchestrator": orch.get("flavor"),
+        "image": _image_of(stack),
         "components": comps,
     }
+
+
+def _image_of(stack: Any) -> str | None:
+    image = (stack.labels or {}).get(IMAGE_LABEL)
+    return str(image) if image else None
 
 
 def list_stacks() -> list[dict[str, Any]]:
@@ -120,14 +154,14 @@ def selected(name: str | None) -> Iterator[Orchestrator]:
     client = get_client()
     if name is None:
         model = client.active_stack_model
-        yield Orchestrator(model.name, _orchestrator_flavor(model))
+        yield Orchestrator(model.name, _orchestrator_flavor(model), _image_of(model))
         return
     model = _find(name)
     with _stack_switch:
         before = os.environ.get("ZENML_ACTIVE_STACK_ID")
         os.environ["ZENML_ACTIVE_STACK_ID"] = str(model.id)
         try:
-            yield Orchestrator(model.name, _orchestrator_flavor(model))
+            yield Orchestrator(model.name, _orchestrator_flavor(model), _image_of(model))
         finally:
             if before is None:
                 os.environ.pop("ZENML_ACTIVE_STACK_ID", None)
@@ -168,11 +202,14 @@ def create_stack(
     *,
     artifact_store: str | None = None,
     options: dict[str, str] | None = None,
+    image: str | None = None,
 ) -> dict[str, Any]:
     """Register an orchestrator (and artifact store, image builder) and a stack of them.
 
-    Everything is checked before anything is registered; if a registration
-    fails, the components registered so far are removed again.
+    ``image`` (container orchestrators only) is the image runs start from, as it
+    is: it must hold Python, kitaru and the flow's dependencies. Everything is
+    checked before anything is registered; if a registration fails, the
+    components registered so far are removed again.
     """
     from zenml.enums import StackComponentType
 
@@ -181,6 +218,12 @@ def create_stack(
         raise KitaruValidationError(f"Invalid stack name {name!r}.", field="name")
     if client.list_stacks(name=f"equals:{name}", size=1).items:
         raise KitaruValidationError(f"Stack {name!r} already exists.", field="name")
+    if image is not None and (orchestrator not in CONTAINER_FLAVORS or not image.strip()):
+        raise KitaruValidationError(
+            f"--image {image!r} needs a container orchestrator "
+            f"({', '.join(sorted(CONTAINER_FLAVORS))}) and a non-empty image name.",
+            field="image",
+        )
     _ensure_flavor(orchestrator)
     tag = uuid.uuid4().hex[:6]
     made: list[tuple[Any, str]] = []
@@ -211,7 +254,7 @@ def create_stack(
             )
             made.append((StackComponentType.IMAGE_BUILDER, str(builder.id)))
             comps[StackComponentType.IMAGE_BUILDER] = builder.id
-        stack = client.create_stack(name, comps)
+        stack = client.create_stack(name, comps, labels={IMAGE_LABEL: image} if image else None)
     except Exception as exc:
         for kind, comp_id in reversed(made):
             with contextlib.suppress(Exception):

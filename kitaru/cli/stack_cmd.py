@@ -115,15 +115,28 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, str]:
     metavar="KEY=VALUE",
     help="Orchestrator option, repeatable (e.g. kubernetes_context=..., python=PATH).",
 )
+@click.option(
+    "--image",
+    default=None,
+    metavar="IMAGE",
+    help="Container orchestrators: the image runs start from (holds Python, kitaru and the "
+    "flow's dependencies); nothing is built at run time.",
+)
 @json_option
 def create_cmd(
-    name: str, flavor: str, artifact_store: str | None, pairs: tuple[str, ...], as_json: bool
+    name: str,
+    flavor: str,
+    artifact_store: str | None,
+    pairs: tuple[str, ...],
+    image: str | None,
+    as_json: bool,
 ) -> None:
     """Register an orchestrator (and artifact store) and a stack NAME of them.
 
     \b
       kitaru stack create dev --orchestrator local
-      kitaru stack create box --orchestrator local_docker
+      kitaru stack create box --orchestrator local_docker --image my-agents:1 \\
+          --option 'run_args={"network_mode": "host"}'
       kitaru stack create fresh --orchestrator kitaru_subprocess --option python=/venv/bin/python
       kitaru stack create k8s --orchestrator kubernetes --artifact-store s3://bucket/kitaru \\
           --option kubernetes_context=my-cluster --option kubernetes_namespace=agents
@@ -133,7 +146,9 @@ def create_cmd(
     """
     from kitaru._zenml.stacks import create_stack
 
-    info = create_stack(name, flavor, artifact_store=artifact_store, options=_parse_options(pairs))
+    info = create_stack(
+        name, flavor, artifact_store=artifact_store, options=_parse_options(pairs), image=image
+    )
     if as_json:
         print_json(info)
         return

@@ -1,10 +1,19 @@
 """kitaru's runtime context: execution scopes, lazy secrets, import-time guard, redaction.
 
-This package sits at the base of kitaru: it imports nothing from the layers above.
+This package sits at the base of kitaru: at import time it imports nothing from
+the layers above. One call reaches up, lazily: a replay fingerprint fetches its
+HMAC key from ``kitaru._fingerprint_key``, since the key lives with the store.
 """
 
 from kitaru.runtime.import_guard import refuse_at_import_time, register_boundary
-from kitaru.runtime.redaction import REDACTED, Match, Redactor
+from kitaru.runtime.redaction import (
+    REDACTED,
+    Match,
+    Redactor,
+    find_resolved_value,
+    process_redactor,
+    remember_resolved,
+)
 from kitaru.runtime.scope import (
     CheckpointScope,
     ExecutionInfo,
@@ -13,10 +22,12 @@ from kitaru.runtime.scope import (
     checkpoint_scope,
     current_checkpoint_or_none,
     current_execution_or_none,
+    execution_for_read,
     execution_info,
     execution_scope,
     in_checkpoint,
     in_flow,
+    record_read_outside_flow,
     require_execution,
 )
 
@@ -31,11 +42,16 @@ __all__ = [
     "checkpoint_scope",
     "current_checkpoint_or_none",
     "current_execution_or_none",
+    "execution_for_read",
     "execution_info",
     "execution_scope",
+    "find_resolved_value",
     "in_checkpoint",
     "in_flow",
+    "process_redactor",
+    "record_read_outside_flow",
     "refuse_at_import_time",
     "register_boundary",
+    "remember_resolved",
     "require_execution",
 ]

@@ -13,13 +13,25 @@ checkpoint body), so a flow started from anywhere may read secrets inside its
 bodies, while a module imported from inside a body is still checked. The walk
 costs one attribute read and one set lookup per frame; the rest runs only for
 ``<module>`` frames or when raising.
+
+Threads started while a module is being imported (``Thread.start``,
+``threading.Timer``, a ``ThreadPoolExecutor`` worker, ``asyncio.to_thread``) run
+without that module's frames on their stack. So ``Thread.start`` is wrapped, once,
+when this module is imported: it notes which import (module and line) was running
+in the starting thread. A read in such a thread, or in a thread it started, is
+refused as long as that import has not finished (its module frame is still on
+the starting thread's stack).
 """
 
 from __future__ import annotations
 
 import sys
+import threading
+import weakref
+from dataclasses import dataclass
 from importlib import _bootstrap  # the import system's own (frozen) frames
 from types import CodeType, FrameType
+from typing import Any
 
 from kitaru.errors import ImportTimeSecretError
 
@@ -50,18 +62,24 @@ def _is_being_imported(frame: FrameType) -> bool:
     return back is not None and back.f_code in _IMPORT_EXEC
 
 
-def importing_module(start: FrameType | None) -> FrameType | None:
-    """The innermost ``<module>`` frame of a module being imported, if any."""
+def _scan(start: FrameType | None) -> tuple[FrameType | None, bool]:
+    """The innermost ``<module>`` frame of a module being imported, and whether a
+    runtime boundary ended the walk first."""
     frame = start
     boundaries = _boundaries
     while frame is not None:
         code = frame.f_code
         if code in boundaries:
-            return None
+            return None, True
         if code.co_name == "<module>" and _is_being_imported(frame):
-            return frame
+            return frame, False
         frame = frame.f_back
-    return None
+    return None, False
+
+
+def importing_module(start: FrameType | None) -> FrameType | None:
+    """The innermost ``<module>`` frame of a module being imported, if any."""
+    return _scan(start)[0]
 
 
 def _lookup_line(start: FrameType, module_frame: FrameType) -> int:
@@ -80,17 +98,71 @@ def _lookup_line(start: FrameType, module_frame: FrameType) -> int:
     return module_frame.f_lineno
 
 
+@dataclass(frozen=True)
+class _Origin:
+    """Where a thread was started: the import running in its starter, if any."""
+
+    starter: int  # ident of the thread that called ``start``
+    module_frame: FrameType | None
+    lineno: int
+    parent: _Origin | None  # the starter's own origin
+
+
+_origins: weakref.WeakKeyDictionary[threading.Thread, _Origin] = weakref.WeakKeyDictionary()
+_thread_start = threading.Thread.start
+
+
+def _start_noting_origin(self: threading.Thread, *args: Any, **kwargs: Any) -> None:
+    caller = sys._getframe(1)
+    module_frame = importing_module(caller)
+    lineno = _lookup_line(caller, module_frame) if module_frame is not None else 0
+    parent = _origins.get(threading.current_thread())
+    if module_frame is not None or parent is not None:
+        _origins[self] = _Origin(threading.get_ident(), module_frame, lineno, parent)
+    _thread_start(self, *args, **kwargs)
+
+
+threading.Thread.start = _start_noting_origin  # type: ignore[method-assign]
+
+
+def _on_stack(thread_ident: int, target: FrameType) -> bool:
+    frame = sys._current_frames().get(thread_ident)
+    while frame is not None:
+        if frame is target:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _unfinished_import_of_thread() -> _Origin | None:
+    """The origin of this thread (or of a thread that started it) whose import still runs."""
+    origin = _origins.get(threading.current_thread())
+    while origin is not None:
+        if origin.module_frame is not None and _on_stack(origin.starter, origin.module_frame):
+            return origin
+        origin = origin.parent
+    return None
+
+
 def refuse_at_import_time(secret: str, *, depth: int = 2) -> None:
     """Raise :class:`ImportTimeSecretError` if called during a module import.
 
-    ``depth`` is how many frames above this call the user's code sits.
+    That is: a module being imported is on this thread's stack, or this thread was
+    started (directly or through other threads) while a module was being imported
+    and that import has not finished. ``depth`` is how many frames above this
+    call the user's code sits.
     """
     start = sys._getframe(depth)
-    frame = importing_module(start)
+    frame, at_boundary = _scan(start)
+    lineno = _lookup_line(start, frame) if frame is not None else 0
+    if frame is None and not at_boundary:
+        origin = _unfinished_import_of_thread()
+        if origin is not None:
+            frame, lineno = origin.module_frame, origin.lineno
     if frame is not None:
         raise ImportTimeSecretError(
             secret,
             module=str(frame.f_globals.get("__name__", "?")),
             filename=frame.f_code.co_filename,
-            lineno=_lookup_line(start, frame),
+            lineno=lineno,
         )

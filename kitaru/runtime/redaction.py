@@ -1,12 +1,19 @@
-"""Remember secret values resolved in an execution; find or redact them in output.
+"""Remember secret values resolved in this process; find or redact them in output.
 
 Each value is remembered in the forms in which it could slip out: as is,
-URL-encoded, JSON/``repr``-escaped, and base64-encoded (standard and URL-safe).
-A base64 encoding depends on where the value sits in the encoded text
-(``base64("user:" + token)`` does not contain ``base64(token)``), so for each of
-the three byte alignments the characters that depend only on the value are
-remembered too. Values shorter than :data:`MIN_LENGTH` are not matched, since
-they would redact ordinary text.
+URL-encoded, JSON/``repr``-escaped, hex (lower and upper case), ``%XX`` of every
+byte, ``\\uXXXX`` of every character, and base64-encoded (standard and
+URL-safe). A base64 encoding depends on where the value sits in the encoded
+text (``base64("user:" + token)`` does not contain ``base64(token)``), so for
+each of the three byte alignments the characters that depend only on the value
+are remembered too (for values of :data:`TOKEN_LENGTH` characters or more).
+
+Matching rules: values shorter than :data:`MIN_LENGTH` are never matched (they
+would redact ordinary text); values shorter than :data:`TOKEN_LENGTH` are
+matched only as whole tokens, not inside a longer run of letters and digits
+(``5432`` is found in ``port 5432`` but not in ``15432``); longer values are
+matched anywhere. Only values that were actually read are remembered (see
+:class:`kitaru.Secret`).
 """
 
 from __future__ import annotations
@@ -15,14 +22,17 @@ import base64
 import contextlib
 import json
 import pickle
+import re
 import threading
 import types
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 MIN_LENGTH = 4
+# Values shorter than this are matched only as whole tokens, longer ones anywhere.
+TOKEN_LENGTH = 12
 # Shortest base64 fragment (of a value embedded in longer encoded text) worth matching.
 MIN_FRAGMENT = 6
 # How many objects a structural scan of one output visits at most.
@@ -56,7 +66,16 @@ def _base64_fragments(raw: bytes, encode: Callable[[bytes], bytes]) -> set[str]:
     return out
 
 
-def _forms(value: str) -> set[str]:
+def _escapes(value: str) -> set[str]:
+    """Hex, ``%XX`` of every byte and ``\\uXXXX`` of every character, in both cases."""
+    raw = value.encode("utf-8")
+    utf16 = value.encode("utf-16-be")
+    units = [int.from_bytes(utf16[i : i + 2], "big") for i in range(0, len(utf16), 2)]
+    out = {raw.hex(), "".join(f"%{b:02x}" for b in raw), "".join(f"\\u{u:04x}" for u in units)}
+    return out | {form.upper().replace("\\U", "\\u") for form in out}
+
+
+def _forms(value: str, *, fragments: bool) -> set[str]:
     raw = value.encode("utf-8")
     forms = {
         value,
@@ -72,9 +91,49 @@ def _forms(value: str) -> set[str]:
     }
     # base64 padding shifts with the surrounding text; the unpadded form still matches.
     forms |= {f.rstrip("=") for f in list(forms)}
-    forms |= _base64_fragments(raw, base64.b64encode)
-    forms |= _base64_fragments(raw, base64.urlsafe_b64encode)
+    forms |= _escapes(value)
+    if fragments:
+        forms |= _base64_fragments(raw, base64.b64encode)
+        forms |= _base64_fragments(raw, base64.urlsafe_b64encode)
     return {f for f in forms if len(f) >= MIN_LENGTH}
+
+
+def _token_patterns(form: str) -> tuple[re.Pattern[str], re.Pattern[bytes]]:
+    """``form`` as a whole token: not preceded or followed by a letter or digit."""
+    body = re.escape(form)
+    data = re.escape(form.encode("utf-8"))
+    if form[0].isalnum():
+        body, data = r"(?<![^\W_])" + body, rb"(?<![A-Za-z0-9])" + data
+    if form[-1].isalnum():
+        body, data = body + r"(?![^\W_])", data + rb"(?![A-Za-z0-9])"
+    return re.compile(body), re.compile(data)
+
+
+@dataclass(frozen=True)
+class _Form:
+    """One remembered form of a value and how it is matched."""
+
+    text: str
+    data: bytes
+    match: Match
+    # Set for values shorter than TOKEN_LENGTH: matched only as whole tokens.
+    token: re.Pattern[str] | None
+    token_data: re.Pattern[bytes] | None
+
+    def in_text(self, text: str) -> bool:
+        if self.text not in text:
+            return False
+        return self.token is None or self.token.search(text) is not None
+
+    def in_bytes(self, data: bytes) -> bool:
+        if self.data not in data:
+            return False
+        return self.token_data is None or self.token_data.search(data) is not None
+
+    def redact(self, text: str) -> str:
+        if self.token is None:
+            return text.replace(self.text, REDACTED)
+        return self.token.sub(REDACTED, text)
 
 
 # Leaves of the structural scan: numbers, and code or namespaces rather than data
@@ -148,35 +207,46 @@ def _serialised(obj: Any) -> bytes | None:
 
 
 class Redactor:
-    """Thread-safe set of secret values (in all their forms) for one execution."""
+    """Thread-safe set of secret values (in all their forms) to find or redact."""
 
     def __init__(self) -> None:
-        self._forms: dict[str, Match] = {}
+        self._forms: dict[str, _Form] = {}
+        self._ordered: list[_Form] = []
         self._lock = threading.Lock()
 
     def __bool__(self) -> bool:
         return bool(self._forms)
 
     def remember(self, value: str, *, secret: str, key: str | None = None) -> None:
-        """Remember ``value`` (of ``secret``/``key``) for this execution."""
+        """Remember ``value`` (of ``secret``/``key``); see the module docstring for the rules."""
         if len(value) < MIN_LENGTH:
             return
+        token = len(value) < TOKEN_LENGTH
+        match = Match(secret, key)
         with self._lock:
-            for form in _forms(value):
-                self._forms.setdefault(form, Match(secret, key))
+            added = False
+            for text in _forms(value, fragments=not token):
+                if text in self._forms:
+                    continue
+                patterns = _token_patterns(text) if token else (None, None)
+                self._forms[text] = _Form(text, text.encode("utf-8"), match, *patterns)
+                added = True
+            if added:
+                # Longest first, so a value is redacted whole before any shorter form in it.
+                self._ordered = sorted(self._forms.values(), key=lambda f: -len(f.text))
 
     def find_in_text(self, text: str) -> Match | None:
         """The first remembered value found in ``text``, if any."""
-        for form, match in self._ordered():
-            if form in text:
-                return match
+        for form in self._ordered:
+            if form.in_text(text):
+                return form.match
         return None
 
     def find_in_bytes(self, data: bytes) -> Match | None:
         """The first remembered value found in ``data``, if any."""
-        for form, match in self._ordered():
-            if form.encode("utf-8") in data:
-                return match
+        for form in self._ordered:
+            if form.in_bytes(data):
+                return form.match
         return None
 
     def find_in_object(self, obj: Any) -> Match | None:
@@ -208,12 +278,30 @@ class Redactor:
 
     def redact(self, text: str) -> str:
         """``text`` with every remembered value replaced by ``[REDACTED]``."""
-        for form, _ in self._ordered():
-            if form in text:
-                text = text.replace(form, REDACTED)
+        for form in self._ordered:
+            if form.in_text(text):
+                text = form.redact(text)
         return text
 
-    def _ordered(self) -> list[tuple[str, Match]]:
-        with self._lock:
-            # Longest first, so a value is redacted whole before any shorter form in it.
-            return sorted(self._forms.items(), key=lambda kv: -len(kv[0]))
+
+_PROCESS = Redactor()
+
+
+def process_redactor() -> Redactor:
+    """The values resolved by any secret read in this process, for the life of the process.
+
+    Every value a :class:`~kitaru.Secret` hands out (inside or outside a flow, in
+    any thread) is remembered here; the leak guard of every execution consults it.
+    """
+    return _PROCESS
+
+
+def find_resolved_value(obj: Any) -> Match | None:
+    """Which secret value resolved in this process ``obj`` holds, if any (never the value)."""
+    return _PROCESS.find_in_object(obj)
+
+
+def remember_resolved(secret: str, values: Mapping[str, str]) -> None:
+    """Remember the ``values`` (key to value) just read from ``secret`` for the process."""
+    for key, value in values.items():
+        _PROCESS.remember(value, secret=secret, key=key)

@@ -9,13 +9,16 @@ arguments differ, the flow changed shape (a loop over different items, a
 reordered branch) and reusing would return the wrong output: the replay is
 refused with :class:`~kitaru.errors.ReplayError` before anything runs again.
 
-The fingerprint is a truncated SHA-256 of the pickled arguments (of their
-``repr`` when they cannot be pickled); it identifies, it does not store them.
+The fingerprint is a truncated HMAC-SHA256 of the pickled arguments (of their
+``repr`` when they cannot be pickled) under a key kept outside the run records
+(see ``kitaru._fingerprint_key``): it identifies the arguments, and a run record
+alone does not let anyone try candidate values (a PIN) against it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import pickle
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,12 +27,15 @@ from kitaru.errors import ReplayError
 
 
 def fingerprint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    """A short, stable fingerprint of a call's arguments."""
+    """A short, stable, keyed fingerprint of a call's arguments."""
+    # Imported here: the key lives with the store, a layer above the runtime.
+    from kitaru._fingerprint_key import fingerprint_key
+
     try:
         data = pickle.dumps((args, sorted(kwargs.items())), protocol=4)
     except Exception:  # noqa: BLE001 - unpicklable arguments: fall back to repr
         data = repr((args, sorted(kwargs.items()))).encode("utf-8", "replace")
-    return hashlib.sha256(data).hexdigest()[:16]
+    return hmac.new(fingerprint_key(), data, hashlib.sha256).hexdigest()[:16]
 
 
 @dataclass

@@ -4,6 +4,13 @@ An :class:`ExecutionScope` is entered when a flow starts and left when it ends;
 a :class:`CheckpointScope` when a checkpoint body runs. Both live in
 ``ContextVar``s, set on entry and reset in ``finally``. Code that hops threads
 must carry ``contextvars.copy_context()`` with it (see ``kitaru.checkpoint``).
+
+Threads that user code starts inside a body (a ``ThreadPoolExecutor`` worker,
+``loop.run_in_executor``, a plain ``threading.Thread``) do not inherit the
+context. A secret read in such a thread still belongs to an execution: the
+process keeps a registry of the executions running now and the checkpoints
+running in each, so the read is audited against the running execution (naming
+its checkpoint when only one is running) and its value is guarded like any other.
 """
 
 from __future__ import annotations
@@ -17,11 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kitaru.errors import KitaruContextError
-from kitaru.runtime.redaction import Redactor
+from kitaru.runtime.redaction import Redactor, process_redactor
 from kitaru.runtime.replay import ReplayPlan, fingerprint
 
 _execution: ContextVar[ExecutionScope | None] = ContextVar("kitaru_execution", default=None)
 _checkpoint: ContextVar[CheckpointScope | None] = ContextVar("kitaru_checkpoint", default=None)
+# Every execution running in this process, whatever thread runs it.
+_running: dict[int, ExecutionScope] = {}
+_running_lock = threading.Lock()
 
 
 @dataclass
@@ -61,12 +71,16 @@ class CheckpointScope:
 
 @dataclass
 class ExecutionScope:
-    """State of one flow execution: secret cache, resolved values, read audit."""
+    """State of one flow execution: secret cache, read audit, recorded events.
+
+    ``redactor`` is the process-wide one (:func:`process_redactor`): a value
+    read anywhere in the process is guarded in every execution.
+    """
 
     flow_name: str
     execution_id: str
     fetch_secret: Callable[[str], Any]
-    redactor: Redactor = field(default_factory=Redactor)
+    redactor: Redactor = field(default_factory=process_redactor)
     reads: list[SecretRead] = field(default_factory=list)
     backend_reads: int = 0
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -85,6 +99,8 @@ class ExecutionScope:
     _read_index: dict[tuple[str, tuple[str, ...], str | None], SecretRead] = field(
         default_factory=dict
     )
+    # Checkpoint bodies running now (in any thread), for reads made outside the context.
+    _active: list[CheckpointScope] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # Held while a secret is fetched, so slow store reads never block checkpoint calls.
     _secret_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -134,9 +150,6 @@ class ExecutionScope:
                     self._cache[ref] = cached
                     self._cache[cached.id] = cached
                     self._cache[cached.name] = cached
-                    for key, value in cached.values.items():
-                        if value is not None:
-                            self.redactor.remember(value, secret=cached.name, key=key)
             return cached
 
         return load
@@ -169,11 +182,21 @@ class ExecutionScope:
         return len(stale)
 
     def record_secret_read(self, secret: str, keys: tuple[str, ...]) -> None:
-        """Record that ``keys`` of ``secret`` were read (names only)."""
+        """Record that ``keys`` of ``secret`` were read (names only).
+
+        A read from a thread that has no kitaru context (one started inside a
+        body) is attributed to the only checkpoint running, if there is one.
+        """
         cp = _checkpoint.get()
-        where = cp.name if cp else None
         now = time.time()
         with self._lock:
+            if cp is not None:
+                where: str | None = cp.name
+            elif _execution.get() is self:
+                where = None
+            else:
+                names = {c.name for c in self._active}
+                where = names.pop() if len(names) == 1 else None
             entry = self._read_index.get((secret, keys, where))
             if entry is not None:
                 entry.count += 1
@@ -192,6 +215,32 @@ def current_execution_or_none() -> ExecutionScope | None:
 def current_checkpoint_or_none() -> CheckpointScope | None:
     """The running checkpoint's scope, or None outside a checkpoint body."""
     return _checkpoint.get()
+
+
+def execution_for_read() -> ExecutionScope | None:
+    """The execution a secret read belongs to: the current one, else the only one running.
+
+    The second case is a thread started inside a flow or checkpoint body, which
+    does not inherit the context. None when no execution (or several) run.
+    """
+    scope = _execution.get()
+    if scope is not None:
+        return scope
+    with _running_lock:
+        running = list(_running.values())
+    return running[0] if len(running) == 1 else None
+
+
+def record_read_outside_flow(secret: str, keys: tuple[str, ...]) -> None:
+    """Audit a read made outside any execution context against every running execution.
+
+    With no execution running this records nothing (the values are still
+    remembered process-wide by :class:`~kitaru.Secret`).
+    """
+    with _running_lock:
+        running = list(_running.values())
+    for scope in running:
+        scope.record_secret_read(secret, keys)
 
 
 def require_execution() -> ExecutionScope:
@@ -245,16 +294,21 @@ def execution_scope(scope: ExecutionScope) -> Iterator[ExecutionScope]:
             "call it from outside any flow, or make it a checkpoint."
         )
     token = _execution.set(scope)
+    with _running_lock:
+        _running[id(scope)] = scope
     try:
         yield scope
     finally:
+        with _running_lock:
+            _running.pop(id(scope), None)
         _execution.reset(token)
 
 
 @contextlib.contextmanager
 def checkpoint_scope(scope: CheckpointScope) -> Iterator[CheckpointScope]:
     """Enter a checkpoint body; refused outside a flow or inside another checkpoint."""
-    if _execution.get() is None:
+    execution = _execution.get()
+    if execution is None:
         raise KitaruContextError(
             f"Checkpoint {scope.name!r} was called outside a flow. Call it from the body of "
             "a @flow function."
@@ -267,7 +321,11 @@ def checkpoint_scope(scope: CheckpointScope) -> Iterator[CheckpointScope]:
             "one a plain function."
         )
     token = _checkpoint.set(scope)
+    with execution._lock:
+        execution._active.append(scope)
     try:
         yield scope
     finally:
+        with execution._lock:
+            execution._active.remove(scope)
         _checkpoint.reset(token)
