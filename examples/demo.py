@@ -80,6 +80,7 @@ def main() -> None:
             "--secret", "demo-openai",
             "--api-base", server.base_url,
             "--default",
+            "--force",  # a rerun replaces it: the server's port changes each time
         )  # fmt: skip
         sh("model", "list")
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 # module and shadow the decorator.
 from kitaru.checkpoint import checkpoint
 from kitaru.errors import (
+    AmbiguousExecutionIdError,
     BackendError,
     EncryptionKeyError,
     ExecutionNotFoundError,
@@ -113,6 +114,7 @@ def __dir__() -> list[str]:
 __version__ = "0.1.0"
 
 __all__ = [
+    "AmbiguousExecutionIdError",
     "BackendError",
     "EncryptionKeyError",
     "Execution",

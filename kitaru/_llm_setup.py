@@ -121,6 +121,19 @@ def check_options(temperature: Any, max_tokens: Any, name: Any) -> None:
         )
 
 
+def import_litellm() -> Any:
+    """Import litellm quietly and offline-safe (it otherwise fetches its price map)."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import logging
+
+    import litellm
+
+    litellm.telemetry = False
+    litellm.suppress_debug_info = True
+    logging.getLogger("LiteLLM").setLevel(logging.ERROR)
+    return litellm
+
+
 # ---------------------------------------------------------------- model
 
 
@@ -228,6 +241,22 @@ def plan_credentials(
             missing=tuple(missing),
         )
     return CredentialPlan("secret", from_secret=tuple(missing), explicit=explicit)
+
+
+def credential_label(source: str, target: Resolved) -> tuple[str, str | None]:
+    """Where a call's credential came from, by name only, and the linked secret it overrode.
+
+    ``("secret:openai-creds", None)``, ``("env:OPENAI_API_KEY", "openai-creds")`` when the
+    provider's variable in the environment took precedence over the alias's linked
+    secret, ``("environment", None)`` when litellm needs no ``PROVIDER_API_KEY``, or
+    ``("argument", None)`` for a credential passed as a provider option.
+    """
+    if source == "secret":
+        return f"secret:{target.secret}", None
+    if source != "environment":
+        return source, None
+    var = target.model.split("/", 1)[0].upper().replace("-", "_") + "_API_KEY"
+    return (f"env:{var}" if os.environ.get(var) else "environment"), target.secret
 
 
 def read_credentials(

@@ -288,6 +288,23 @@ class ExecutionNotFoundError(KitaruError, KeyError):
         self.execution_id = execution_id
 
 
+class AmbiguousExecutionIdError(KitaruValidationError):
+    """An execution ID prefix that matches more than one execution.
+
+    ``candidates`` holds ``(execution ID, flow name)`` of the matches (up to ten).
+    """
+
+    def __init__(self, prefix: str, candidates: tuple[tuple[str, str | None], ...]) -> None:
+        listed = ", ".join(f"{i} ({flow or '?'})" for i, flow in candidates)
+        super().__init__(
+            f"Execution ID prefix {prefix!r} matches {len(candidates)} executions: {listed}. "
+            "Give more characters.",
+            field="execution_id",
+        )
+        self.prefix = prefix
+        self.candidates = candidates
+
+
 class FlowFailedError(KitaruError, RuntimeError):
     """An execution ended failed; ``error`` is the (redacted) error that ended it.
 

@@ -1,12 +1,25 @@
-"""Past and current executions of flows: status, checkpoints, secret reads."""
+"""Past and current executions of flows: status, checkpoints, secret reads, LLM calls.
+
+An execution is named by its full ID or by a unique prefix of it (8 characters
+or more); an ambiguous prefix raises
+:class:`~kitaru.errors.AmbiguousExecutionIdError` listing the candidates.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["CheckpointRecord", "Execution", "ExecutionSummary", "get_execution", "list_executions"]
+__all__ = [
+    "CheckpointRecord",
+    "Execution",
+    "ExecutionSummary",
+    "get_execution",
+    "list_executions",
+    "resolve_execution_id",
+]
 
 
 class ExecutionSummary(BaseModel):
@@ -37,6 +50,7 @@ class CheckpointRecord(BaseModel):
     duration_s: float | None = None
     attempts: int = 1
     reused_from: str | None = None
+    output: str | None = None  # a short summary, with ``get_execution(..., outputs=True)``
 
 
 class Execution(ExecutionSummary):
@@ -44,18 +58,29 @@ class Execution(ExecutionSummary):
 
     checkpoints: tuple[CheckpointRecord, ...] = ()
     secret_reads: tuple[dict[str, Any], ...] = ()
+    llm_calls: tuple[dict[str, Any], ...] = ()  # redacted when recorded; never a credential
     error: str | None = None
+    result: str | None = None  # a short summary, with ``get_execution(..., outputs=True)``
 
 
 MAX_LIMIT = 1000
+MIN_PREFIX = 8
+SUMMARY_CHARS = 120
+_FULL_ID = re.compile(r"[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}\Z")
+_PREFIX = re.compile(r"[0-9a-fA-F][0-9a-fA-F-]*\Z")
 
 
-def list_executions(limit: int = 50, flow: str | None = None) -> list[ExecutionSummary]:
-    """The newest executions first (optionally of one flow).
+def list_executions(
+    limit: int = 50, flow: str | None = None, status: str | None = None
+) -> list[ExecutionSummary]:
+    """The newest executions first (optionally of one flow, or with one status).
+
+    ``status`` is a run status such as ``running``, ``completed`` or ``failed``;
+    it is matched among the newest 1000 executions.
 
     Raises:
         KitaruValidationError: ``limit`` is not an integer from 1 to 1000, or
-            ``flow`` is not a string.
+            ``flow`` or ``status`` is not a string.
     """
     from kitaru._zenml import runs
     from kitaru.errors import KitaruValidationError
@@ -69,26 +94,90 @@ def list_executions(limit: int = 50, flow: str | None = None) -> list[ExecutionS
             f"flow must be a flow name, got {type(flow).__name__}.", field="flow"
         )
 
-    return [ExecutionSummary(**r) for r in runs.list_runs(limit=limit, flow=flow)]
+    if status is not None and not isinstance(status, str):
+        raise KitaruValidationError(
+            f"status must be a status name, got {type(status).__name__}.", field="status"
+        )
+    if status is None:
+        return [ExecutionSummary(**r) for r in runs.list_runs(limit=limit, flow=flow)]
+    wanted = status.strip().lower()
+    found = [r for r in runs.list_runs(limit=MAX_LIMIT, flow=flow) if r["status"] == wanted]
+    return [ExecutionSummary(**r) for r in found[:limit]]
 
 
-def get_execution(execution_id: str) -> Execution:
-    """One execution by full ID.
+def resolve_execution_id(ref: str) -> str:
+    """The full ID of the execution ``ref`` names: a full ID, or a unique prefix (8+ chars).
+
+    Raises:
+        KitaruValidationError: ``ref`` is not a string, or a prefix shorter than 8.
+        AmbiguousExecutionIdError: the prefix matches more than one execution.
+        ExecutionNotFoundError: nothing matches.
+    """
+    from kitaru.errors import (
+        AmbiguousExecutionIdError,
+        ExecutionNotFoundError,
+        KitaruValidationError,
+    )
+
+    if not isinstance(ref, str):
+        raise KitaruValidationError(
+            f"An execution ID is a string, got {type(ref).__name__}.", field="execution_id"
+        )
+    ref = ref.strip()
+    if _FULL_ID.match(ref) or not _PREFIX.match(ref):
+        return ref  # a full ID, or something no run ID starts with: looked up as given
+    if len(ref.replace("-", "")) < MIN_PREFIX:
+        raise KitaruValidationError(
+            f"Execution ID prefix {ref!r} is too short: give at least {MIN_PREFIX} characters.",
+            field="execution_id",
+        )
+    from kitaru._zenml.run_lookup import ids_with_prefix
+
+    matches = ids_with_prefix(ref, limit=10)
+    if not matches:
+        raise ExecutionNotFoundError(ref)
+    if len(matches) > 1:
+        raise AmbiguousExecutionIdError(ref, tuple(matches))
+    return matches[0][0]
+
+
+def _summarise(value: Any) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
+
+
+def get_execution(execution_id: str, *, outputs: bool = False) -> Execution:
+    """One execution by full ID or unique prefix (8+ characters).
+
+    With ``outputs=True`` the flow's result and each checkpoint's output are
+    loaded and summarised (their ``repr``, cut to 120 characters). Both passed
+    the leak guard when they were stored, so they hold no secret value.
 
     Raises:
         ExecutionNotFoundError: no execution has this ID.
-        KitaruValidationError: ``execution_id`` is not a string.
+        AmbiguousExecutionIdError: the prefix matches more than one execution.
+        KitaruValidationError: ``execution_id`` is not a string, or too short a prefix.
     """
     from kitaru._zenml import runs
-    from kitaru.errors import KitaruValidationError
 
-    if not isinstance(execution_id, str):
-        raise KitaruValidationError(
-            f"An execution ID is a string, got {type(execution_id).__name__}.",
-            field="execution_id",
-        )
+    full_id = resolve_execution_id(execution_id)
+    data = runs.get_run(full_id)
+    data["llm_calls"] = tuple(runs.kitaru_record(full_id).get("llm_calls") or ())
+    checkpoints = data["checkpoints"]
+    if outputs:
+        from kitaru._zenml.run_lookup import UNREADABLE, checkpoint_outputs
 
-    data = runs.get_run(execution_id)
-    data["checkpoints"] = tuple(CheckpointRecord(**c) for c in data["checkpoints"])
+        loaded = checkpoint_outputs(full_id, runs.RESULT_STEP_PREFIX)
+        for c in checkpoints:
+            if c["id"] in loaded:
+                value = loaded[c["id"]]
+                c["output"] = "(not readable here)" if value is UNREADABLE else _summarise(value)
+        try:
+            data["result"] = _summarise(runs.flow_result(full_id))
+        except KeyError:
+            data["result"] = None
+        except Exception:  # noqa: BLE001 - e.g. an artifact store not reachable from here
+            data["result"] = "(not readable here)"
+    data["checkpoints"] = tuple(CheckpointRecord(**c) for c in checkpoints)
     data["secret_reads"] = tuple(data["secret_reads"])
     return Execution(**data)

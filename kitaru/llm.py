@@ -23,7 +23,6 @@ exception chained (its request may carry the credential).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,8 @@ from kitaru._llm_setup import (
     Resolved,
     build_messages,
     check_options,
+    credential_label,
+    import_litellm,
     plan_credentials,
     read_credentials,
     resolve_model,
@@ -48,19 +49,6 @@ from kitaru.runtime import (
 )
 
 __all__ = ["allm", "llm"]
-
-
-def _import_litellm() -> Any:
-    # Offline-safe: litellm otherwise fetches its price map from the network on import.
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import logging
-
-    import litellm
-
-    litellm.telemetry = False
-    litellm.suppress_debug_info = True
-    logging.getLogger("LiteLLM").setLevel(logging.ERROR)
-    return litellm
 
 
 # ---------------------------------------------------------------- the call
@@ -138,6 +126,7 @@ def _record(
     error: str | None = None,
 ) -> dict[str, Any]:
     cp = current_checkpoint_or_none()
+    label, overridden = credential_label(creds.source, target)
     record = {
         "name": name,
         "model": target.model,
@@ -151,6 +140,9 @@ def _record(
         "latency_s": round(latency, 4),
         "cost_usd": _cost_of(litellm, response) if response is not None else None,
         "credential_source": creds.source,
+        # By name only: "secret:NAME" or "env:VAR"; and a linked secret an env var overrode.
+        "credential": label,
+        "credential_overrides_secret": overridden,
         "error": error,  # already redacted
         "at": time.time(),
     }
@@ -248,7 +240,7 @@ def _prepare(
     check_options(temperature, max_tokens, name)
     scope = current_execution_or_none()
     target = resolve_model(model, scope)
-    litellm = _import_litellm()
+    litellm = import_litellm()
     plan = plan_credentials(litellm, target, provider_options)
     return _Call(
         litellm, scope, target, messages, plan, name, temperature, max_tokens, provider_options

@@ -280,6 +280,20 @@ def remove_model(alias: str) -> ModelAlias:
     return _to_alias(alias, entry, alias if was_default else None)
 
 
+def aliases_linking(secret: str) -> list[str]:
+    """Aliases in the registry file whose linked secret is named ``secret``."""
+    return sorted(a for a, e in _read_file()["aliases"].items() if e.get("secret") == secret)
+
+
+def relink_secret(old: str, new: str) -> list[str]:
+    """Point aliases linked to secret ``old`` at ``new`` (after a rename); returns them."""
+    with _locked_file() as data:
+        moved = sorted(a for a, e in data["aliases"].items() if e.get("secret") == old)
+        for alias in moved:
+            data["aliases"][alias]["secret"] = new
+    return moved
+
+
 def set_default_model(alias: str) -> ModelAlias:
     """Make ``alias`` the default model."""
     with _locked_file() as data:

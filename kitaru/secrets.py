@@ -8,8 +8,8 @@ whose values are fetched on first use and cached for that execution.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Iterator, KeysView, Mapping, ValuesView
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict
 
@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 Visibility = Literal["public", "private"]
+_T = TypeVar("_T")
 
 
 class SecretSummary(BaseModel):
@@ -78,14 +79,40 @@ def _summary(stored: StoredSecret) -> SecretSummary:
 ReadHook = Callable[[str, tuple[str, ...]], None]
 
 
-class Secret:
-    """A secret's values, loaded from the store on first use.
+class SecretValues(dict[str, str]):
+    """A copy of a secret's readable values: a plain ``dict``, also callable.
 
-    ``values`` holds the readable keys; keys the store would not return to the
-    current user are listed in ``unavailable_keys`` and raise
+    ``secret.values`` is this dict; ``secret.values()`` returns its values view,
+    as ``Mapping.values()`` does, so code written for any mapping works too.
+    """
+
+    def __call__(self) -> ValuesView[str]:
+        return dict.values(self)
+
+
+class SecretKeys(tuple[str, ...]):
+    """A secret's key names: a plain ``tuple``, also callable.
+
+    ``secret.keys`` is this tuple (as it always was); ``secret.keys()`` returns a
+    set-like keys view, as ``Mapping.keys()`` does, which is what ``dict(secret)``
+    and ``{**secret}`` call.
+    """
+
+    def __call__(self) -> KeysView[str]:
+        return dict.fromkeys(self).keys()
+
+
+class Secret(Mapping[str, str]):
+    """A secret's values, loaded from the store on first use: a read-only mapping.
+
+    ``secret["KEY"]``, ``secret.get("KEY")``, ``dict(secret)``, ``{**secret}`` and
+    ``os.environ | secret`` all work; each value read counts as a read of that
+    key (audited inside a flow, and known to the leak guard). ``values`` holds
+    the readable keys; keys the store would not return to the current user are
+    listed in ``unavailable_keys`` and raise
     :class:`~kitaru.errors.SecretUnavailableError` when read. ``repr`` and
     ``str`` never show values, and a ``Secret`` refuses to be pickled, so it
-    cannot end up in a stored artifact by accident.
+    cannot end up in a stored artifact by accident. It cannot be changed.
     """
 
     __slots__ = ("_data", "_loader", "_on_read", "_ref")
@@ -133,25 +160,32 @@ class Secret:
         """True if only its owner can see it."""
         return bool(self._load().private)
 
-    @property
-    def keys(self) -> tuple[str, ...]:
-        """All key names, readable or not."""
-        return tuple(self._load().keys)
+    @property  # a tuple that is also callable: see SecretKeys
+    def keys(self) -> SecretKeys:
+        """All key names, readable or not (reading names is not a read of values)."""
+        return SecretKeys(self._load().keys)
 
     @property
     def unavailable_keys(self) -> tuple[str, ...]:
         """Keys whose values the store did not return to the current user."""
         return tuple(self._load().unavailable_keys)
 
-    @property
-    def values(self) -> dict[str, str]:
+    @property  # a dict that is also callable: see SecretValues
+    def values(self) -> SecretValues:
         """A copy of all readable values (raw credentials: do not log or return them)."""
         data = self._load()
-        out = {k: v for k, v in data.values.items() if v is not None}
+        out = SecretValues({k: v for k, v in data.values.items() if v is not None})
         self._record(out)
         return out
 
-    def get(self, key: str, default: str | None = None) -> str | None:
+    @overload
+    def get(self, key: str) -> str | None: ...
+    @overload
+    def get(self, key: str, default: str) -> str: ...
+    @overload
+    def get(self, key: str, default: _T) -> str | _T: ...
+
+    def get(self, key: str, default: Any = None) -> Any:
         """The value of ``key``, or ``default`` if the secret has no such key.
 
         Raises:
@@ -179,6 +213,9 @@ class Secret:
         # Iterating is how code reads every key: it counts as reading them all.
         _ = self.values
         return iter(self.keys)
+
+    def __len__(self) -> int:
+        return len(self._load().keys)
 
     def __repr__(self) -> str:
         if self._data is None:

@@ -284,12 +284,21 @@ def test_show_marks_withheld_values_unavailable(monkeypatch: pytest.MonkeyPatch)
 def test_list_table_and_json(unique: str, canary: str) -> None:
     pub = kitaru.create_secret(f"cli-list-{unique}-pub", {"TOKEN": canary})
     priv = kitaru.create_secret(f"cli-list-{unique}-priv", {"A": canary, "B": canary}, private=True)
-    table = invoke("secrets", "list")
+    wide = {"COLUMNS": "250"}  # room for whole names: a narrow table folds them
+    table = CliRunner().invoke(cli, ["secrets", "list", "-o", "table"], env=wide)
     assert_ok(table, canary)
     rows = {line.split("│")[1].strip(): line for line in table.stdout.splitlines() if "│" in line}
     assert pub.id in rows[pub.name] and "public" in rows[pub.name] and "TOKEN" in rows[pub.name]
     assert priv.id in rows[priv.name] and "private" in rows[priv.name]
     assert "A, B" in rows[priv.name]
+
+    # Not a terminal: plain tab-separated rows under a header, same as -o tsv.
+    piped = invoke("secrets", "list")
+    assert_ok(piped, canary)
+    assert piped.stdout == invoke("secrets", "list", "-o", "tsv").stdout
+    lines = piped.stdout.splitlines()
+    assert lines[0] == "Name\tID\tVisibility\tKeys" and "│" not in piped.stdout
+    assert f"{priv.name}\t{priv.id}\tprivate\tA, B" in lines
 
     result = invoke("secrets", "list", "--json")
     assert_ok(result, canary)

@@ -145,9 +145,14 @@ def test_list_executions_checks_its_arguments(kwargs: dict[str, object], field: 
     assert info.value.field == field
 
 
-def test_a_prefix_of_a_real_id_is_not_a_match(runs: Runs) -> None:
+def test_a_short_prefix_of_a_real_id_is_refused(runs: Runs) -> None:
+    # Unique prefixes of 8+ characters work (tests/test_executions_cli.py); shorter
+    # ones are refused rather than guessed.
+    with pytest.raises(KitaruValidationError) as info:
+        kitaru.get_execution(runs.ok[:7])
+    assert "at least 8" in str(info.value)
     with pytest.raises(ExecutionNotFoundError):
-        kitaru.get_execution(runs.ok[:8])
+        kitaru.get_execution("ffffffff" + runs.ok[8:12])
 
 
 # --- CLI ----------------------------------------------------------------------------
@@ -176,9 +181,10 @@ def test_cli_show_text(runs: Runs) -> None:
     assert "Status:     failed" in out
     assert "Duration:" in out
     assert "Error:      PermissionError: refused on purpose" in out
-    checkpoints = out.split("Checkpoints:", 1)[1].split("Secret reads:", 1)[0]
+    checkpoints = out.split("Checkpoints:", 1)[1].split("LLM calls:", 1)[0]
     assert [line.split()[:2] for line in checkpoints.strip().splitlines()] == [
         ["fetch", "completed"],
+        ["->", "[0]"],  # its output, summarised
         ["refuse", "failed"],
     ]
     assert "(none)" in out.split("Secret reads:", 1)[1]
@@ -188,7 +194,8 @@ def test_cli_show_json(runs: Runs) -> None:
     shown = CliRunner().invoke(cli, ["executions", "show", runs.ok, "--json"])
     assert shown.exit_code == 0, shown.output
     data = json.loads(shown.stdout)
-    assert data == kitaru.get_execution(runs.ok).model_dump(mode="json")
+    assert data == kitaru.get_execution(runs.ok, outputs=True).model_dump(mode="json")
+    assert data["result"] == "9"
     assert [c["id"] for c in data["checkpoints"]] == [
         "fetch",
         "summarise",
@@ -208,7 +215,8 @@ def test_cli_show_unknown_id_is_one_line_error_and_nonzero_exit(runs: Runs) -> N
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("Error: Execution") and missing in lines[0]
 
-    for bad in ("nope", runs.ok[:8]):
+    unused_prefix = next(p for p in ("00000000", "ffffffff") if not runs.ok.startswith(p))
+    for bad in ("nope", unused_prefix):
         in_process = CliRunner().invoke(cli, ["executions", "show", bad, "--json"])
         assert in_process.exit_code == 1
         assert in_process.stdout == ""

@@ -113,12 +113,11 @@ def test_cli_register_list_default_remove_in_a_fresh_config(fresh_config: Path) 
 
     rc, out, err = _cli(fresh_config, "model", "remove", "second")
     assert rc == 0, err
-    assert "Removed model alias 'second'" in out
-    assert "Default is now 'first'" in out
+    assert "Removed model alias 'second', the default; 'first' (openai/one) is" in out
 
     rc, out, err = _cli(fresh_config, "model", "remove", "first")
     assert rc == 0, err
-    assert "No default now" in out
+    assert "no alias is left, so there is no default model now" in out
     rc, out, _ = _cli(fresh_config, "model", "list", "--json")
     assert json.loads(out) == []
     assert json.loads((fresh_config / "models.json").read_text()) == {

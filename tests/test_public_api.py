@@ -14,6 +14,7 @@ import kitaru
 
 EXPECTED = sorted(
     [
+        "AmbiguousExecutionIdError",
         "BackendError",
         "EncryptionKeyError",
         "Execution",

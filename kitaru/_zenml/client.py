@@ -91,8 +91,12 @@ def _import_zenml_keeping_logging() -> None:
     root = logging.getLogger()
     level, handlers = root.level, list(root.handlers)
     filters = list(warnings.filters)
+    from kitaru._zenml.process_state import zenml_side_effects_undone
+
     try:
-        import zenml  # noqa: F401
+        # Also undoes its stream wrappers, captureWarnings and TF_CPP_MIN_LOG_LEVEL.
+        with zenml_side_effects_undone():
+            import zenml  # noqa: F401
     finally:
         # ZenML (and what it imports) adds warning filters of its own.
         warnings.filters[:] = filters  # type: ignore[index]

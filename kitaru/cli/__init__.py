@@ -7,14 +7,16 @@ import click
 from kitaru.cli._base import KitaruGroup
 from kitaru.cli.executions_cmd import executions_group
 from kitaru.cli.login_cmd import login_cmd, logout_cmd
+from kitaru.cli.meta_cmd import completion_cmd, version_cmd
 from kitaru.cli.model_cmd import model_group
 from kitaru.cli.secrets_cmd import secrets_group
+from kitaru.cli.secrets_extra_cmd import rename_cmd, run_cmd
 from kitaru.cli.stack_cmd import stack_group
 from kitaru.cli.status_cmd import init_cmd, status_cmd
 
 
 @click.group(cls=KitaruGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="kitaru", prog_name="kitaru")
+@click.version_option(None, "-V", "--version", package_name="kitaru", prog_name="kitaru")
 def cli() -> None:
     """kitaru: durable agent code on top of ZenML.
 
@@ -29,9 +31,13 @@ cli.add_command(status_cmd)
 cli.add_command(login_cmd)
 cli.add_command(logout_cmd)
 cli.add_command(secrets_group)
+secrets_group.add_command(run_cmd)
+secrets_group.add_command(rename_cmd)
 cli.add_command(executions_group)
 cli.add_command(model_group)
 cli.add_command(stack_group)
+cli.add_command(version_cmd)
+cli.add_command(completion_cmd)
 
 
 def main() -> None:

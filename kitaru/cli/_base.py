@@ -6,11 +6,13 @@ Exit codes: 0 success, 1 a kitaru error (not found, backend failure, ...),
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import sys
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TypeVar, overload
 
 import click
 
@@ -52,13 +54,69 @@ class KitaruGroup(click.Group):
             )
 
 
+OUTPUT_FORMATS = ("table", "tsv", "json", "yaml")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_OUTPUT_KEY = "kitaru.output"
+
+
+def output_format() -> str | None:
+    """The format chosen with ``-o``/``--json`` for the running command (None: not chosen)."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get(_OUTPUT_KEY) if ctx is not None else None
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _tsv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)) and all(not isinstance(v, (dict, list)) for v in value):
+        text = ",".join("" if v is None else str(v) for v in value)
+    elif isinstance(value, (dict, list, tuple)):
+        text = json.dumps(value, default=str, separators=(",", ":"))
+    else:
+        text = str(value)
+    return " ".join(text.replace("\t", " ").split()) if ("\n" in text or "\t" in text) else text
+
+
+def _echo_tsv(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    click.echo("\t".join(columns))
+    for row in rows:
+        click.echo("\t".join(_tsv_cell(cell) for cell in row))
+
+
 def print_json(data: Any) -> None:
-    """Write ``data`` as indented JSON to stdout."""
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+    """Write ``data`` to stdout as JSON, or as YAML/TSV when ``-o`` asked for that.
+
+    TSV: a list of objects becomes a header and one row per object; an object
+    becomes ``field<TAB>value`` rows; nested values are compact JSON.
+    """
+    fmt = output_format()
+    if fmt == "yaml":
+        import yaml
+
+        click.echo(yaml.safe_dump(_jsonable(data), sort_keys=False).rstrip("\n"))
+    elif fmt == "tsv" and isinstance(data, list):
+        items = _jsonable(data)
+        columns = list(dict.fromkeys(k for item in items for k in item))
+        _echo_tsv(columns, [[item.get(c) for c in columns] for item in items])
+    elif fmt == "tsv" and isinstance(data, dict):
+        _echo_tsv(["field", "value"], list(_jsonable(data).items()))
+    else:
+        click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """Render a rich table on stdout."""
+    """Render a table on stdout: rich, fitted to the terminal; plain TSV when piped.
+
+    ``-o tsv`` forces the plain form and ``-o table`` the rich one.
+    """
+    fmt = output_format()
+    if fmt == "tsv" or (fmt is None and not sys.stdout.isatty()):
+        _echo_tsv(columns, rows)
+        return
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -66,16 +124,56 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
     # Cells are plain Text: a secret named "x[/]" or "[bold]a" must print as
     # itself, not be parsed (or fail to parse) as rich markup.
     table = Table(title=Text(title) if title else None, show_lines=False)
-    for col in columns:
-        table.add_column(Text(col), overflow="fold")
+    for i, col in enumerate(columns):
+        cells = [str(row[i]) for row in rows]
+        if cells and all(_UUID.fullmatch(c) for c in cells):
+            # IDs stay on one line, whole and copyable; the other columns give way.
+            table.add_column(Text(col), no_wrap=True, min_width=36)
+        else:
+            table.add_column(Text(col), overflow="fold")
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))
-    console = Console()
-    # IDs must stay whole and copyable, even in a narrow or non-terminal output.
-    console.width = max(console.width, 160)
-    console.print(table)
+    Console().print(table)
 
 
-def json_option(fn: Any) -> Any:
-    """The ``--json`` flag shared by read commands."""
-    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")(fn)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@overload
+def json_option(fn: F) -> F: ...
+@overload
+def json_option(*, show: bool) -> Callable[[F], F]: ...
+
+
+def json_option(fn: Any = None, *, show: bool = False) -> Any:
+    """``-o/--output table|tsv|json|yaml`` and ``--json`` (same as ``-o json``).
+
+    The command receives ``as_json``: True when it should print its data
+    through :func:`print_json` (json or yaml; for ``show=True`` commands, which
+    print one object, tsv too). Listings print tsv through :func:`print_table`.
+    """
+
+    def decorate(func: Any) -> Any:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            fmt = kwargs.pop("output_format")
+            if kwargs.pop("json_flag"):
+                if fmt not in (None, "json"):
+                    raise click.UsageError(f"--json contradicts -o {fmt}; give one of them.")
+                fmt = "json"
+            click.get_current_context().meta[_OUTPUT_KEY] = fmt
+            data_formats = {"json", "yaml", "tsv"} if show else {"json", "yaml"}
+            kwargs["as_json"] = fmt in data_formats
+            return func(*args, **kwargs)
+
+        wrapper = click.option(
+            "-o",
+            "--output",
+            "output_format",
+            type=click.Choice(OUTPUT_FORMATS),
+            default=None,
+            help="Output format (default: table on a terminal, tsv when piped).",
+        )(wrapper)
+        return click.option("--json", "json_flag", is_flag=True, help="Same as -o json.")(wrapper)
+
+    return decorate(fn) if fn is not None else decorate

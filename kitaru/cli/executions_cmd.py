@@ -7,11 +7,23 @@ import datetime as _dt
 import click
 
 from kitaru.cli._base import json_option, print_json, print_table
+from kitaru.cli.llm_calls import llm_call_line
 
 
 @click.group("executions", help="Inspect flow executions (status, checkpoints, secret reads).")
 def executions_group() -> None:
     """Group for the executions commands."""
+
+
+STATUSES = ("running", "completed", "failed", "initializing", "stopped", "cached")
+
+
+def _nothing_found(flow: str | None, status: str | None) -> str:
+    if flow is None and status is None:
+        return "No executions yet."
+    of_flow = f" of flow '{flow}'" if flow is not None else ""
+    with_status = f" with status {status.lower()}" if status is not None else ""
+    return f"No executions{of_flow}{with_status}."
 
 
 def _time(iso: str | None) -> str:
@@ -26,17 +38,23 @@ def _time(iso: str | None) -> str:
 @executions_group.command("list")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--flow", "flow_name", default=None, help="Only executions of this flow.")
+@click.option(
+    "--status",
+    type=click.Choice(STATUSES, case_sensitive=False),
+    default=None,
+    help="Only executions with this status.",
+)
 @json_option
-def list_cmd(limit: int, flow_name: str | None, as_json: bool) -> None:
-    """List the newest executions."""
+def list_cmd(limit: int, flow_name: str | None, status: str | None, as_json: bool) -> None:
+    """List the newest executions (all, or of one flow, or with one status)."""
     from kitaru.executions import list_executions
 
-    items = list_executions(limit=limit, flow=flow_name)
+    items = list_executions(limit=limit, flow=flow_name, status=status)
     if as_json:
         print_json([i.model_dump(mode="json") for i in items])
         return
     if not items:
-        click.echo("No executions yet.")
+        click.echo(_nothing_found(flow_name, status))
         return
     print_table(
         None,
@@ -57,12 +75,17 @@ def list_cmd(limit: int, flow_name: str | None, as_json: bool) -> None:
 
 @executions_group.command("show")
 @click.argument("execution_id")
-@json_option
+@json_option(show=True)
 def show_cmd(execution_id: str, as_json: bool) -> None:
-    """Show one execution: status, checkpoints, duration and secret reads."""
+    """Show one execution: status, result, checkpoints, LLM calls and secret reads.
+
+    EXECUTION_ID may be a unique prefix of the ID (8 characters or more).
+    Outputs are summarised; credentials are named by where they came from
+    (env:VAR or secret:NAME), never shown.
+    """
     from kitaru.executions import get_execution
 
-    ex = get_execution(execution_id)
+    ex = get_execution(execution_id, outputs=True)
     if as_json:
         print_json(ex.model_dump(mode="json"))
         return
@@ -80,6 +103,8 @@ def show_cmd(execution_id: str, as_json: bool) -> None:
         click.echo(f"Replayed from: {ex.replayed_from}")
     if ex.error:
         click.echo(f"Error:      {ex.error}")
+    if ex.result is not None:
+        click.echo(f"Result:     {ex.result}")
     click.echo("Checkpoints:")
     if not ex.checkpoints:
         click.echo("  (none)")
@@ -88,6 +113,13 @@ def show_cmd(execution_id: str, as_json: bool) -> None:
         reused = f", reused from {c.reused_from}" if c.reused_from else ""
         dur = f"{c.duration_s:.3f}s" if c.duration_s is not None else "-"
         click.echo(f"  {c.id:<24} {c.status:<10} {dur}{extra}{reused}")
+        if c.output is not None:
+            click.echo(f"      -> {c.output}")
+    click.echo("LLM calls:")
+    if not ex.llm_calls:
+        click.echo("  (none)")
+    for call in ex.llm_calls:
+        click.echo(f"  {llm_call_line(call)}")
     click.echo("Secret reads:")
     if not ex.secret_reads:
         click.echo("  (none)")
@@ -111,8 +143,9 @@ def replay_cmd(execution_id: str, as_json: bool) -> None:
     from the module or script that defined it, with the original arguments.
     """
     from kitaru._replay_by_id import replay_execution
-    from kitaru.executions import get_execution
+    from kitaru.executions import get_execution, resolve_execution_id
 
+    execution_id = resolve_execution_id(execution_id)
     handle = replay_execution(execution_id)
     ex = get_execution(str(handle.execution_id)) if handle.execution_id else None
     reused = [c.id for c in ex.checkpoints if c.reused_from] if ex else []
@@ -151,7 +184,9 @@ def logs_cmd(execution_id: str, only: str | None, follow: bool, as_json: bool) -
     import time
 
     from kitaru._zenml import runs
+    from kitaru.executions import resolve_execution_id
 
+    execution_id = resolve_execution_id(execution_id)
     shown: set[str] = set()
     collected: list[dict[str, str]] = []
     while True:

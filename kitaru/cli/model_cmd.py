@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kitaru.cli._base import json_option, print_json, print_table
+from kitaru.cli._base import EXIT_USAGE, fail, json_option, print_json, print_table
 
 
 @click.group("model", help="Manage model aliases used by kitaru.llm().")
@@ -18,6 +18,7 @@ def model_group() -> None:
 @click.option("--secret", default=None, metavar="NAME", help="Secret holding the credentials.")
 @click.option("--api-base", default=None, metavar="URL", help="Custom API base URL.")
 @click.option("--default", "make_default", is_flag=True, help="Make this the default alias.")
+@click.option("--force", is_flag=True, help="Replace the alias if it is already registered.")
 @json_option
 def register_cmd(
     alias: str,
@@ -25,6 +26,7 @@ def register_cmd(
     secret: str | None,
     api_base: str | None,
     make_default: bool,
+    force: bool,
     as_json: bool,
 ) -> None:
     """Register ALIAS for a litellm PROVIDER/MODEL (the first alias becomes the default).
@@ -34,9 +36,19 @@ def register_cmd(
       kitaru model register local --model openai/demo --api-base http://127.0.0.1:8000/v1
 
     --secret must name an existing secret; only its name is stored. kitaru.llm()
-    reads it when the provider's environment variables are not set.
+    reads it when the provider's environment variables are not set. An alias
+    that is already registered is replaced only with --force.
     """
-    from kitaru.models import register_model
+    from kitaru.models import list_models, register_model
+
+    if not force:
+        old = next((m for m in list_models() if m.alias == alias), None)
+        if old is not None:
+            fail(
+                f"Model alias '{alias}' already exists (-> {old.model}); add --force to "
+                "replace it.",
+                EXIT_USAGE,
+            )
 
     m = register_model(alias, model, secret=secret, api_base=api_base, default=make_default)
     if as_json:
@@ -78,10 +90,16 @@ def remove_cmd(alias: str) -> None:
     from kitaru.models import list_models, remove_model
 
     removed = remove_model(alias)
-    click.echo(f"Removed model alias '{removed.alias}'.")
+    if not removed.is_default:
+        click.echo(f"Removed model alias '{removed.alias}'.")
+        return
     new_default = next((m for m in list_models() if m.is_default), None)
-    if removed.is_default:
-        click.echo(f"Default is now '{new_default.alias}'." if new_default else "No default now.")
+    then = (
+        f"'{new_default.alias}' ({new_default.model}) is the default now"
+        if new_default
+        else "no alias is left, so there is no default model now"
+    )
+    click.echo(f"Removed model alias '{removed.alias}', the default; {then}.")
 
 
 @model_group.command("default")
@@ -92,3 +110,30 @@ def default_cmd(alias: str) -> None:
 
     m = set_default_model(alias)
     click.echo(f"Default model is now '{m.alias}' ({m.model}).")
+
+
+@model_group.command("show")
+@click.argument("alias")
+@json_option(show=True)
+def show_cmd(alias: str, as_json: bool) -> None:
+    """Show ALIAS and which credential a kitaru.llm() call with it would use now.
+
+    The credential is named by where it comes from (an environment variable or
+    the linked secret), never by its value.
+    """
+    from kitaru.cli.model_credentials import credential_source
+    from kitaru.errors import ModelNotFoundError
+    from kitaru.models import list_models
+
+    m = next((m for m in list_models() if m.alias == alias), None)
+    if m is None:
+        raise ModelNotFoundError(alias)
+    cred = credential_source(m)
+    if as_json:
+        print_json(dict(m.model_dump(mode="json"), credential=cred))
+        return
+    click.echo(f"Alias:      {m.alias}" + (" (default)" if m.is_default else ""))
+    click.echo(f"Model:      {m.model}")
+    click.echo(f"Secret:     {m.secret or '-'}")
+    click.echo(f"API base:   {m.api_base or '-'}")
+    click.echo(f"Credential: {cred['summary']}")

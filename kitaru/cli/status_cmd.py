@@ -140,7 +140,7 @@ def _server_status(url: str) -> dict[str, Any]:
 
 
 @click.command("status")
-@json_option
+@json_option(show=True)
 def status_cmd(as_json: bool) -> None:
     """Show where kitaru keeps its store, what kind it is, and if it is encrypted."""
     data = status_data()

@@ -7,11 +7,17 @@ last user message), including token usage.
 
     with LocalOpenAIServer() as server:
         kitaru.register_model("local", "openai/demo", api_base=server.base_url, ...)
+
+From a shell, ``python -m kitaru.testing.openai_server [--host H] [--port P]``
+serves until Ctrl-C or SIGTERM and prints its API base URL first.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import signal
+import sys
 import threading
 import time
 import uuid
@@ -51,7 +57,9 @@ def echo_responder(body: dict[str, Any]) -> str:
 class LocalOpenAIServer:
     """A threaded HTTP server speaking the OpenAI chat-completions API."""
 
-    def __init__(self, responder: Responder = echo_responder, *, port: int = 0) -> None:
+    def __init__(
+        self, responder: Responder = echo_responder, *, port: int = 0, host: str = "127.0.0.1"
+    ) -> None:
         self.responder = responder
         self.requests: list[RecordedRequest] = []
         self.fail_next: int = 0  # answer this many requests with an error first
@@ -60,7 +68,7 @@ class LocalOpenAIServer:
         # quote a rejected key back ("Incorrect API key provided: sk-...").
         self.fail_message: str = "injected failure"
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -71,8 +79,11 @@ class LocalOpenAIServer:
 
     @property
     def base_url(self) -> str:
-        """The API base to give litellm (``http://127.0.0.1:PORT/v1``)."""
-        return f"http://127.0.0.1:{self.port}/v1"
+        """The API base to give litellm (``http://HOST:PORT/v1``)."""
+        host = str(self._server.server_address[0])
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}/v1"
 
     def start(self) -> LocalOpenAIServer:
         """Serve in a background thread."""
@@ -178,4 +189,43 @@ class LocalOpenAIServer:
         return Handler
 
 
-__all__ = ["LocalOpenAIServer", "RecordedRequest", "echo_responder"]
+def main(argv: list[str] | None = None) -> None:
+    """Serve on ``--host``/``--port`` until Ctrl-C or SIGTERM; print the API base URL."""
+    parser = argparse.ArgumentParser(
+        prog="python -m kitaru.testing.openai_server",
+        description="A local OpenAI-compatible chat-completions server that echoes the last "
+        "user message (with token usage). For offline demos and tests: point a model alias "
+        "at it with `kitaru model register ALIAS --model openai/NAME --api-base URL`.",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8765, help="TCP port; 0 picks a free one (default: %(default)s)"
+    )
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be between 0 and 65535, not {args.port}")
+    try:
+        server = LocalOpenAIServer(port=args.port, host=args.host)
+    except OSError as exc:
+        print(f"Error: cannot listen on {args.host}:{args.port}: {exc.strerror}.", file=sys.stderr)
+        raise SystemExit(1) from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    server.start()
+    print(server.base_url, flush=True)
+    print("Serving; Ctrl-C or SIGTERM stops it.", file=sys.stderr, flush=True)
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["LocalOpenAIServer", "RecordedRequest", "echo_responder", "main"]

@@ -1,0 +1,39 @@
+"""Finding runs by an ID prefix and reading their checkpoints' outputs (for `executions`)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from kitaru._zenml.client import get_client
+
+UNREADABLE = object()  # an output that exists but could not be loaded here
+
+
+def ids_with_prefix(prefix: str, limit: int = 10) -> list[tuple[str, str | None]]:
+    """Up to ``limit`` runs whose ID starts with ``prefix``: ``(id, flow name)``, newest first."""
+    page = get_client().list_pipeline_runs(
+        id=f"startswith:{prefix.lower()}", sort_by="desc:created", size=limit, hydrate=True
+    )
+    return [(str(r.id), r.pipeline.name if r.pipeline is not None else None) for r in page.items]
+
+
+def checkpoint_outputs(execution_id: str, skip_prefix: str) -> dict[str, Any]:
+    """Each step's first output, loaded (``UNREADABLE`` if it cannot be loaded here).
+
+    Steps whose invocation ID starts with ``skip_prefix`` (the flow's result) are left
+    out; steps without outputs (failed, or returning nothing) are absent.
+    """
+    run = get_client().zen_store.get_run(uuid.UUID(execution_id), hydrate=True)
+    out: dict[str, Any] = {}
+    for invocation_id, step_run in run.steps.items():
+        if invocation_id.startswith(skip_prefix):
+            continue
+        artifacts = [a for versions in step_run.outputs.values() for a in versions]
+        if not artifacts:
+            continue
+        try:
+            out[invocation_id] = artifacts[0].load()
+        except Exception:  # noqa: BLE001 - e.g. a remote artifact store not reachable here
+            out[invocation_id] = UNREADABLE
+    return out

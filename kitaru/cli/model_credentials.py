@@ -1,0 +1,65 @@
+"""Which credential a ``kitaru.llm()`` call with a model alias would use now.
+
+Used by ``kitaru model show``. The same planning as a real call decides
+(:func:`kitaru._llm_setup.plan_credentials`): the provider's environment
+variables first, else the alias's linked secret. Only names are reported.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from kitaru.errors import KitaruError, LLMSetupError
+from kitaru.models import ModelAlias
+
+
+def _linked_keys(secret: str) -> tuple[str, ...]:
+    """Key names of the linked secret; empty if it cannot be read now."""
+    from kitaru._zenml import secret_store
+
+    try:
+        return secret_store.get_secret(secret).keys
+    except KitaruError:
+        return ()
+
+
+def credential_source(alias: ModelAlias) -> dict[str, Any]:
+    """``{"source", "variables", "overridden_secret", "summary"}`` for ``alias``; no values.
+
+    ``source`` is ``env:VAR[,VAR]`` (or ``environment`` when litellm needs no
+    named variable), ``secret:NAME``, or ``none`` (the call would fail).
+    """
+    from kitaru._llm_setup import Resolved, import_litellm, plan_credentials
+
+    litellm = import_litellm()
+    target = Resolved(alias.model, alias.alias, alias.secret, alias.api_base)
+    try:
+        plan = plan_credentials(litellm, target, {})
+    except LLMSetupError as exc:
+        return {
+            "source": "none",
+            "variables": list(exc.missing),
+            "overridden_secret": None,
+            "summary": f"none: {exc}",
+        }
+    if plan.source == "secret":
+        variables = list(plan.from_secret)
+        return {
+            "source": f"secret:{alias.secret}",
+            "variables": variables,
+            "overridden_secret": None,
+            "summary": f"secret:{alias.secret} ({', '.join(variables)})",
+        }
+    provider = alias.model.split("/", 1)[0].upper().replace("-", "_")
+    candidates = [*(_linked_keys(alias.secret) if alias.secret else ()), f"{provider}_API_KEY"]
+    variables = [v for v in dict.fromkeys(candidates) if os.environ.get(v)]
+    source = f"env:{','.join(variables)}" if variables else "environment"
+    overridden = alias.secret if alias.secret else None
+    note = f" (overrides the linked secret '{overridden}')" if overridden else ""
+    return {
+        "source": source,
+        "variables": variables,
+        "overridden_secret": overridden,
+        "summary": f"{source}{note}",
+    }
