@@ -282,14 +282,18 @@ class _FlowMethods(Generic[P, R]):
         Checkpoint calls that completed there (same checkpoint, same position,
         same arguments) return their recorded outputs without running; the rest
         run again, reading secrets fresh. Without arguments, the original
-        execution's arguments are used.
+        execution's arguments are used. ``execution_id`` may be a unique prefix
+        (8 characters or more).
 
         Raises:
             ExecutionNotFoundError: no such execution.
             ReplayError: the execution belongs to another flow or is still running,
                 or the flow changed shape.
         """
+        from kitaru.executions import resolve_execution_id
+
         spec = self._spec()
+        execution_id = resolve_execution_id(execution_id)
         _, stored = plan_replay(execution_id, spec.name)
         if not args and not kwargs:
             if stored is None:
