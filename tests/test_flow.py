@@ -542,3 +542,35 @@ def test_a_result_that_is_not_plain_json_comes_back_exactly_through_an_artifact(
     run = _run(handle.execution_id)
     result_steps = [k for k in run.steps if k.startswith("kitaru_result_")]
     assert len(result_steps) == 1
+
+
+def test_runtime_option_is_checked_when_applied() -> None:
+    def heavy() -> int:
+        return 1
+
+    with pytest.raises(KitaruValidationError) as info:
+        kitaru.checkpoint(runtime="remote")(heavy)
+    assert "heavy" in str(info.value) and "'inline' or 'isolated'" in str(info.value)
+
+
+@kitaru.checkpoint(runtime="isolated")
+def isolated_here(x: int) -> int:
+    return x * 3
+
+
+@kitaru.flow(name="isolated-on-local")
+def isolated_on_local() -> list[int]:
+    return [isolated_here(1), isolated_here(2)]
+
+
+def test_isolated_checkpoint_runs_inline_with_one_warning_on_the_local_orchestrator() -> None:
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        handle = isolated_on_local.run()
+        assert handle.wait() == [3, 6]
+    mine = [w for w in caught if "cannot run isolated steps" in str(w.message)]
+    assert len(mine) == 1 and handle.execution_id in str(mine[0].message)
+    with pytest.raises(KitaruContextError):
+        isolated_here.submit(1)  # outside a flow, and .submit() is for inline checkpoints
