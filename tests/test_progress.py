@@ -123,3 +123,26 @@ def test_the_first_command_on_a_new_store_says_it_is_creating_it(tmp_path: Path)
         [kitaru_bin, "secrets", "list"], env=env2, capture_output=True, text=True, timeout=600
     )
     assert third.returncode == 0 and "creating" not in third.stdout + third.stderr
+
+
+def test_init_and_the_first_secrets_set_say_they_create_the_local_store(tmp_path: Path) -> None:
+    kitaru_bin = str(Path(PYTHON).parent / "kitaru")
+
+    def run(cfg: str, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "KITARU_CONFIG_PATH": str(tmp_path / cfg)}
+        return subprocess.run(
+            [kitaru_bin, *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600
+        )
+
+    first = run("a", "secrets", "set", "first-one", "--TOKEN=not-a-real-value")
+    assert first.returncode == 0, first.stderr
+    assert (
+        first.stderr.strip()
+        == f"kitaru: creating the local store in {tmp_path / 'a'} (first use) ..."
+    )
+    second = run("a", "secrets", "set", "second-one", "--TOKEN=not-a-real-value")
+    assert second.returncode == 0 and second.stderr == ""
+    init = run("b", "init")
+    assert init.returncode == 0, init.stderr
+    assert f"Creating the local store in {tmp_path / 'b'}" in init.stdout
+    assert "Creating the local store" not in run("b", "init").stdout

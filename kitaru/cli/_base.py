@@ -177,3 +177,12 @@ def json_option(fn: Any = None, *, show: bool = False) -> Any:
         return click.option("--json", "json_flag", is_flag=True, help="Same as -o json.")(wrapper)
 
     return decorate(fn) if fn is not None else decorate
+
+
+def say_if_creating_store() -> None:
+    """On stderr, one line that a new local store is about to be created (many seconds)."""
+    from kitaru._config import config_dir, paths
+    from kitaru._zenml.connection import server_url
+
+    if not server_url() and not paths().local_store_db.exists():
+        click.echo(f"kitaru: creating the local store in {config_dir()} (first use) ...", err=True)

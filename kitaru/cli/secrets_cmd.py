@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from kitaru.cli._base import EXIT_USAGE, fail, json_option, print_json, print_table
+from kitaru.cli._base import (
+    EXIT_USAGE,
+    fail,
+    json_option,
+    print_json,
+    print_table,
+    say_if_creating_store,
+)
 from kitaru.cli.secret_values import collect_values
 from kitaru.errors import InvalidSecretError
 
@@ -93,6 +100,7 @@ def set_cmd(
     # process would pay more for importing pydantic than for the whole upsert).
     name = check.validate_name(name)
     clean = check.validate_values(values, secret=name)
+    say_if_creating_store()
     result = backend().upsert(name, clean, private=private)
     s = result.secret
     keys_set = sorted(clean)

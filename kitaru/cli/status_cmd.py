@@ -30,6 +30,8 @@ def init_cmd() -> None:
         (project / ".gitignore").write_text("*\n", encoding="utf-8")
         click.echo(f"Created {project} (project marker for kitaru).")
     had_store = paths().local_store_db.exists()
+    if not had_store and not server_url():
+        click.echo(f"Creating the local store in {config_dir()} (first use, a few seconds) ...")
     get_client()
     if server_url():
         click.echo(f"Using the kitaru/ZenML server at {server_url()}.")
