@@ -28,7 +28,7 @@ from kitaru.errors import KitaruValidationError
 
 ENV_STACK = "KITARU_STACK"
 SUBPROCESS_FLAVOR = "kitaru_subprocess"
-SUBPROCESS_FLAVOR_SOURCE = "kitaru.testing.subprocess_orchestrator.SubprocessOrchestratorFlavor"
+SUBPROCESS_FLAVOR_SOURCE = "kitaru._zenml.subprocess_orchestrator.SubprocessOrchestratorFlavor"
 # Flavors `kitaru stack create` knows how to assemble; any other registered
 # orchestrator flavor works too, given its options.
 CONTAINER_FLAVORS = {"local_docker", "kubernetes", "vertex", "sagemaker", "azureml", "ssh"}

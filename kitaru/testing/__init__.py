@@ -1,8 +1,8 @@
 """Test helpers shipped with kitaru: a local OpenAI-compatible server.
 
-The ``kitaru_subprocess`` orchestrator flavor lives in
-``kitaru.testing.subprocess_orchestrator``; ZenML imports it by path when a
-stack uses it, so it is not imported here. Names are loaded on first use, so
+The ``kitaru_subprocess`` orchestrator flavor is
+``kitaru.testing.subprocess_orchestrator``; it imports ZenML, and ZenML imports
+it by path when a stack uses it, so it is not imported here. Names are loaded on first use, so
 ``python -m kitaru.testing.openai_server`` runs that module only once.
 """
 

@@ -1,0 +1,265 @@
+"""``kitaru_subprocess``: a ZenML orchestrator that runs each flow in a fresh process.
+
+Public name: ``kitaru.testing.subprocess_orchestrator``.
+
+It does what ZenML's remote orchestrators do in their pods and containers, on
+this machine: it starts ZenML's dynamic-pipeline entrypoint
+(``--snapshot_id``/``--run_id``) in a new interpreter with a clean environment
+(only what ZenML hands over, plus PATH, a fresh HOME and LANG), a fresh working
+directory, and the code taken from ZenML's code archive. As root it also gives
+the process its own mount namespace: a private ``/app`` (ZenML's hard-coded code
+directory) and empty tmpfs mounts over the ``hide`` paths (the checkout), so the
+run can only use what an orchestrator's container would have.
+
+Options (``kitaru stack create NAME --orchestrator kitaru_subprocess --option K=V``):
+``python`` (interpreter of the fresh process, e.g. a venv with kitaru installed
+from a wheel), ``isolate`` (``false`` where a mount namespace is not available),
+``hide`` (paths to hide, separated by ``os.pathsep``), ``synchronous`` (wait for
+the run in ``.run()``), ``workdir`` (where run directories and logs go).
+
+Isolated steps (``@checkpoint(runtime="isolated")``) run the same way in their
+own process, through ZenML's isolated-step hooks, as the Kubernetes
+orchestrator runs them in their own pods.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from zenml.config.build_configuration import BuildConfiguration
+from zenml.enums import ExecutionStatus
+from zenml.orchestrators import BaseOrchestratorConfig, BaseOrchestratorFlavor
+from zenml.orchestrators.base_orchestrator import SubmissionResult
+from zenml.orchestrators.containerized_orchestrator import ContainerizedOrchestrator
+
+if TYPE_CHECKING:
+    from zenml.config.step_run_info import StepRunInfo
+    from zenml.models import PipelineRunResponse, PipelineSnapshotResponse, StepRunResponse
+    from zenml.models.v2.core.pipeline_snapshot import PipelineSnapshotBase
+    from zenml.stack import Stack
+
+FLAVOR_NAME = "kitaru_subprocess"
+ENV_RUN_ID = "KITARU_SUBPROCESS_RUN_ID"
+# ZenML needs an image name on the build it records for the code archive; no
+# image is ever built or pulled for this orchestrator.
+_NO_IMAGE = "kitaru/subprocess:no-image"
+_PASSTHROUGH = ("PATH", "LANG", "LC_ALL", "TZ")
+
+
+class SubprocessOrchestratorConfig(BaseOrchestratorConfig):
+    """Options of the ``kitaru_subprocess`` orchestrator."""
+
+    python: str | None = None
+    isolate: bool = True
+    hide: str = ""
+    synchronous: bool = False
+    workdir: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return True
+
+    @property
+    def is_synchronous(self) -> bool:
+        return self.synchronous
+
+
+class SubprocessOrchestrator(ContainerizedOrchestrator):
+    """Runs each dynamic pipeline (and each isolated step) in a fresh local process."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._steps: dict[Any, subprocess.Popen[bytes]] = {}
+        self._stopped: set[Any] = set()
+        self._steps_lock = threading.Lock()
+
+    @property
+    def config(self) -> SubprocessOrchestratorConfig:
+        return cast(SubprocessOrchestratorConfig, self._config)
+
+    def get_orchestrator_run_id(self) -> str:
+        try:
+            return os.environ[ENV_RUN_ID]
+        except KeyError:
+            raise RuntimeError(
+                f"{ENV_RUN_ID} is not set: only a process started by the kitaru_subprocess "
+                "orchestrator has a run ID."
+            ) from None
+
+    def get_docker_builds(self, snapshot: PipelineSnapshotBase) -> list[BuildConfiguration]:
+        # A build record (never built) makes ZenML upload the code archive that
+        # the fresh process downloads, as it does for container orchestrators.
+        return [
+            BuildConfiguration(
+                key=b.key,
+                settings=b.settings.model_copy(
+                    update={"skip_build": True, "parent_image": _NO_IMAGE}
+                ),
+                step_name=b.step_name,
+            )
+            for b in super().get_docker_builds(snapshot)
+        ]
+
+    def _run_dir(self, run_id: str) -> Path:
+        base = Path(self.config.workdir or Path(tempfile.gettempdir()) / "kitaru-subprocess-runs")
+        path = base / f"{run_id}-{uuid.uuid4().hex[:8]}"
+        path.mkdir(parents=True, mode=0o700)
+        return path
+
+    def _environment(self, run_id: str, run_dir: Path, handed: dict[str, str]) -> dict[str, str]:
+        from zenml.config.global_config import GlobalConfiguration
+
+        env = {k: os.environ[k] for k in _PASSTHROUGH if k in os.environ}
+        env.update(handed)
+        home = run_dir / "home"
+        home.mkdir(exist_ok=True)
+        env["HOME"] = str(home)
+        env["ZENML_CONFIG_PATH"] = str(run_dir / "zenml-config")
+        env["ZENML_LOCAL_STORES_PATH"] = str(GlobalConfiguration().local_stores_path)
+        env["ZENML_ANALYTICS_OPT_IN"] = "false"
+        env[ENV_RUN_ID] = run_id
+        return env
+
+    def _launch(
+        self, argv: list[str], env: dict[str, str], run_dir: Path
+    ) -> subprocess.Popen[bytes]:
+        python = self.config.python or sys.executable
+        if argv and Path(argv[0]).name.startswith("python"):
+            argv = [python, *argv[1:]]
+        app = run_dir / "app"
+        app.mkdir(exist_ok=True)
+        if self.config.isolate:
+            hide = [p for p in self.config.hide.split(os.pathsep) if p.strip()]
+            script = " && ".join(
+                [
+                    "mount --make-rprivate /",
+                    "mkdir -p /app",
+                    f"mount --bind {shlex.quote(str(app))} /app",
+                    *(f"mount -t tmpfs kitaru-hidden {shlex.quote(p)}" for p in hide),
+                    'cd /app && exec "$@"',
+                ]
+            )
+            argv = ["unshare", "--mount", "--", "/bin/sh", "-c", script, "sh", *argv]
+        log = open(run_dir / "process.log", "ab")  # noqa: SIM115 - owned by the child
+        try:
+            return subprocess.Popen(
+                argv,
+                env=env,
+                cwd=str(app),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+
+    def submit_dynamic_pipeline(
+        self,
+        snapshot: PipelineSnapshotResponse,
+        stack: Stack,
+        environment: dict[str, str],
+        placeholder_run: PipelineRunResponse | None = None,
+    ) -> SubmissionResult | None:
+        from zenml.pipelines.dynamic.entrypoint_configuration import (
+            DynamicPipelineEntrypointConfiguration,
+        )
+
+        assert placeholder_run is not None
+        run_id = str(placeholder_run.id)
+        argv = DynamicPipelineEntrypointConfiguration.get_entrypoint_command()
+        argv += DynamicPipelineEntrypointConfiguration.get_entrypoint_arguments(
+            snapshot_id=snapshot.id, run_id=run_id
+        )
+        run_dir = self._run_dir(run_id)
+        proc = self._launch(argv, self._environment(run_id, run_dir, environment), run_dir)
+        if self.config.synchronous:
+
+            def wait() -> None:
+                proc.wait()
+
+            return SubmissionResult(wait_for_completion=wait)
+        return None
+
+    def submit_isolated_step(self, step_run_info: StepRunInfo, environment: dict[str, str]) -> None:
+        from zenml.orchestrators.utils import get_step_entrypoint_command
+        from zenml.step_operators.step_operator_entrypoint_configuration import (
+            StepOperatorEntrypointConfiguration,
+        )
+
+        command, args = get_step_entrypoint_command(
+            invocation_id=step_run_info.pipeline_step_name,
+            config=step_run_info.config,
+            entrypoint_config_class=StepOperatorEntrypointConfiguration,
+            snapshot_id=step_run_info.snapshot.id,
+            step_run_id=str(step_run_info.step_run_id),
+        )
+        run_id = self.get_orchestrator_run_id()
+        run_dir = self._run_dir(f"{run_id}-step")
+        env = self._environment(run_id, run_dir, environment)
+        proc = self._launch(command + args, env, run_dir)
+        with self._steps_lock:
+            self._steps[step_run_info.step_run_id] = proc
+            self._stopped.discard(step_run_info.step_run_id)
+
+    def get_isolated_step_status(self, step_run: StepRunResponse) -> ExecutionStatus:
+        with self._steps_lock:
+            proc = self._steps.get(step_run.id)
+            stopped = step_run.id in self._stopped
+        if proc is None or proc.poll() is None:
+            return ExecutionStatus.RUNNING
+        if stopped:
+            return ExecutionStatus.STOPPED
+        return ExecutionStatus.COMPLETED if proc.returncode == 0 else ExecutionStatus.FAILED
+
+    def stop_isolated_step(self, step_run: StepRunResponse) -> None:
+        with self._steps_lock:
+            proc = self._steps.get(step_run.id)
+            if proc is None or proc.poll() is not None:
+                return
+            self._stopped.add(step_run.id)
+        try:
+            os.killpg(os.getpgid(proc.pid), signal.SIGTERM)
+            proc.wait(timeout=10)
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
+            proc.wait()
+
+
+class SubprocessOrchestratorFlavor(BaseOrchestratorFlavor):
+    """Flavor of :class:`SubprocessOrchestrator` (``kitaru_subprocess``)."""
+
+    @property
+    def name(self) -> str:
+        return FLAVOR_NAME
+
+    @property
+    def docs_url(self) -> str | None:
+        return None
+
+    @property
+    def sdk_docs_url(self) -> str | None:
+        return None
+
+    @property
+    def logo_url(self) -> str:
+        return ""
+
+    @property
+    def config_class(self) -> type[SubprocessOrchestratorConfig]:
+        return SubprocessOrchestratorConfig
+
+    @property
+    def implementation_class(self) -> type[SubprocessOrchestrator]:
+        return SubprocessOrchestrator
