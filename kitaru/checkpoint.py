@@ -54,65 +54,55 @@ def _run_checkpoint_body(
     retries: int,
     retry_delay: float,
 ) -> Any:
-    with checkpoint_output() as printed:
-        try:
-            return _attempts(scope, name, invocation_id, fn, args, kwargs, retries, retry_delay)
-        finally:
-            if printed:
-                from kitaru._zenml import pipelines
+    with checkpoint_output(lambda text: _keep_output(scope, text)):
+        sink = current_sink()
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            if sink is not None:
+                sink.checkpoint_started(invocation_id, attempt)
+            cp = CheckpointScope(name=name, invocation_id=invocation_id, attempt=attempt)
+            failure: Exception | None = None
+            try:
+                with checkpoint_scope(cp):
+                    value = call_body(fn, args, kwargs)
+            except Exception as exc:  # noqa: BLE001 - user code may raise anything
+                failure = exc
+            if failure is not None:
+                # Raised outside the ``except`` block, so a redacted replacement does
+                # not carry the original (unredacted) exception as its context.
+                scope.record_attempt(invocation_id, failure)
+                if attempt <= retries:
+                    time.sleep(min(retry_delay * (2 ** (attempt - 1)), MAX_RETRY_DELAY))
+                    # Secrets are read again only if the store changed (a rotated key);
+                    # a read that failed was never cached, so it is retried anyway.
+                    from kitaru._zenml import secret_store
 
-                pipelines.record_checkpoint_output(scope.redactor.redact("".join(printed)))
+                    scope.forget_changed(secret_store.updated_at)
+                    continue
+                error: BaseException = redact_exception(failure, scope.redactor)
+                _report_end(sink, scope, invocation_id, started, error)
+                raise error
+            scope.record_attempt(invocation_id, None)
+            match = scope.redactor.find_in_object(value)
+            if match is not None:
+                error = SecretLeakError(
+                    where=f"Output of checkpoint {invocation_id!r}",
+                    secret=match.secret,
+                    key=match.key,
+                )
+                _report_end(sink, scope, invocation_id, started, error)
+                raise error
+            _report_end(sink, scope, invocation_id, started, None)
+            return value
 
 
-def _attempts(
-    scope: ExecutionScope,
-    name: str,
-    invocation_id: str,
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    retries: int,
-    retry_delay: float,
-) -> Any:
-    sink = current_sink()
-    started = time.monotonic()
-    attempt = 0
-    while True:
-        attempt += 1
-        if sink is not None:
-            sink.checkpoint_started(invocation_id, attempt)
-        cp = CheckpointScope(name=name, invocation_id=invocation_id, attempt=attempt)
-        failure: Exception | None = None
-        try:
-            with checkpoint_scope(cp):
-                value = call_body(fn, args, kwargs)
-        except Exception as exc:  # noqa: BLE001 - user code may raise anything
-            failure = exc
-        if failure is not None:
-            # Raised outside the ``except`` block, so a redacted replacement does
-            # not carry the original (unredacted) exception as its context.
-            scope.record_attempt(invocation_id, failure)
-            if attempt <= retries:
-                time.sleep(min(retry_delay * (2 ** (attempt - 1)), MAX_RETRY_DELAY))
-                # Secrets are read again only if the store changed (a rotated key);
-                # a read that failed was never cached, so it is retried anyway.
-                from kitaru._zenml import secret_store
+def _keep_output(scope: ExecutionScope, text: str) -> None:
+    """Store what the checkpoint printed and logged, with secret values redacted."""
+    from kitaru._zenml import pipelines
 
-                scope.forget_changed(secret_store.updated_at)
-                continue
-            error: BaseException = redact_exception(failure, scope.redactor)
-            _report_end(sink, scope, invocation_id, started, error)
-            raise error
-        scope.record_attempt(invocation_id, None)
-        match = scope.redactor.find_in_object(value)
-        if match is not None:
-            error = SecretLeakError(
-                where=f"Output of checkpoint {invocation_id!r}", secret=match.secret, key=match.key
-            )
-            _report_end(sink, scope, invocation_id, started, error)
-            raise error
-        _report_end(sink, scope, invocation_id, started, None)
-        return value
+    pipelines.record_checkpoint_output(scope.redactor.redact(text))
 
 
 def _report_end(
@@ -130,7 +120,6 @@ def _report_end(
 
 
 register_boundary(_run_checkpoint_body.__code__)
-register_boundary(_attempts.__code__)
 
 
 def run_body_in_scope(

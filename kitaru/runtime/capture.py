@@ -14,7 +14,7 @@ import contextlib
 import logging
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, TextIO
 
@@ -84,14 +84,19 @@ def capturing() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def checkpoint_output() -> Iterator[list[str]]:
-    """Collect what the code in this context prints or logs."""
+def checkpoint_output(keep: Callable[[str], None]) -> Iterator[None]:
+    """Collect what the code in this context prints or logs; ``keep(text)`` it at the end.
+
+    ``keep`` is called only if something was written, also when the code raised.
+    """
     buf: list[str] = []
     token = _buffer.set(buf)
     try:
-        yield buf
+        yield
     finally:
         _buffer.reset(token)
+        if buf:
+            keep("".join(buf))
 
 
 def passthrough(stream: TextIO) -> TextIO:
