@@ -14,7 +14,8 @@ from kitaru.runtime import SecretRead
 
 R = TypeVar("R")
 
-_TERMINAL = {"completed", "failed", "stopped", "cached"}
+# A waiting execution is not over, but nothing more happens until someone answers it.
+_TERMINAL = {"completed", "failed", "crashed", "cancelled", "waiting"}
 _POLL_START, _POLL_MAX = 0.2, 2.0
 _MISSING = object()
 
@@ -108,8 +109,8 @@ class FlowHandle(Generic[R]):
 
     @property
     def status(self) -> str:
-        """The run's status: ``initializing``, ``provisioning``, ``running``,
-        ``completed``, ``failed`` or ``stopped``."""
+        """The execution's status: ``running``, ``waiting``, ``completed``, ``failed``,
+        ``crashed`` (its process died; retry it) or ``cancelled``."""
         return self._read_status()
 
     def _kitaru_record(self) -> dict[str, Any]:
@@ -126,9 +127,9 @@ class FlowHandle(Generic[R]):
     def error(self) -> BaseException | None:
         """The error that ended the execution, or None (also while it is running)."""
         status = self._read_status()
-        if status in ("completed", "cached") or status not in _TERMINAL:
+        if status == "completed" or status not in _TERMINAL:
             return None
-        if self._local_error is not None:
+        if self._local_error is not None and status == "failed":
             return self._local_error
         record = self._kitaru_record()
         return FlowFailedError(
