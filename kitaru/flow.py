@@ -47,6 +47,7 @@ from kitaru.runtime import (
 )
 from kitaru.runtime.capture import capturing
 from kitaru.runtime.progress import reporting_to
+from kitaru.runtime.record import plain_json
 
 if TYPE_CHECKING:
     from kitaru._zenml.run_state import Runner
@@ -193,7 +194,7 @@ class _FlowSpec:
         ``runner`` records how this attempt ends; ``retry`` is set when the run
         continues itself in place (completed calls return their stored outputs).
         """
-        from kitaru._zenml import pipelines, secret_store
+        from kitaru._zenml import secret_store
 
         started = time.time()
         scope = ExecutionScope(
@@ -213,7 +214,7 @@ class _FlowSpec:
             error = exc
             raise
         finally:
-            result_json = pipelines.plain_json(result) if error is None else None
+            result_json = plain_json(result) if error is None else None
             runner.end(end_record(scope, error, started, result_json))
         return result
 

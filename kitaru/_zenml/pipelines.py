@@ -22,7 +22,6 @@ This module imports zenml at top level; import it only after
 from __future__ import annotations
 
 import contextvars
-import json
 import threading
 import uuid
 from collections.abc import Callable
@@ -35,7 +34,7 @@ from zenml.enums import StepRuntime
 from zenml.exceptions import RunStoppedException
 
 from kitaru.runtime import process_redactor
-from kitaru.runtime.record import RECORD_VERSION, CheckpointRecord
+from kitaru.runtime.record import RECORD_VERSION, CheckpointRecord, plain_json
 
 _LEAN_STEP: dict[str, Any] = {
     "enable_cache": False,
@@ -244,35 +243,6 @@ def kitaru_flow(
             # artifact. A fresh invocation ID per run, so a replay never reuses it.
             result_id = f"{runs.RESULT_STEP_PREFIX}{uuid.uuid4().hex[:12]}"
             call_checkpoint(run_id, result_id, lambda: result)
-
-
-MAX_RECORDED_RESULT = 64 * 1024
-
-
-def plain_json(value: Any) -> str | None:
-    """``value`` as JSON if it is small and made only of JSON's own types, else None.
-
-    Such a result is kept in the execution's record (no extra step); anything
-    else (a tuple, a dataclass, a big payload) is persisted as an artifact, so the
-    caller always gets back exactly what the flow returned.
-    """
-
-    def plain(v: Any) -> bool:
-        if v is None or type(v) in (str, int, float, bool):
-            return not (type(v) is float and v != v)  # NaN is not JSON
-        if type(v) is list:
-            return all(plain(x) for x in v)
-        if type(v) is dict:
-            return all(type(k) is str and plain(x) for k, x in v.items())
-        return False
-
-    try:
-        if not plain(value):
-            return None
-        text = json.dumps(value, allow_nan=False)
-    except (RecursionError, ValueError):
-        return None
-    return text if len(text) <= MAX_RECORDED_RESULT else None
 
 
 def _one_line(exc: BaseException) -> str:
