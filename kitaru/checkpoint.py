@@ -33,6 +33,7 @@ from kitaru.runtime import (
     register_boundary,
 )
 from kitaru.runtime.capture import checkpoint_output
+from kitaru.runtime.interrupts import is_interrupt
 from kitaru.runtime.progress import current_sink, report_end
 
 if TYPE_CHECKING:
@@ -69,8 +70,8 @@ def _run_checkpoint_body(
         ended = True
         return value
     except Exception as exc:
+        ended = not is_interrupt(exc)  # a Ctrl-C is not the call's end: it runs again
         error = exc
-        ended = True
         raise
     finally:
         # Only a call that ended is recorded: an interrupt (Ctrl-C, SystemExit) is
@@ -105,7 +106,9 @@ def _attempts(
         try:
             with checkpoint_scope(cp):
                 value = call_body(fn, args, kwargs)
-        except Exception as exc:  # noqa: BLE001 - user code may raise anything
+        except Exception as exc:
+            if is_interrupt(exc):
+                raise  # a Ctrl-C is not the body's failure: neither retried nor recorded
             failure = exc
         if failure is not None:
             # Raised outside the ``except`` block, so a redacted replacement does

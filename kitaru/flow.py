@@ -30,7 +30,7 @@ from kitaru._flow_support import (
     refuse_start_at_import_time,
     registry_snapshot,
 )
-from kitaru._handle import FlowHandle
+from kitaru._handle import FlowHandle, interrupted
 from kitaru._progress import Reporter
 from kitaru._progress import enabled as progress_enabled
 from kitaru.errors import (
@@ -46,6 +46,7 @@ from kitaru.runtime import (
     register_boundary,
 )
 from kitaru.runtime.capture import capturing
+from kitaru.runtime.interrupts import is_interrupt
 from kitaru.runtime.progress import reporting_to
 from kitaru.runtime.record import plain_json
 
@@ -170,6 +171,9 @@ class _FlowSpec:
             assert error is not None
             raise error  # failed before ZenML created a run: nothing to hand back
         handle: FlowHandle[Any] = FlowHandle(self.name, execution_id, local_error=error)
+        if error is not None and is_interrupt(error):
+            interrupted(execution_id)
+            raise KeyboardInterrupt from None  # as Python raises it, without ZenML's frames
         if reporter is not None:
             if orchestrator.runs_in_caller:
                 # Its checkpoints were reported as they ran, in this process.
@@ -202,6 +206,7 @@ class _FlowSpec:
         )
         scope.model_registry = registry
         scope.retry = retry
+        scope.stop_requested = runner.cancel_requested
         error: BaseException | None = None
         result: Any = None
         try:

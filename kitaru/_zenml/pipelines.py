@@ -31,9 +31,10 @@ from typing import Any, Generic, TypeVar
 from zenml import pipeline, step
 from zenml.config.retry_config import StepRetryConfig
 from zenml.enums import StepRuntime
-from zenml.exceptions import RunStoppedException
+from zenml.exceptions import RunInterruptedException, RunStoppedException
 
 from kitaru.runtime import process_redactor
+from kitaru.runtime.interrupts import register_interrupt
 from kitaru.runtime.record import RECORD_VERSION, CheckpointRecord, plain_json
 
 _LEAN_STEP: dict[str, Any] = {
@@ -65,6 +66,8 @@ CONTINUATIONS = StepRetryConfig(max_retries=100, delay=0, backoff=1)
 
 _MISSING = object()
 T = TypeVar("T")
+# ZenML's handler turns SIGINT during a step into this, where SIGINT is ignored.
+register_interrupt(RunInterruptedException)
 
 
 class _BodyFailed(RunStoppedException):
@@ -128,7 +131,8 @@ def kitaru_checkpoint() -> Any:
         raise _BodyFailed(f"No checkpoint body is waiting for step {key} here.") from None
     try:
         value = call.context.run(call.runner) if call.context is not None else call.runner()
-    except Exception as exc:  # noqa: BLE001 - any body failure is the call's to report
+    except BaseException as exc:  # noqa: BLE001 - any body failure is the call's to report
+        # A Ctrl-C too: ZenML would otherwise retry the step, and lose the interrupt.
         call.error = exc
         raise _BodyFailed(f"{type(exc).__name__}: {exc}"[:2000]) from None
     call.result = value

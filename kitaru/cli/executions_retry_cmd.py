@@ -89,3 +89,30 @@ def recover_cmd(flow_name: str | None, as_json: bool) -> None:
     else:
         for row in rows:
             click.echo(f"Retried {row['execution_id']}: {row['status']}")
+
+
+@click.command("cancel")
+@click.argument("execution_id")
+@click.option(
+    "--now",
+    is_flag=True,
+    help="Also interrupt the checkpoint running now (where its process can be reached).",
+)
+@json_option
+def cancel_cmd(execution_id: str, now: bool, as_json: bool) -> None:
+    """Cancel a running or waiting execution, from any terminal.
+
+    No further checkpoint starts; the one running now finishes (with --now it
+    is interrupted, as Ctrl-C would). The execution ends `cancelled` and can be
+    continued later with `kitaru executions retry`. An execution that has
+    already ended is refused (exit 1).
+    """
+    from kitaru._control import cancel_execution
+    from kitaru.executions import resolve_execution_id
+
+    execution_id = resolve_execution_id(execution_id)
+    said = cancel_execution(execution_id, now=now)
+    if as_json:
+        print_json({"execution_id": execution_id, "message": said})
+    else:
+        click.echo(said)
