@@ -20,16 +20,47 @@ from typing import Any, TextIO
 
 MAX_CAPTURED = 256 * 1024
 
-_buffer: ContextVar[list[str] | None] = ContextVar("kitaru_output", default=None)
 _lock = threading.Lock()
 _active = 0
 _saved: dict[str, Any] = {}
 
 
+class _Kept:
+    """One body's captured writes, with a running size so each write costs O(its length).
+
+    Whole writes are kept until :data:`MAX_CAPTURED` characters are reached (a
+    write is never cut, so a secret inside it stays whole for redaction); the
+    characters of the writes after that are only counted.
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.dropped = 0
+        self._lock = threading.Lock()  # the body's threads write into it too
+
+    def add(self, text: str) -> None:
+        with self._lock:
+            if self.size < MAX_CAPTURED:
+                self.parts.append(text)
+                self.size += len(text)
+            else:
+                self.dropped += len(text)
+
+    def text(self) -> str:
+        kept = "".join(self.parts)
+        if self.dropped:
+            kept += f"\n[kitaru: {self.dropped} more characters were not kept]\n"
+        return kept
+
+
+_buffer: ContextVar[_Kept | None] = ContextVar("kitaru_output", default=None)
+
+
 def _keep(text: str) -> None:
     buf = _buffer.get()
-    if buf is not None and sum(len(x) for x in buf) < MAX_CAPTURED:
-        buf.append(text)
+    if buf is not None:
+        buf.add(text)
 
 
 class _Tee:
@@ -89,14 +120,14 @@ def checkpoint_output(keep: Callable[[str], None]) -> Iterator[None]:
 
     ``keep`` is called only if something was written, also when the code raised.
     """
-    buf: list[str] = []
+    buf = _Kept()
     token = _buffer.set(buf)
     try:
         yield
     finally:
         _buffer.reset(token)
-        if buf:
-            keep("".join(buf))
+        if buf.parts:
+            keep(buf.text())
 
 
 def passthrough(stream: TextIO) -> TextIO:
