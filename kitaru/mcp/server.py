@@ -82,6 +82,9 @@ Rules:
 non-empty strings.
 - private: false (default) creates a public secret, visible to other users of the \
 same secret store (not internet-public); true makes it visible only to you.
+- force: keys that change how a process starts (PATH, LD_*, DYLD_*, PYTHON*, \
+BASH_ENV, ENV, SHELLOPTS, IFS, KITARU_*, ZENML_*, ...) are refused unless force is \
+true; storing one adds a warning to the result.
 - This tool only creates: it fails with an error if any secret you can see already \
 has this name (public or private), and never overwrites or shadows one. To update \
 values use the CLI (`kitaru secrets set NAME --KEY=value`) or `kitaru.set_secret()`.
@@ -205,16 +208,30 @@ async def kitaru_secrets_create(
             "users of the same secret store."
         ),
     ] = False,
+    force: Annotated[
+        bool,
+        Field(
+            description="true: also store keys that change how a process starts (PATH, LD_*, "
+            "PYTHON*, KITARU_*, ZENML_*, ...); without it such keys are refused."
+        ),
+    ] = False,
 ) -> Annotated[CallToolResult, SecretMetadata]:
     """Create a secret whose name no visible secret has; return its metadata only."""
+    risky: list[str] = []
 
     def work() -> SecretMetadata:
         clean_name = check.validate_name(name)
         clean = check.validate_values(values, secret=clean_name)
         flag = check.validate_private(private)
+        risky.extend(check.check_start_changing(clean, force=force, secret=clean_name))
         return _metadata(backend().create_unique(clean_name, clean, private=flag))
 
-    return await _call(CREATE_TOOL, work)
+    result = await _call(CREATE_TOOL, work)
+    if risky and not result.is_error:
+        warning = f"Warning: {check.start_changing_warning(name, risky)}"
+        logger.warning("%s", warning)
+        result.content.append(TextContent(type="text", text=warning))
+    return result
 
 
 async def kitaru_secrets_list() -> Annotated[CallToolResult, SecretList]:

@@ -13,7 +13,8 @@ would redact ordinary text); values shorter than :data:`TOKEN_LENGTH` are
 matched only as whole tokens, not inside a longer run of letters and digits
 (``5432`` is found in ``port 5432`` but not in ``15432``); longer values are
 matched anywhere. Only values that were actually read are remembered (see
-:class:`kitaru.Secret`).
+:class:`kitaru.Secret`), and those that ``kitaru secrets run`` put in this
+process's environment (named in ``KITARU_SECRET_KEYS``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import pickle
 import re
 import threading
@@ -284,7 +286,23 @@ class Redactor:
         return text
 
 
-_PROCESS = Redactor()
+# Set by `kitaru secrets run`: names of the variables it took from secrets.
+SECRET_KEYS_VAR = "KITARU_SECRET_KEYS"
+# How those values are named in a leak error (the secret's own name is not passed on).
+SECRETS_RUN_LABEL = "kitaru secrets run"
+
+
+def _from_secrets_run() -> Redactor:
+    """A redactor that already knows the values ``kitaru secrets run`` put in the environment."""
+    redactor = Redactor()
+    for key in os.environ.get(SECRET_KEYS_VAR, "").split(","):
+        value = os.environ.get(key.strip()) if key.strip() else None
+        if value:
+            redactor.remember(value, secret=SECRETS_RUN_LABEL, key=key.strip())
+    return redactor
+
+
+_PROCESS = _from_secrets_run()
 
 
 def process_redactor() -> Redactor:
