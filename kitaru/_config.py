@@ -106,11 +106,28 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
+def private_temp_file(path: Path) -> tuple[int, Path]:
+    """A new 0600 file beside ``path`` to be renamed over it: (open fd, its path).
+
+    Its name is unpredictable and it is created with ``O_EXCL|O_NOFOLLOW``
+    (``mkstemp``), so nothing planted in the folder (a symlink to another file)
+    is ever written through.
+    """
+    import tempfile  # not at import time: ``import kitaru`` stays light
+
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    return fd, Path(name)
+
+
+def open_lock_file(path: Path) -> int:
+    """Open (creating, 0600) a lock file, never through a symlink planted at ``path``."""
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+
+
 def write_private_file(path: Path, data: str) -> None:
     """Atomically write ``data`` to ``path`` with mode 0600 from the first byte."""
     ensure_private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd, tmp = private_temp_file(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(data)
@@ -155,7 +172,7 @@ def file_lock(path: Path) -> Iterator[None]:
     with path_lock:
         try:
             ensure_private_dir(path.parent)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = open_lock_file(path)
         except OSError as exc:
             raise BackendError(
                 f"Cannot open the lock file {path}: {exc.strerror or type(exc).__name__}. "

@@ -23,7 +23,7 @@ import secrets
 import threading
 from pathlib import Path
 
-from kitaru._config import ensure_private_dir, paths
+from kitaru._config import ensure_private_dir, paths, private_temp_file
 from kitaru.errors import KitaruError, SecretExistsError
 
 KEY_FILE_NAME = "fingerprint.key"
@@ -56,8 +56,7 @@ def _local_key(root: Path) -> bytes:
     path = root / KEY_FILE_NAME
     if not path.exists():
         ensure_private_dir(root)
-        tmp = root / f".{KEY_FILE_NAME}.{os.getpid()}.{threading.get_ident()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd, tmp = private_temp_file(path)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(_new_key() + "\n")

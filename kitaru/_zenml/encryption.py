@@ -166,7 +166,7 @@ def load_or_create_key(p: Paths | None = None) -> str:
     key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
     # O_EXCL: two processes racing on a brand-new store must not write two keys.
     try:
-        fd = os.open(p.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(p.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except FileExistsError:
         return load_or_create_key(p)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -53,6 +52,21 @@ ENV_RUN_ID = "KITARU_SUBPROCESS_RUN_ID"
 # image is ever built or pulled for this orchestrator.
 _NO_IMAGE = "kitaru/subprocess:no-image"
 _PASSTHROUGH = ("PATH", "LANG", "LC_ALL", "TZ")
+
+
+def make_run_dir(workdir: str | None, run_id: str) -> Path:
+    """A new private (0700) folder for one run, with a name nobody can guess.
+
+    The flow process imports from its working directory first, so the folder
+    must be one this process created: ``mkdtemp`` (``O_EXCL``-style creation,
+    random name), directly in the system temp folder unless ``workdir`` is set,
+    never under a fixed, shared name that another user could create first.
+    """
+    base = None
+    if workdir:
+        base = Path(workdir)
+        base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return Path(tempfile.mkdtemp(prefix=f"kitaru-run-{run_id}-", dir=base))
 
 
 class SubprocessOrchestratorConfig(BaseOrchestratorConfig):
@@ -110,10 +124,7 @@ class SubprocessOrchestrator(ContainerizedOrchestrator):
         ]
 
     def _run_dir(self, run_id: str) -> Path:
-        base = Path(self.config.workdir or Path(tempfile.gettempdir()) / "kitaru-subprocess-runs")
-        path = base / f"{run_id}-{uuid.uuid4().hex[:8]}"
-        path.mkdir(parents=True, mode=0o700)
-        return path
+        return make_run_dir(self.config.workdir, run_id)
 
     def _environment(self, run_id: str, run_dir: Path, handed: dict[str, str]) -> dict[str, str]:
         from zenml.config.global_config import GlobalConfiguration
