@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import threading
 from collections.abc import Iterator
@@ -122,6 +123,45 @@ def private_temp_file(path: Path) -> tuple[int, Path]:
 def open_lock_file(path: Path) -> int:
     """Open (creating, 0600) a lock file, never through a symlink planted at ``path``."""
     return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+
+
+def tighten_mode(path: Path) -> int | None:
+    """Take group and other permissions off ``path``; its old mode if it had any, else None.
+
+    Never through a symlink: ``path`` is opened with ``O_NOFOLLOW`` and changed
+    with ``fchmod``, so a link planted at ``path`` is left alone (None). A
+    missing path is None too.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        if not mode & 0o077:
+            return None
+        os.fchmod(fd, mode & 0o700)
+        return mode
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def dangling_link_message(path: Path, what: str) -> str | None:
+    """One line for a symlink at ``path`` whose target is missing, else None."""
+    if not path.is_symlink() or path.exists():
+        return None
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    return (
+        f"The {what} {path} is a symbolic link to {target}, which does not exist. Restore "
+        "the file it points to, or replace the link with the file itself; kitaru did not "
+        "change anything."
+    )
 
 
 def write_private_file(path: Path, data: str) -> None:

@@ -27,6 +27,7 @@ from kitaru._config import (
 )
 from kitaru._zenml.connection import server_config_dir, server_url
 from kitaru._zenml.encryption import load_or_create_key
+from kitaru._zenml.store_dir import tighten_store
 
 if TYPE_CHECKING:
     from zenml.client import Client
@@ -143,6 +144,8 @@ def get_client() -> Client:
                 # at once (ZenML then fails half-way through the migration).
                 with file_lock(paths().store_lock), _first_use_notice():
                     client = _open(Client)
+                    # A store ZenML just created has the umask's modes: private now.
+                    tighten_store(paths(), warn=False)
         except Exception as exc:
             if url:
                 raise map_server_init_error(exc, url) from None

@@ -33,6 +33,7 @@ from kitaru._config import (
     ENV_API_KEY,
     ENV_SERVER_URL,
     paths,
+    tighten_mode,
     write_private_file,
 )
 from kitaru.errors import KitaruValidationError, ServerLoginError, ServerUnavailableError
@@ -152,9 +153,7 @@ def _read_login_file() -> dict[str, Any] | None:
     f = paths().server_file
     if not f.exists():
         return None
-    with contextlib.suppress(OSError):
-        if os.stat(f).st_mode & 0o077:
-            os.chmod(f, 0o600)  # same care as the secret store key
+    tighten_mode(f)  # same care as the secret store key
     try:
         data = json.loads(f.read_text(encoding="utf-8"))
     except (OSError, ValueError):
