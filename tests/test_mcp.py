@@ -184,9 +184,25 @@ async def test_invalid_key_is_tool_error_and_nothing_is_written(
     result = await server.call(CREATE, {"name": name, "values": {"bad-key": canary}})
     assert result.is_error is True
     text = _text(result)
-    assert "Invalid secret key 'bad-key'" in text
+    assert "bad-key" not in text  # input is never echoed: it may be a value
     assert "environment-variable-style" in text
     _assert_no_trace(canary, _wire(result))
+    with pytest.raises(SecretNotFoundError):
+        kitaru.get_secret(name)
+
+
+async def test_swapped_key_and_value_are_not_echoed(
+    server: Server, unique: str, canary: str
+) -> None:
+    name = f"mcp-swapped-{unique}"
+    result = await server.call(CREATE, {"name": name, "values": {canary: "OPENAI_API_KEY"}})
+    assert result.is_error is True
+    assert "swapped" in _text(result)
+    _assert_no_trace(canary, _wire(result))
+    _assert_no_trace(canary, server.stderr())
+    bad_name = await server.call(CREATE, {"name": f" {canary}", "values": {"TOKEN": "v1234"}})
+    assert bad_name.is_error is True
+    _assert_no_trace(canary, _wire(bad_name))
     with pytest.raises(SecretNotFoundError):
         kitaru.get_secret(name)
 

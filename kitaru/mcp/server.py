@@ -12,7 +12,8 @@ Guarantees:
   the Python SDK for that).
 - A :class:`~kitaru.errors.KitaruError` comes back as a tool error
   (``isError: true``) whose text is exactly the kitaru message; kitaru messages
-  name secrets and keys, never values.
+  name secrets and keys, never values. A name or key that fails validation is
+  not repeated either, since an agent may have swapped it with a value.
 - Any other exception is reported (and logged) by its type name only, because
   third-party messages can quote their input.
 - Input schemas are strict (``additionalProperties: false``; ``private`` must be a
@@ -40,7 +41,7 @@ import kitaru
 from kitaru import _secret_validation as check
 from kitaru._zenml.backend import StoredSecret
 from kitaru._zenml.secret_store import backend
-from kitaru.errors import KitaruError
+from kitaru.errors import InvalidSecretError, KitaruError
 from kitaru.secrets import SecretSummary
 
 __all__ = [
@@ -191,6 +192,29 @@ async def _call(tool: str, work: Callable[[], _M]) -> CallToolResult:
     )
 
 
+# An agent may put a value where a name or key belongs (keys and values swapped):
+# these errors say what is wrong without repeating the input.
+_WITHHELD = {
+    "name": "The secret name is not acceptable: it must be non-empty printable text, "
+    "without leading or trailing whitespace, at most 255 characters, and not a UUID. "
+    "It is not repeated here in case it is a secret value.",
+    "key": "A key in values is not an environment-variable-style name (ASCII letters, "
+    "digits and underscores, not starting with a digit, e.g. OPENAI_API_KEY). It is not "
+    "repeated here in case it is a secret value: check that keys and values are not swapped.",
+}
+
+
+def _validated(name: str, values: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The checked name and values; a bad name or key is reported without echoing it."""
+    try:
+        clean_name = check.validate_name(name)
+        return clean_name, check.validate_values(values, secret=clean_name)
+    except InvalidSecretError as exc:
+        if exc.field in _WITHHELD:
+            raise InvalidSecretError(_WITHHELD[exc.field], field=exc.field) from None
+        raise
+
+
 async def kitaru_secrets_create(
     name: Annotated[str, Field(description="Name of the new secret, e.g. openai-creds.")],
     values: Annotated[
@@ -220,8 +244,7 @@ async def kitaru_secrets_create(
     risky: list[str] = []
 
     def work() -> SecretMetadata:
-        clean_name = check.validate_name(name)
-        clean = check.validate_values(values, secret=clean_name)
+        clean_name, clean = _validated(name, values)
         flag = check.validate_private(private)
         risky.extend(check.check_start_changing(clean, force=force, secret=clean_name))
         return _metadata(backend().create_unique(clean_name, clean, private=flag))

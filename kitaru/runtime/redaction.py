@@ -1,12 +1,13 @@
 """Remember secret values resolved in this process; find or redact them in output.
 
 Each value is remembered in the forms in which it could slip out: as is,
-URL-encoded, JSON/``repr``-escaped, hex (lower and upper case), ``%XX`` of every
-byte, ``\\uXXXX`` of every character, and base64-encoded (standard and
-URL-safe). A base64 encoding depends on where the value sits in the encoded
-text (``base64("user:" + token)`` does not contain ``base64(token)``), so for
-each of the three byte alignments the characters that depend only on the value
-are remembered too (for values of :data:`TOKEN_LENGTH` characters or more).
+URL-encoded, JSON/``repr``/``ascii``-escaped, as the ``repr`` of its UTF-8
+bytes, hex (lower and upper case), ``%XX`` of every byte, ``\\uXXXX`` of every
+character, and base64-encoded (standard and URL-safe). A base64 encoding
+depends on where the value sits in the encoded text (``base64("user:" + token)``
+does not contain ``base64(token)``), so for each of the three byte alignments the
+characters that depend only on the value are remembered too (for values of
+:data:`TOKEN_LENGTH` characters or more).
 
 Matching rules: values shorter than :data:`MIN_LENGTH` are never matched (they
 would redact ordinary text); values shorter than :data:`TOKEN_LENGTH` are
@@ -88,6 +89,8 @@ def _forms(value: str, *, fragments: bool) -> set[str]:
         json.dumps(value)[1:-1],
         json.dumps(value, ensure_ascii=False)[1:-1],
         repr(value)[1:-1],
+        ascii(value)[1:-1],
+        repr(raw)[2:-1],  # the bytes repr: b'caf\xc3\xa9'
         base64.b64encode(raw).decode("ascii"),
         base64.urlsafe_b64encode(raw).decode("ascii"),
     }
