@@ -155,8 +155,10 @@ def get_client() -> Client:
                 raise damaged_store_error(paths().local_store_db) from None
             raise
         from kitaru._zenml import tuning
+        from kitaru._zenml.code_archive import exclude_credential_files
 
         tuning.apply(client)
+        exclude_credential_files()
         _client, _client_root = client, root
         return client
 
