@@ -184,8 +184,11 @@ def kitaru_flow(
     try:
         target = flow_sources.load_flow_object(flow, source_utils.load)
     except Exception as exc:
-        runs.record_execution(run_id, {"flow": ctx.run.name, "error": _one_line(exc)})
-        raise
+        line, failure = flow_sources.load_failure(exc)
+        runs.record_execution(run_id, {"flow": ctx.run.name, "error": line})
+        if failure is exc:
+            raise
+        raise failure from None
     result = target.run_in_orchestrator(run_id, inputs, registry, replay_of)
     if plain_json(result) is None:
         # Not plain JSON (the flow wrote those into its record): persist it as an
@@ -220,10 +223,6 @@ def plain_json(value: Any) -> str | None:
     except (RecursionError, ValueError):
         return None
     return text if len(text) <= MAX_RECORDED_RESULT else None
-
-
-def _one_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:2000]
 
 
 _pipelines: dict[str, Any] = {}
