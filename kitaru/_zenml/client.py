@@ -28,6 +28,8 @@ from kitaru._config import (
 from kitaru._zenml.connection import server_config_dir, server_url
 from kitaru._zenml.encryption import load_or_create_key
 from kitaru._zenml.store_dir import tighten_store
+from kitaru.runtime.capture import redact_process_output
+from kitaru.runtime.redaction import process_redactor
 
 if TYPE_CHECKING:
     from zenml.client import Client
@@ -230,6 +232,9 @@ def adopt_running_client() -> None:
                 os.environ[ENV_CONFIG_PATH] = str(root)
         _client, _client_root = client, f"{config_dir()}|{server_url() or ''}"
         _adopted.add(_client_root)
+        # This is an orchestrator's process: its output goes to a log (the
+        # process's, a pod's), never to the user's terminal, so it is redacted.
+        redact_process_output(process_redactor().redact)
 
 
 _adopted: set[str] = set()
