@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import threading
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ from kitaru.errors import BackendError
 ENV_CONFIG_PATH = "KITARU_CONFIG_PATH"
 ENV_SERVER_URL = "KITARU_SERVER_URL"
 ENV_API_KEY = "KITARU_API_KEY"
+ENV_ALLOW_INSECURE = "KITARU_ALLOW_INSECURE"
 ENV_DEFAULT_MODEL = "KITARU_DEFAULT_MODEL"
 ENV_MODEL_REGISTRY = "KITARU_MODEL_REGISTRY"
 
@@ -105,11 +107,67 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
+def private_temp_file(path: Path) -> tuple[int, Path]:
+    """A new 0600 file beside ``path`` to be renamed over it: (open fd, its path).
+
+    Its name is unpredictable and it is created with ``O_EXCL|O_NOFOLLOW``
+    (``mkstemp``), so nothing planted in the folder (a symlink to another file)
+    is ever written through.
+    """
+    import tempfile  # not at import time: ``import kitaru`` stays light
+
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    return fd, Path(name)
+
+
+def open_lock_file(path: Path) -> int:
+    """Open (creating, 0600) a lock file, never through a symlink planted at ``path``."""
+    return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+
+
+def tighten_mode(path: Path) -> int | None:
+    """Take group and other permissions off ``path``; its old mode if it had any, else None.
+
+    Never through a symlink: ``path`` is opened with ``O_NOFOLLOW`` and changed
+    with ``fchmod``, so a link planted at ``path`` is left alone (None). A
+    missing path is None too.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        if not mode & 0o077:
+            return None
+        os.fchmod(fd, mode & 0o700)
+        return mode
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def dangling_link_message(path: Path, what: str) -> str | None:
+    """One line for a symlink at ``path`` whose target is missing, else None."""
+    if not path.is_symlink() or path.exists():
+        return None
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    return (
+        f"The {what} {path} is a symbolic link to {target}, which does not exist. Restore "
+        "the file it points to, or replace the link with the file itself; kitaru did not "
+        "change anything."
+    )
+
+
 def write_private_file(path: Path, data: str) -> None:
     """Atomically write ``data`` to ``path`` with mode 0600 from the first byte."""
     ensure_private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd, tmp = private_temp_file(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(data)
@@ -154,7 +212,7 @@ def file_lock(path: Path) -> Iterator[None]:
     with path_lock:
         try:
             ensure_private_dir(path.parent)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = open_lock_file(path)
         except OSError as exc:
             raise BackendError(
                 f"Cannot open the lock file {path}: {exc.strerror or type(exc).__name__}. "

@@ -18,17 +18,26 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import logging
 import os
 import secrets
 import threading
 from pathlib import Path
 
-from kitaru._config import ensure_private_dir, paths
+from kitaru._config import (
+    dangling_link_message,
+    ensure_private_dir,
+    paths,
+    private_temp_file,
+    tighten_mode,
+)
 from kitaru.errors import KitaruError, SecretExistsError
 
 KEY_FILE_NAME = "fingerprint.key"
 SERVER_SECRET = "kitaru-fingerprint-key"
 SERVER_SECRET_KEY = "KEY"
+
+logger = logging.getLogger("kitaru")
 
 _cache: dict[str, bytes] = {}
 _lock = threading.Lock()
@@ -54,10 +63,12 @@ def _decode(text: str, where: str) -> bytes:
 def _local_key(root: Path) -> bytes:
     """The key in ``root/fingerprint.key``, created (0600, atomically) if missing."""
     path = root / KEY_FILE_NAME
+    dangling = dangling_link_message(path, "replay fingerprint key")
+    if dangling:
+        raise KitaruError(dangling)
     if not path.exists():
         ensure_private_dir(root)
-        tmp = root / f".{KEY_FILE_NAME}.{os.getpid()}.{threading.get_ident()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd, tmp = private_temp_file(path)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(_new_key() + "\n")
@@ -72,7 +83,17 @@ def _local_key(root: Path) -> bytes:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise KitaruError(f"Cannot read the replay fingerprint key {path}: {exc}.") from None
-    return _decode(text, str(path))
+    key = _decode(text, str(path))
+    mode = tighten_mode(path)
+    if mode is not None:
+        logger.warning(
+            "The replay fingerprint key %s had mode %s, readable by other users; it is now "
+            "private. Whoever read it could forge replay fingerprints: remove it to start a "
+            "new one (recorded executions then replay without reusing checkpoints).",
+            path,
+            oct(mode),
+        )
+    return key
 
 
 def _server_key(url: str) -> bytes:

@@ -182,6 +182,16 @@ SECRET_KWARGS = frozenset(
 )
 
 
+def environment_credentials() -> list[str]:
+    """Values of the credential variables in the environment (``OPENAI_API_KEY``, ...).
+
+    litellm reads a provider's key from the environment itself, so kitaru never
+    holds it as a secret value; a provider error that quotes it back is redacted
+    with these.
+    """
+    return [v for k, v in os.environ.items() if v and _kwarg_for(k) in SECRET_KWARGS]
+
+
 def is_str(options: Mapping[str, Any], key: str) -> bool:
     return isinstance(options.get(key), str) and bool(options[key])
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kitaru.errors import InvalidSecretError
@@ -198,3 +198,44 @@ def validate_private(private: Any) -> bool:
             f"private= must be True or False, got {type(private).__name__}.", field="private"
         )
     return private
+
+
+# Variables that change how a process starts, what it loads or where kitaru and
+# ZenML keep their state: a secret holding one of these lets whoever can edit the
+# secret run code as whoever runs `kitaru secrets run` with it.
+START_CHANGING_KEYS = re.compile(
+    r"(PATH|LD_\w*|DYLD_\w*|PYTHON\w*|BASH_ENV|ENV|SHELLOPTS|BASHOPTS|IFS|PS4|"
+    r"PROMPT_COMMAND|NODE_OPTIONS|PERL5LIB|PERL5OPT|RUBYOPT|RUBYLIB|KITARU_\w*|ZENML_\w*)\Z"
+)
+
+
+def start_changing_keys(keys: Iterable[str]) -> list[str]:
+    """The keys among ``keys`` that change how a process starts, sorted."""
+    return sorted({k for k in keys if START_CHANGING_KEYS.match(k)})
+
+
+def check_start_changing(keys: Iterable[str], *, force: Any, secret: str) -> list[str]:
+    """Refuse storing a start-changing key unless ``force``; return those keys (to warn)."""
+    if not isinstance(force, bool):
+        raise InvalidSecretError(
+            f"force= must be True or False, got {type(force).__name__}.", field="force"
+        )
+    found = start_changing_keys(keys)
+    if found and not force:
+        raise InvalidSecretError(
+            f"Key {', '.join(found)} changes how a process starts; `kitaru secrets run` "
+            "refuses it unless --allow-override names it. Store it anyway with --force "
+            "(force=True).",
+            secret=secret,
+            field="key",
+        )
+    return found
+
+
+def start_changing_warning(secret: str, keys: list[str]) -> str:
+    """The warning printed when a start-changing key is stored on purpose."""
+    return (
+        f"Secret {secret!r} holds {', '.join(keys)}, which changes how a process "
+        "starts; anyone who can edit this secret can change what `kitaru secrets run "
+        f"--allow-override {keys[0]}` runs."
+    )

@@ -35,6 +35,7 @@ from kitaru._llm_setup import (
     build_messages,
     check_options,
     credential_label,
+    environment_credentials,
     import_litellm,
     plan_credentials,
     read_credentials,
@@ -170,6 +171,8 @@ class _Call:
         own = Redactor()
         for value in creds.values:
             own.remember(value, secret=self.target.secret or "credential")
+        for value in environment_credentials():
+            own.remember(value, secret="environment")
         kwargs = _call_kwargs(
             self.target,
             creds,

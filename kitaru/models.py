@@ -11,7 +11,6 @@ resolves the same aliases. Only secret *names* are stored, never values.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -20,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from kitaru._config import ENV_MODEL_REGISTRY, ensure_private_dir, paths, write_private_file
+from kitaru._config import ENV_MODEL_REGISTRY, file_lock, paths, write_private_file
 from kitaru.errors import KitaruValidationError, ModelNotFoundError
 
 __all__ = [
@@ -194,16 +193,10 @@ def default_alias(registry: dict[str, Any] | None = None) -> ModelAlias | None:
 @contextlib.contextmanager
 def _locked_file() -> Iterator[dict[str, Any]]:
     p = paths()
-    ensure_private_dir(p.root)
-    fd = os.open(p.root / "models.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with file_lock(p.root / "models.lock"):
         data = _read_file()
         yield data
         write_private_file(p.models_file, json.dumps(data, indent=2, sort_keys=True) + "\n")
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 # ---------------------------------------------------------------- public API

@@ -8,6 +8,7 @@ whose values are fetched on first use and cached for that execution.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator, KeysView, Mapping, ValuesView
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
@@ -239,30 +240,48 @@ def _backend() -> SecretBackend:
     return backend()
 
 
-def create_secret(name: str, values: Mapping[str, str], *, private: bool = False) -> SecretSummary:
+def _warn_start_changing(name: str, keys: list[str]) -> None:
+    if keys:
+        warnings.warn(check.start_changing_warning(name, keys), UserWarning, stacklevel=3)
+
+
+def create_secret(
+    name: str, values: Mapping[str, str], *, private: bool = False, force: bool = False
+) -> SecretSummary:
     """Create a secret (public by default) and return its metadata.
 
+    A key that changes how a process starts (``PATH``, ``LD_*``, ``PYTHON*``,
+    ``KITARU_*``, ...) is stored only with ``force=True``, and warns.
+
     Raises:
-        InvalidSecretError: bad name, key or value, or a ``private`` that is not a bool;
-            nothing is written.
+        InvalidSecretError: bad name, key or value, a ``private`` or ``force`` that
+            is not a bool, or a start-changing key without ``force``; nothing is written.
         SecretExistsError: a secret with this name already exists in that scope.
     """
     name = check.validate_name(name)
     clean = check.validate_values(values, secret=name)
     private = check.validate_private(private)
-    return _summary(_backend().create(name, clean, private=private))
+    risky = check.check_start_changing(clean, force=force, secret=name)
+    summary = _summary(_backend().create(name, clean, private=private))
+    _warn_start_changing(name, risky)
+    return summary
 
 
-def set_secret(name: str, values: Mapping[str, str], *, private: bool = False) -> SecretSetResult:
+def set_secret(
+    name: str, values: Mapping[str, str], *, private: bool = False, force: bool = False
+) -> SecretSetResult:
     """Create the secret if missing, else add or overwrite the given keys.
 
     An existing secret keeps its other keys and its visibility; ``private`` only
-    applies when the secret is created. Same semantics as ``kitaru secrets set``.
+    applies when the secret is created. Same semantics as ``kitaru secrets set``,
+    ``force=True`` included (needed for keys that change how a process starts).
     """
     name = check.validate_name(name)
     clean = check.validate_values(values, secret=name)
     private = check.validate_private(private)
+    risky = check.check_start_changing(clean, force=force, secret=name)
     done = _backend().upsert(name, clean, private=private)
+    _warn_start_changing(name, risky)
     return SecretSetResult(
         secret=_summary(done.secret),
         action=done.action,

@@ -5,8 +5,9 @@ Rejected: a read while a module other than ``__main__`` is being imported (by
 ``importlib.reload`` or a loader called by hand), including class bodies,
 decorator arguments, helpers called at import time, lazy references read at
 import time, modules imported from inside a running flow or checkpoint, and
-threads (plain, ``Timer``, pool worker, ``asyncio.to_thread``) started and
-waited for while a module is being imported.
+threads (plain, ``Timer``, pool worker, ``asyncio.to_thread``, raw
+``_thread.start_new_thread``) started and waited for while a module is being
+imported, and work handed during an import to a pool worker started before it.
 
 Allowed: a script's own top level (the guide's example), ``python -c``, the
 REPL, the CLI, flow and checkpoint bodies (sync, async, submitted), functions
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -688,6 +690,12 @@ THREAD_STARTS = {
     "timer": "t = threading.Timer(0.01, read)\nt.start()  # LOOKUP\nt.join()\n",
     "pool": "concurrent.futures.ThreadPoolExecutor(1).submit(read).result()  # LOOKUP\n",
     "to_thread": "asyncio.run(asyncio.to_thread(read))  # LOOKUP\n",
+    "raw_thread": (
+        "import _thread\n"
+        "done = threading.Event()\n"
+        "_thread.start_new_thread(lambda: (read(), done.set()), ())  # LOOKUP\n"
+        "done.wait()\n"
+    ),
     "nested": (
         "def outer():\n"
         "    inner = threading.Thread(target=read)\n"
@@ -711,6 +719,39 @@ def test_read_in_a_thread_joined_during_import_is_rejected(
     assert_import_time_error(info.value, secret, mod)
 
 
+@pytest.mark.parametrize("how", ["submit", "map", "run_in_executor"])
+def test_read_in_a_pool_worker_started_before_the_import_is_rejected(
+    modules: Modules, secret: StoredSecret, how: str
+) -> None:
+    import concurrent.futures
+
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    pool.submit(lambda: None).result()  # its worker runs before the import starts
+    holder = importlib.import_module(modules.write("holder", "POOL = None\n").module)
+    holder.POOL = pool
+    calls = {
+        "submit": "POOL.submit(read).result()  # LOOKUP\n",
+        "map": "list(POOL.map(lambda _: read(), [1]))  # LOOKUP\n",
+        "run_in_executor": (
+            "async def main():\n"
+            "    await asyncio.get_running_loop().run_in_executor(POOL, read)  # LOOKUP\n"
+            "asyncio.run(main())\n"
+        ),
+    }
+    source = textwrap.dedent(_READER) + "from {mod_holder} import POOL\n" + calls[how]
+    mod = modules.write(f"early_pool_{how}", source + "raise box[0]\n")
+    try:
+        with pytest.raises(ImportTimeSecretError) as info:
+            importlib.import_module(mod.module)
+        assert_import_time_error(info.value, secret, mod)
+        # The same worker may read once no import is running.
+        assert pool.submit(lambda: kitaru.get_secret(secret.name).get("K")).result() == (
+            secret.value
+        )
+    finally:
+        pool.shutdown()
+
+
 def test_thread_started_during_import_may_read_once_the_import_finished(
     modules: Modules, secret: StoredSecret
 ) -> None:
@@ -723,3 +764,76 @@ def test_thread_started_during_import_may_read_once_the_import_finished(
     mod.go.set()
     mod.t.join()
     assert mod.box == [secret.value]
+
+
+# -- a flow module that fails to load where the run executes ------------------------------
+
+LOAD_FAILURE = """
+import json
+import os
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.getcwd())
+import kitaru
+
+value = kitaru.get_secret(sys.argv[1])["K"]  # read by the script: this process knows it
+import load_fail_flows
+
+# The module now fails when the run imports it, quoting a configuration value that
+# happens to be the secret's. The run imports it afresh, as an orchestrator's own
+# process does (this process already read the value, so it knows it).
+os.environ["LOAD_FAIL_CONFIG"] = value
+with open("load_fail_flows.py", "w") as fh:
+    fh.write("import os\\nraise RuntimeError('bad config: ' + os.environ['LOAD_FAIL_CONFIG'])\\n")
+from kitaru._zenml import flow_sources
+
+load_as_fresh_process = flow_sources.load_flow_object
+
+
+def reload_flow(flow, load):
+    sys.modules.pop("load_fail_flows", None)
+    return load_as_fresh_process(flow, load)
+
+
+flow_sources.load_flow_object = reload_flow
+handle = load_fail_flows.job.run()
+try:
+    handle.wait()
+    error = None
+except Exception as exc:  # the flow's own error, in the calling process
+    error = str(exc)
+print("RESULT " + json.dumps({"error": error, "recorded": kitaru.get_execution(
+    handle.execution_id).error}))
+"""
+
+LOAD_FAIL_FLOWS = """
+import kitaru
+
+
+@kitaru.checkpoint
+def one() -> int:
+    return 1
+
+
+@kitaru.flow
+def job() -> int:
+    return one()
+"""
+
+
+def test_a_flow_module_failing_to_load_is_recorded_redacted(
+    tmp_path: Path, secret: StoredSecret
+) -> None:
+    (tmp_path / "load_fail_flows.py").write_text(LOAD_FAIL_FLOWS)
+    (tmp_path / "driver.py").write_text(LOAD_FAILURE)
+    proc = subprocess.run(
+        [PYTHON, "driver.py", secret.name],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert secret.value not in proc.stdout + proc.stderr
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
+    result = json.loads(line[len("RESULT ") :])
+    assert "bad config: [REDACTED]" in result["error"]
+    assert "bad config: [REDACTED]" in result["recorded"]

@@ -627,6 +627,27 @@ def test_provider_error_in_a_flow_fails_it_with_the_key_redacted(setup: Setup, s
     assert setup.key_a not in json.dumps(call)
 
 
+def test_provider_error_quoting_an_exported_key_is_redacted_in_the_record(
+    setup: Setup, server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", ENV_KEY)
+    server.fail_next = 5
+    server.fail_message = "Incorrect API key provided: {bearer}"
+    mark = marker()
+
+    @kitaru.flow
+    def failing_env(m: str) -> str:
+        return kitaru.llm(m, model=setup.alias_plain, name="envkey", num_retries=0, max_retries=0)
+
+    handle = failing_env.run(mark)
+    assert handle.status == "failed"
+    assert [r.bearer_token for r in requests_with(server, mark)] == [ENV_KEY]
+    assert ENV_KEY not in str(handle.error) and "[REDACTED]" in str(handle.error)
+    (call,) = kitaru_metadata(handle.execution_id)["llm_calls"]
+    assert "Incorrect API key provided: [REDACTED]" in call["error"]
+    assert ENV_KEY not in json.dumps(call)
+
+
 def test_allm_in_a_flow_body_and_in_a_checkpoint(setup: Setup, server: Any) -> None:
     mark = marker()
 

@@ -102,7 +102,7 @@ async def test_exactly_two_metadata_tools(server: Server) -> None:
     assert set(tools) == {CREATE, LIST}
     assert not any("delete" in name for name in tools)
     create = tools[CREATE]
-    assert set(create.input_schema["properties"]) == {"name", "values", "private"}
+    assert set(create.input_schema["properties"]) == {"name", "values", "private", "force"}
     assert sorted(create.input_schema["required"]) == ["name", "values"]
     assert create.input_schema["properties"]["private"]["default"] is False
     for tool in tools.values():
@@ -184,9 +184,25 @@ async def test_invalid_key_is_tool_error_and_nothing_is_written(
     result = await server.call(CREATE, {"name": name, "values": {"bad-key": canary}})
     assert result.is_error is True
     text = _text(result)
-    assert "Invalid secret key 'bad-key'" in text
+    assert "bad-key" not in text  # input is never echoed: it may be a value
     assert "environment-variable-style" in text
     _assert_no_trace(canary, _wire(result))
+    with pytest.raises(SecretNotFoundError):
+        kitaru.get_secret(name)
+
+
+async def test_swapped_key_and_value_are_not_echoed(
+    server: Server, unique: str, canary: str
+) -> None:
+    name = f"mcp-swapped-{unique}"
+    result = await server.call(CREATE, {"name": name, "values": {canary: "OPENAI_API_KEY"}})
+    assert result.is_error is True
+    assert "swapped" in _text(result)
+    _assert_no_trace(canary, _wire(result))
+    _assert_no_trace(canary, server.stderr())
+    bad_name = await server.call(CREATE, {"name": f" {canary}", "values": {"TOKEN": "v1234"}})
+    assert bad_name.is_error is True
+    _assert_no_trace(canary, _wire(bad_name))
     with pytest.raises(SecretNotFoundError):
         kitaru.get_secret(name)
 
@@ -213,6 +229,25 @@ async def test_malformed_arguments_are_rejected_without_echoing_input(
     _assert_no_trace(canary, _wire(result))
     with pytest.raises(SecretNotFoundError):
         kitaru.get_secret(name)
+
+
+async def test_start_changing_key_needs_force_and_warns(
+    server: Server, unique: str, canary: str
+) -> None:
+    name = f"mcp-start-{unique}"
+    refused = await server.call(CREATE, {"name": name, "values": {"LD_PRELOAD": canary}})
+    assert refused.is_error is True
+    assert "LD_PRELOAD" in _text(refused) and "force" in _text(refused)
+    _assert_no_trace(canary, _wire(refused))
+    with pytest.raises(SecretNotFoundError):
+        kitaru.get_secret(name)
+    done = await server.call(
+        CREATE, {"name": name, "values": {"LD_PRELOAD": canary}, "force": True}
+    )
+    assert done.is_error is False, _text(done)
+    assert "Warning:" in _text(done) and "LD_PRELOAD" in _text(done)
+    _assert_no_trace(canary, _wire(done))
+    assert kitaru.get_secret(name).get("LD_PRELOAD") == canary
 
 
 async def test_private_true_creates_private_secret(

@@ -27,6 +27,9 @@ from kitaru._config import (
 )
 from kitaru._zenml.connection import server_config_dir, server_url
 from kitaru._zenml.encryption import load_or_create_key
+from kitaru._zenml.store_dir import tighten_store
+from kitaru.runtime.capture import redact_process_output
+from kitaru.runtime.redaction import process_redactor
 
 if TYPE_CHECKING:
     from zenml.client import Client
@@ -143,6 +146,8 @@ def get_client() -> Client:
                 # at once (ZenML then fails half-way through the migration).
                 with file_lock(paths().store_lock), _first_use_notice():
                     client = _open(Client)
+                    # A store ZenML just created has the umask's modes: private now.
+                    tighten_store(paths(), warn=False)
         except Exception as exc:
             if url:
                 raise map_server_init_error(exc, url) from None
@@ -152,8 +157,10 @@ def get_client() -> Client:
                 raise damaged_store_error(paths().local_store_db) from None
             raise
         from kitaru._zenml import tuning
+        from kitaru._zenml.code_archive import exclude_credential_files
 
         tuning.apply(client)
+        exclude_credential_files()
         _client, _client_root = client, root
         return client
 
@@ -225,6 +232,9 @@ def adopt_running_client() -> None:
                 os.environ[ENV_CONFIG_PATH] = str(root)
         _client, _client_root = client, f"{config_dir()}|{server_url() or ''}"
         _adopted.add(_client_root)
+        # This is an orchestrator's process: its output goes to a log (the
+        # process's, a pod's), never to the user's terminal, so it is redacted.
+        redact_process_output(process_redactor().redact)
 
 
 _adopted: set[str] = set()

@@ -15,9 +15,12 @@ ZenML's client makes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import ipaddress
 import json
 import os
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,7 +28,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from kitaru._config import ENV_API_KEY, ENV_SERVER_URL, paths, write_private_file
+from kitaru._config import (
+    ENV_ALLOW_INSECURE,
+    ENV_API_KEY,
+    ENV_SERVER_URL,
+    paths,
+    tighten_mode,
+    write_private_file,
+)
 from kitaru.errors import KitaruValidationError, ServerLoginError, ServerUnavailableError
 
 HTTP_TIMEOUT_S = 30
@@ -80,9 +90,54 @@ def normalize_url(url: str) -> str:
 
 
 def is_loopback(url: str) -> bool:
-    """True for a server on this machine."""
-    host = urlparse(url).hostname or ""
-    return host in ("localhost", "::1") or host.startswith("127.")
+    """True for a server on this machine.
+
+    An IP address counts by its value, ``localhost`` by name; any other name
+    (``127.0.0.1.example.com`` too) only if every address it resolves to is a
+    loopback address.
+    """
+    return _host_is_loopback(urlparse(url).hostname or "")
+
+
+@functools.lru_cache(maxsize=64)
+def _host_is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    with contextlib.suppress(ValueError):
+        return ipaddress.ip_address(host).is_loopback
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except (OSError, UnicodeError):
+        return False
+    addresses = {info[4][0] for info in infos}
+    return bool(addresses) and all(
+        ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addresses
+    )
+
+
+def insecure_allowed(url: str) -> bool:
+    """True if the user opted in to plain http for ``url`` (environment or login)."""
+    if os.environ.get(ENV_ALLOW_INSECURE, "").strip().lower() in ("1", "true", "yes"):
+        return True
+    data = _read_login_file()
+    return bool(data and data.get("allow_insecure") is True and data.get("url") == url)
+
+
+def require_secure(url: str, *, allow: bool = False) -> None:
+    """Refuse to send a credential to ``url`` over plain http to another machine.
+
+    Plain http is fine on loopback, and where the user opted in (a server inside
+    a cluster behind a TLS proxy): ``allow``, ``KITARU_ALLOW_INSECURE=1`` or a
+    ``kitaru login --allow-insecure`` for this URL.
+    """
+    if not url.startswith("http://") or allow or is_loopback(url) or insecure_allowed(url):
+        return
+    raise KitaruValidationError(
+        f"Refusing to send credentials to {url}: plain http to another machine carries "
+        "them unencrypted. Use https://, or opt in with --allow-insecure / "
+        f"{ENV_ALLOW_INSECURE}=1 for a server behind a TLS proxy in your cluster.",
+        field="url",
+    )
 
 
 def server_config_dir(url: str) -> Path:
@@ -98,9 +153,7 @@ def _read_login_file() -> dict[str, Any] | None:
     f = paths().server_file
     if not f.exists():
         return None
-    with contextlib.suppress(OSError):
-        if os.stat(f).st_mode & 0o077:
-            os.chmod(f, 0o600)  # same care as the secret store key
+    tighten_mode(f)  # same care as the secret store key
     try:
         data = json.loads(f.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -136,9 +189,11 @@ def credentials_for(url: str) -> ServerCredentials | None:
     """The credentials kitaru uses for ``url``: ``KITARU_API_KEY`` first, then the login."""
     key = os.environ.get(ENV_API_KEY, "").strip()
     if key:
+        require_secure(url)
         return ServerCredentials(url=url, kind="api_key", credential=key, source="environment")
     saved = saved_credentials()
     if saved is not None and saved.url == url:
+        require_secure(url)
         return saved
     return None
 
@@ -169,8 +224,10 @@ def rejected(url: str, creds: ServerCredentials) -> ServerLoginError:
     )
 
 
-def _save_login(url: str, kind: str, credential: str, user: str | None) -> None:
-    data = {
+def _save_login(
+    url: str, kind: str, credential: str, user: str | None, allow_insecure: bool
+) -> None:
+    data: dict[str, Any] = {
         "version": _FILE_VERSION,
         "url": url,
         "auth": kind,
@@ -178,6 +235,8 @@ def _save_login(url: str, kind: str, credential: str, user: str | None) -> None:
         "logged_in_at": int(time.time()),
         ("token" if kind == "token" else "api_key"): credential,
     }
+    if allow_insecure:
+        data["allow_insecure"] = True
     write_private_file(paths().server_file, json.dumps(data, indent=2) + "\n")
 
 
@@ -270,24 +329,30 @@ def server_info(url: str) -> dict[str, Any]:
     return info if isinstance(info, dict) else {}
 
 
-def login_with_password(url: str, username: str, password: str) -> ServerCredentials:
+def login_with_password(
+    url: str, username: str, password: str, *, allow_insecure: bool = False
+) -> ServerCredentials:
     """Exchange ``username``/``password`` for a session token and save only the token."""
     url = normalize_url(url)
+    require_secure(url, allow=allow_insecure)
     server_info(url)
     form = {"username": username, "password": password}
     token = exchange(url, form, "the username or password")
     user = current_user(url, token) or username
-    _save_login(url, "token", token, user)
+    _save_login(url, "token", token, user, allow_insecure)
     return ServerCredentials(url, "token", token, user, "login")
 
 
-def login_with_api_key(url: str, api_key: str) -> ServerCredentials:
+def login_with_api_key(
+    url: str, api_key: str, *, allow_insecure: bool = False
+) -> ServerCredentials:
     """Check a service-account API key against the server and save it."""
     url = normalize_url(url)
+    require_secure(url, allow=allow_insecure)
     server_info(url)
     token = exchange(url, {"password": api_key}, "the API key")
     user = current_user(url, token)
-    _save_login(url, "api_key", api_key, user)
+    _save_login(url, "api_key", api_key, user, allow_insecure)
     return ServerCredentials(url, "api_key", api_key, user, "login")
 
 

@@ -30,8 +30,16 @@ import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 
-from kitaru._config import Paths, ensure_private_dir, paths, write_private_file
+from kitaru._config import (
+    Paths,
+    dangling_link_message,
+    ensure_private_dir,
+    paths,
+    tighten_mode,
+    write_private_file,
+)
 from kitaru._zenml.backend import KeyStatus
+from kitaru._zenml.store_dir import check_store_dir
 from kitaru.errors import EncryptionKeyError
 
 logger = logging.getLogger("kitaru")
@@ -128,9 +136,8 @@ def _read_key(p: Paths) -> str:
             "kitaru did not change anything.",
             key_file=str(key_file),
         )
-    mode = os.stat(key_file).st_mode & 0o777
-    if mode & 0o077:
-        os.chmod(key_file, 0o600)
+    mode = tighten_mode(key_file)
+    if mode is not None:
         logger.warning(
             "The secret store key file %s had mode %s, readable by other users; it is now "
             "0600. The key may have been exposed: if other users can log in here, consider "
@@ -150,6 +157,10 @@ def load_or_create_key(p: Paths | None = None) -> str:
     """
     p = p or paths()
     key_file = str(p.key_file)
+    check_store_dir(p)
+    dangling = dangling_link_message(p.key_file, "secret store key file")
+    if dangling:
+        raise EncryptionKeyError(dangling, key_file=key_file)
     if p.key_file.exists():
         key = _read_key(p)
         _verify(p, key)
@@ -166,7 +177,7 @@ def load_or_create_key(p: Paths | None = None) -> str:
     key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
     # O_EXCL: two processes racing on a brand-new store must not write two keys.
     try:
-        fd = os.open(p.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(p.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except FileExistsError:
         return load_or_create_key(p)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

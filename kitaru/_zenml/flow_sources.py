@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,25 @@ def load_flow_object(flow: str, load: Callable[[str], Any]) -> Any:
     if not callable(getattr(target, "run_in_orchestrator", None)):
         raise TypeError(f"{flow} is not a kitaru @flow (found {type(target).__name__}).")
     return target
+
+
+def load_failure(exc: Exception) -> tuple[str, Exception]:
+    """A flow that failed to load: the one line to record, and the exception to raise.
+
+    A module that fails to import may quote a value this process resolved (its
+    error is user text like any other), so both are redacted like a checkpoint's
+    error: ``exc`` itself when it shows no value, else a ``RuntimeError`` with
+    the redacted line.
+    """
+    from kitaru.runtime import process_redactor
+
+    redactor = process_redactor()
+    line = f"{type(exc).__name__}: {exc}"[:2000]
+    shown = "".join(traceback.format_exception(exc))
+    if redactor.find_in_text(line) is None and redactor.find_in_text(shown) is None:
+        return line, exc
+    line = redactor.redact(line)
+    return line, RuntimeError(line)
 
 
 # Flows that no other process can import (defined inside a function, or bound to

@@ -33,7 +33,6 @@ from zenml.config.retry_config import StepRetryConfig
 from zenml.enums import StepRuntime
 from zenml.exceptions import RunInterruptedException, RunStoppedException
 
-from kitaru.runtime import process_redactor
 from kitaru.runtime.interrupts import register_interrupt
 from kitaru.runtime.record import RECORD_VERSION, CheckpointRecord, plain_json
 from kitaru.runtime.replay import ReplayPlan
@@ -257,8 +256,11 @@ def kitaru_flow(
         try:
             target = flow_sources.load_flow_object(flow, source_utils.load)
         except Exception as exc:
-            runner.end({"status": "failed", "error": process_redactor().redact(_one_line(exc))})
-            raise
+            line, failure = flow_sources.load_failure(exc)
+            runner.end({"status": "failed", "error": line})
+            if failure is exc:
+                raise
+            raise failure from None
         retry = run_record.retry_plan(runs.load_run(run_id)) if continuing else None
         if replay is None and replay_of is not None:
             replay = {"of": replay_of}  # a run started before cuts existed
@@ -268,10 +270,6 @@ def kitaru_flow(
             # artifact. A fresh invocation ID per run, so a replay never reuses it.
             result_id = f"{runs.RESULT_STEP_PREFIX}{uuid.uuid4().hex[:12]}"
             call_checkpoint(run_id, result_id, lambda: result)
-
-
-def _one_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:2000]
 
 
 _pipelines: dict[str, Any] = {}

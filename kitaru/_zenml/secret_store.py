@@ -65,9 +65,10 @@ def _choose() -> SecretBackend:
 
             return ZenMLBackend(url or "the run's store", server=bool(url))
     if url:
-        from kitaru._zenml.connection import normalize_url, server_info
+        from kitaru._zenml.connection import normalize_url, require_secure, server_info
 
         url = normalize_url(url)
+        require_secure(url)  # before any request, not only the ones that carry the key
         if server_info(url).get("version") == PINNED_SERVER_VERSION:
             from kitaru._zenml.rest_backend import RestServerBackend
 

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from kitaru._config import ensure_private_dir
+from kitaru._config import ensure_private_dir, tighten_mode
 from kitaru._zenml.backend import is_connection_error
 from kitaru._zenml.connection import (
     HTTP_TIMEOUT_S,
@@ -60,9 +60,8 @@ def login_environment() -> Iterator[None]:
     _preflight(url)
     os.environ[DISABLE_DISK_CACHE_VAR] = "true"
     zenml_dir = ensure_private_dir(server_config_dir(url))
-    with contextlib.suppress(OSError):
-        os.chmod(zenml_dir, 0o700)
-        os.chmod(zenml_dir.parent, 0o700)
+    tighten_mode(zenml_dir)
+    tighten_mode(zenml_dir.parent)
     from zenml.config.global_config import GlobalConfiguration
     from zenml.login.credentials_store import get_credentials_store
     from zenml.zen_stores.rest_zen_store import RestZenStoreConfiguration

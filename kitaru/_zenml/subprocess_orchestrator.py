@@ -55,6 +55,21 @@ _NO_IMAGE = "kitaru/subprocess:no-image"
 _PASSTHROUGH = ("PATH", "LANG", "LC_ALL", "TZ")
 
 
+def make_run_dir(workdir: str | None, run_id: str) -> Path:
+    """A new private (0700) folder for one run, with a name nobody can guess.
+
+    The flow process imports from its working directory first, so the folder
+    must be one this process created: ``mkdtemp`` (``O_EXCL``-style creation,
+    random name), directly in the system temp folder unless ``workdir`` is set,
+    never under a fixed, shared name that another user could create first.
+    """
+    base = None
+    if workdir:
+        base = Path(workdir)
+        base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return Path(tempfile.mkdtemp(prefix=f"kitaru-run-{run_id}-", dir=base))
+
+
 class SubprocessOrchestratorConfig(BaseOrchestratorConfig):
     """Options of the ``kitaru_subprocess`` orchestrator."""
 
@@ -110,10 +125,7 @@ class SubprocessOrchestrator(ContainerizedOrchestrator):
         ]
 
     def _run_dir(self, run_id: str) -> Path:
-        base = Path(self.config.workdir or Path(tempfile.gettempdir()) / "kitaru-subprocess-runs")
-        path = base / f"{run_id}-{uuid.uuid4().hex[:8]}"
-        path.mkdir(parents=True, mode=0o700)
-        return path
+        return make_run_dir(self.config.workdir, run_id)
 
     def _environment(self, run_id: str, run_dir: Path, handed: dict[str, str]) -> dict[str, str]:
         from zenml.config.global_config import GlobalConfiguration
@@ -130,7 +142,7 @@ class SubprocessOrchestrator(ContainerizedOrchestrator):
         return env
 
     def _launch(
-        self, argv: list[str], env: dict[str, str], run_dir: Path
+        self, argv: list[str], env: dict[str, str], run_dir: Path, watch_run: str | None = None
     ) -> subprocess.Popen[bytes]:
         python = self.config.python or sys.executable
         if argv and Path(argv[0]).name.startswith("python"):
@@ -149,6 +161,11 @@ class SubprocessOrchestrator(ContainerizedOrchestrator):
                 ]
             )
             argv = ["unshare", "--mount", "--", "/bin/sh", "-c", script, "sh", *argv]
+        if watch_run is not None:
+            # The watcher runs on this interpreter (it has kitaru and ZenML), outside
+            # the mount namespace, and reports the run crashed if the flow process
+            # ends first (see kitaru._zenml.flow_process).
+            argv = [sys.executable, "-m", "kitaru._zenml.flow_process", watch_run, "--", *argv]
         log = open(run_dir / "process.log", "ab")  # noqa: SIM115 - owned by the child
         try:
             return subprocess.Popen(
@@ -176,12 +193,16 @@ class SubprocessOrchestrator(ContainerizedOrchestrator):
 
         assert placeholder_run is not None
         run_id = str(placeholder_run.id)
-        argv = DynamicPipelineEntrypointConfiguration.get_entrypoint_command()
-        argv += DynamicPipelineEntrypointConfiguration.get_entrypoint_arguments(
-            snapshot_id=snapshot.id, run_id=run_id
-        )
+        # A new list: ZenML returns its module-level default command itself.
+        argv = [
+            *DynamicPipelineEntrypointConfiguration.get_entrypoint_command(),
+            *DynamicPipelineEntrypointConfiguration.get_entrypoint_arguments(
+                snapshot_id=snapshot.id, run_id=run_id
+            ),
+        ]
         run_dir = self._run_dir(run_id)
-        proc = self._launch(argv, self._environment(run_id, run_dir, environment), run_dir)
+        env = self._environment(run_id, run_dir, environment)
+        proc = self._launch(argv, env, run_dir, watch_run=run_id)
         if self.config.synchronous:
 
             def wait() -> None:
@@ -235,6 +256,34 @@ class SubprocessOrchestrator(ContainerizedOrchestrator):
         except subprocess.TimeoutExpired:
             os.killpg(os.getpgid(proc.pid), signal.SIGKILL)
             proc.wait()
+
+
+def report_crashed(run_id: str, exit_code: int) -> bool:
+    """Mark run ``run_id`` failed, with ``kitaru_end`` saying it crashed, if it has not ended.
+
+    Called once the flow process has exited; True if the run was still open. The
+    ``kitaru_end`` metadata (``{"status": "crashed", "reason": ...}``) is what
+    kitaru's readers show as ``crashed``; ZenML's own status becomes FAILED.
+    """
+    from zenml.client import Client
+    from zenml.enums import MetadataResourceTypes
+    from zenml.models import PipelineRunUpdate, RunMetadataResource
+
+    client = Client()
+    run = client.zen_store.get_run(uuid.UUID(run_id), hydrate=False)
+    if ExecutionStatus(run.status).is_finished:
+        return False
+    how = f"code {exit_code}" if exit_code >= 0 else f"signal {-exit_code}"
+    reason = f"the flow process exited with {how} before the run ended"
+    client.create_run_metadata(
+        metadata={"kitaru_end": {"status": "crashed", "reason": reason}},
+        resources=[RunMetadataResource(id=run.id, type=MetadataResourceTypes.PIPELINE_RUN)],
+    )
+    # ZenML sets the run's end time itself when its status becomes a finished one.
+    client.zen_store.update_run(
+        run.id, PipelineRunUpdate(status=ExecutionStatus.FAILED, status_reason=reason)
+    )
+    return True
 
 
 class SubprocessOrchestratorFlavor(BaseOrchestratorFlavor):

@@ -20,7 +20,12 @@ The password is exchanged for a session token; only the token is kept, in
 server.json in kitaru's config directory (mode 0600). Neither is ever printed.
 Afterwards every kitaru command, the SDK and flows use the server instead of the
 local store. For CI and remote runs, set KITARU_SERVER_URL and KITARU_API_KEY
-instead: no login and no file are needed.
+instead: no login and no file are needed. With --api-key the key itself is
+kept in server.json (mode 0600).
+
+A plain http:// URL to another machine is refused (credentials would travel
+unencrypted) unless --allow-insecure or KITARU_ALLOW_INSECURE=1 says the server
+sits behind a TLS proxy; the login then remembers that choice for its URL.
 """
 
 
@@ -41,9 +46,19 @@ def _read_stdin_line() -> str:
 @click.option(
     "--api-key", "use_api_key", is_flag=True, help="Log in with a service account's API key."
 )
+@click.option(
+    "--allow-insecure",
+    is_flag=True,
+    help="Allow a plain http:// URL to another machine (a server behind a TLS proxy).",
+)
 @json_option
 def login_cmd(
-    url: str | None, username: str | None, from_stdin: bool, use_api_key: bool, as_json: bool
+    url: str | None,
+    username: str | None,
+    from_stdin: bool,
+    use_api_key: bool,
+    allow_insecure: bool,
+    as_json: bool,
 ) -> None:
     from kitaru._config import ENV_SERVER_URL, paths
     from kitaru._zenml import connection
@@ -55,9 +70,10 @@ def login_cmd(
         raise KitaruValidationError("Give the server URL: kitaru login URL.", field="url")
     url = connection.normalize_url(url)
     if url.startswith("http://") and not connection.is_loopback(url):
+        connection.require_secure(url, allow=allow_insecure)
         click.echo(
-            f"Warning: {url} is plain http; your password and token travel unencrypted. "
-            "Use https:// for a server that is not on this machine.",
+            f"Warning: {url} is plain http; your credentials travel unencrypted unless a TLS "
+            "proxy in front of the server protects them.",
             err=True,
         )
     if use_api_key:
@@ -68,7 +84,7 @@ def login_cmd(
         ).strip()
         if not key:
             raise KitaruValidationError("The API key is empty.", field="api_key")
-        creds = connection.login_with_api_key(url, key)
+        creds = connection.login_with_api_key(url, key, allow_insecure=allow_insecure)
         forget()
     else:
         if not username:
@@ -84,7 +100,9 @@ def login_cmd(
         )
         if not password:
             raise KitaruValidationError("The password is empty.", field="password")
-        creds = connection.login_with_password(url, str(username), password)
+        creds = connection.login_with_password(
+            url, str(username), password, allow_insecure=allow_insecure
+        )
         del password
         forget()
     env_url = os.environ.get(ENV_SERVER_URL, "").strip().rstrip("/")

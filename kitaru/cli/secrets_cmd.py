@@ -40,6 +40,9 @@ To keep values out of your shell history:
                      "-" is stdin. No ${VAR} expansion; a value "-" is refused.
 
 Keys must be environment-variable style: OPENAI_API_KEY, ANTHROPIC_API_KEY, ...
+Keys that change how a process starts (PATH, LD_*, DYLD_*, PYTHON*, BASH_ENV,
+ENV, SHELLOPTS, IFS, KITARU_*, ZENML_*, ...) need --force, and `secrets run`
+refuses them unless --allow-override names them.
 A bare --KEY must be upper case (letters, digits, underscores); one that looks
 like a mistyped option (--privat) is refused.
 Prints what was done and the key names, never the values.
@@ -71,6 +74,11 @@ def secrets_group() -> None:
     metavar="KEY",
     help="Remove KEY from the secret (repeatable; not combined with values).",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Store keys that change how a process starts (PATH, LD_*, PYTHON*, ...).",
+)
 @json_option
 @click.pass_context
 def set_cmd(
@@ -79,6 +87,7 @@ def set_cmd(
     private: bool,
     from_file: str | None,
     remove_keys: tuple[str, ...],
+    force: bool,
     as_json: bool,
 ) -> None:
     from kitaru import _secret_validation as check
@@ -100,10 +109,13 @@ def set_cmd(
     # process would pay more for importing pydantic than for the whole upsert).
     name = check.validate_name(name)
     clean = check.validate_values(values, secret=name)
+    risky = check.check_start_changing(clean, force=force, secret=name)
     say_if_creating_store()
     result = backend().upsert(name, clean, private=private)
     s = result.secret
     keys_set = sorted(clean)
+    if risky:
+        click.echo(f"Warning: {check.start_changing_warning(s.name, risky)}", err=True)
     if as_json:
         print_json(
             {

@@ -10,6 +10,7 @@ import click
 
 from kitaru.cli._base import EXIT_USAGE, fail, json_option, print_json
 from kitaru.errors import SecretUnavailableError
+from kitaru.runtime.redaction import SECRET_KEYS_VAR
 
 # Exit codes of a shell for a command that is missing or cannot be run.
 EXIT_NOT_FOUND = 127
@@ -20,8 +21,15 @@ EXIT_NOT_EXECUTABLE = 126
     "run",
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
 )
+@click.option(
+    "--allow-override",
+    "allowed",
+    multiple=True,
+    metavar="KEY",
+    help="Let KEY override a variable that changes how a process starts (repeatable).",
+)
 @click.argument("names_and_command", nargs=-1, type=click.UNPROCESSED, required=True)
-def run_cmd(names_and_command: tuple[str, ...]) -> None:
+def run_cmd(allowed: tuple[str, ...], names_and_command: tuple[str, ...]) -> None:
     """Run a command with secrets' keys as environment variables: NAME... -- CMD ARGS...
 
     \b
@@ -32,12 +40,19 @@ def run_cmd(names_and_command: tuple[str, ...]) -> None:
     (a later secret wins when two have the same key); the rest of your
     environment is passed through. The command's exit code is kitaru's. The
     values are never printed; the command itself may print them.
+
+    A key that changes how a process starts (PATH, LD_*, DYLD_*, PYTHON*,
+    BASH_ENV, ENV, SHELLOPTS, IFS, KITARU_*, ZENML_*, ...) is refused unless
+    --allow-override KEY names it. The injected key names are exported as
+    KITARU_SECRET_KEYS, so a kitaru process started by the command guards
+    their values like those of secrets it reads.
     """
     args = list(names_and_command)
     if "--" not in args:
         fail("Separate the secret names from the command with --: NAME... -- CMD ARGS...", 2)
     cut = args.index("--")
-    names, command = args[:cut], args[cut + 1 :]
+    names, allow = _names_and_allowed(args[:cut], allowed)
+    command = args[cut + 1 :]
     if not names:
         fail("Name at least one secret before --.", EXIT_USAGE)
     if not command:
@@ -53,15 +68,48 @@ def run_cmd(names_and_command: tuple[str, ...]) -> None:
             if value is None:
                 raise SecretUnavailableError(stored.name, key)
             env[key] = value
+    from kitaru._secret_validation import start_changing_keys
+
+    refused = [k for k in start_changing_keys(env) if k not in allow]
+    if refused:
+        fail(
+            f"Refusing to run: the secrets set {', '.join(refused)}, which changes how the "
+            f"command starts; add --allow-override {refused[0]} if you trust every editor "
+            "of those secrets.",
+            EXIT_USAGE,
+        )
     program = shutil.which(command[0])
     if program is None:
         fail(f"Command not found: {command[0]}", EXIT_NOT_FOUND)
+    exported = {k for k in os.environ.get(SECRET_KEYS_VAR, "").split(",") if k} | set(env)
     sys.stdout.flush()
     sys.stderr.flush()
     try:
-        os.execve(program, command, {**os.environ, **env})
+        os.execve(
+            program,
+            command,
+            {**os.environ, **env, SECRET_KEYS_VAR: ",".join(sorted(exported))},
+        )
     except OSError as exc:
         fail(f"Cannot run {command[0]}: {exc.strerror}.", EXIT_NOT_EXECUTABLE)
+
+
+def _names_and_allowed(words: list[str], allowed: tuple[str, ...]) -> tuple[list[str], set[str]]:
+    """Secret names, and --allow-override keys also when given after a name."""
+    names: list[str] = []
+    allow = set(allowed)
+    rest = iter(words)
+    for word in rest:
+        if word == "--allow-override":
+            key = next(rest, None)
+            if key is None:
+                fail("--allow-override needs a KEY.", EXIT_USAGE)
+            allow.add(key)
+        elif word.startswith("--allow-override="):
+            allow.add(word.split("=", 1)[1])
+        else:
+            names.append(word)
+    return names, allow
 
 
 @click.command("rename")

@@ -12,7 +12,8 @@ Guarantees:
   the Python SDK for that).
 - A :class:`~kitaru.errors.KitaruError` comes back as a tool error
   (``isError: true``) whose text is exactly the kitaru message; kitaru messages
-  name secrets and keys, never values.
+  name secrets and keys, never values. A name or key that fails validation is
+  not repeated either, since an agent may have swapped it with a value.
 - Any other exception is reported (and logged) by its type name only, because
   third-party messages can quote their input.
 - Input schemas are strict (``additionalProperties: false``; ``private`` must be a
@@ -40,7 +41,7 @@ import kitaru
 from kitaru import _secret_validation as check
 from kitaru._zenml.backend import StoredSecret
 from kitaru._zenml.secret_store import backend
-from kitaru.errors import KitaruError
+from kitaru.errors import InvalidSecretError, KitaruError
 from kitaru.secrets import SecretSummary
 
 __all__ = [
@@ -82,6 +83,9 @@ Rules:
 non-empty strings.
 - private: false (default) creates a public secret, visible to other users of the \
 same secret store (not internet-public); true makes it visible only to you.
+- force: keys that change how a process starts (PATH, LD_*, DYLD_*, PYTHON*, \
+BASH_ENV, ENV, SHELLOPTS, IFS, KITARU_*, ZENML_*, ...) are refused unless force is \
+true; storing one adds a warning to the result.
 - This tool only creates: it fails with an error if any secret you can see already \
 has this name (public or private), and never overwrites or shadows one. To update \
 values use the CLI (`kitaru secrets set NAME --KEY=value`) or `kitaru.set_secret()`.
@@ -188,6 +192,29 @@ async def _call(tool: str, work: Callable[[], _M]) -> CallToolResult:
     )
 
 
+# An agent may put a value where a name or key belongs (keys and values swapped):
+# these errors say what is wrong without repeating the input.
+_WITHHELD = {
+    "name": "The secret name is not acceptable: it must be non-empty printable text, "
+    "without leading or trailing whitespace, at most 255 characters, and not a UUID. "
+    "It is not repeated here in case it is a secret value.",
+    "key": "A key in values is not an environment-variable-style name (ASCII letters, "
+    "digits and underscores, not starting with a digit, e.g. OPENAI_API_KEY). It is not "
+    "repeated here in case it is a secret value: check that keys and values are not swapped.",
+}
+
+
+def _validated(name: str, values: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The checked name and values; a bad name or key is reported without echoing it."""
+    try:
+        clean_name = check.validate_name(name)
+        return clean_name, check.validate_values(values, secret=clean_name)
+    except InvalidSecretError as exc:
+        if exc.field in _WITHHELD:
+            raise InvalidSecretError(_WITHHELD[exc.field], field=exc.field) from None
+        raise
+
+
 async def kitaru_secrets_create(
     name: Annotated[str, Field(description="Name of the new secret, e.g. openai-creds.")],
     values: Annotated[
@@ -205,16 +232,29 @@ async def kitaru_secrets_create(
             "users of the same secret store."
         ),
     ] = False,
+    force: Annotated[
+        bool,
+        Field(
+            description="true: also store keys that change how a process starts (PATH, LD_*, "
+            "PYTHON*, KITARU_*, ZENML_*, ...); without it such keys are refused."
+        ),
+    ] = False,
 ) -> Annotated[CallToolResult, SecretMetadata]:
     """Create a secret whose name no visible secret has; return its metadata only."""
+    risky: list[str] = []
 
     def work() -> SecretMetadata:
-        clean_name = check.validate_name(name)
-        clean = check.validate_values(values, secret=clean_name)
+        clean_name, clean = _validated(name, values)
         flag = check.validate_private(private)
+        risky.extend(check.check_start_changing(clean, force=force, secret=clean_name))
         return _metadata(backend().create_unique(clean_name, clean, private=flag))
 
-    return await _call(CREATE_TOOL, work)
+    result = await _call(CREATE_TOOL, work)
+    if risky and not result.is_error:
+        warning = f"Warning: {check.start_changing_warning(name, risky)}"
+        logger.warning("%s", warning)
+        result.content.append(TextContent(type="text", text=warning))
+    return result
 
 
 async def kitaru_secrets_list() -> Annotated[CallToolResult, SecretList]:

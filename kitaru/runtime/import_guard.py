@@ -16,18 +16,24 @@ costs one attribute read and one set lookup per frame; the rest runs only for
 
 Threads started while a module is being imported (``Thread.start``,
 ``threading.Timer``, a ``ThreadPoolExecutor`` worker, ``asyncio.to_thread``) run
-without that module's frames on their stack. So ``Thread.start`` is wrapped, once,
-when this module is imported: it notes which import (module and line) was running
-in the starting thread. A read in such a thread, or in a thread it started, is
-refused as long as that import has not finished (its module frame is still on
-the starting thread's stack).
+without that module's frames on their stack. So ``Thread.start``,
+``_thread.start_new_thread`` and ``ThreadPoolExecutor.submit`` are wrapped, once,
+when this module is imported: each notes which import (module and line) was
+running in the starting or submitting thread, on the thread or on the work item
+(a pool's worker may have been started before the import). A read in such a
+thread or work item, or in a thread it started, is refused as long as that
+import has not finished (its module frame is still on the starting thread's
+stack).
 """
 
 from __future__ import annotations
 
+import _thread
 import sys
 import threading
 import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import _bootstrap  # the import system's own (frozen) frames
 from types import CodeType, FrameType
@@ -109,20 +115,85 @@ class _Origin:
 
 
 _origins: weakref.WeakKeyDictionary[threading.Thread, _Origin] = weakref.WeakKeyDictionary()
+# The origin of the work a thread runs now, when it runs work handed over by
+# another thread (a pool worker started earlier, a raw ``_thread`` thread).
+_carried = threading.local()
+
+
+def _current_origin() -> _Origin | None:
+    carried: _Origin | None = getattr(_carried, "origin", None)
+    return carried or _origins.get(threading.current_thread())
+
+
+def _origin_here(caller: FrameType) -> _Origin | None:
+    """The origin to hand to work started from ``caller``'s thread now, if any."""
+    module_frame = importing_module(caller)
+    lineno = _lookup_line(caller, module_frame) if module_frame is not None else 0
+    parent = _current_origin()
+    if module_frame is None and parent is None:
+        return None
+    return _Origin(threading.get_ident(), module_frame, lineno, parent)
+
+
+def _carrying(origin: _Origin, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn``, run with ``origin`` as the origin of the thread that runs it."""
+
+    def run(*args: Any, **kwargs: Any) -> Any:
+        saved = getattr(_carried, "origin", None)
+        _carried.origin = origin
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _carried.origin = saved
+
+    return run
+
+
 _thread_start = threading.Thread.start
 
 
 def _start_noting_origin(self: threading.Thread, *args: Any, **kwargs: Any) -> None:
-    caller = sys._getframe(1)
-    module_frame = importing_module(caller)
-    lineno = _lookup_line(caller, module_frame) if module_frame is not None else 0
-    parent = _origins.get(threading.current_thread())
-    if module_frame is not None or parent is not None:
-        _origins[self] = _Origin(threading.get_ident(), module_frame, lineno, parent)
+    origin = _origin_here(sys._getframe(1))
+    if origin is not None:
+        _origins[self] = origin
     _thread_start(self, *args, **kwargs)
 
 
 threading.Thread.start = _start_noting_origin  # type: ignore[method-assign]
+
+# ``threading`` keeps its own reference to the original, so ``Thread.start`` is
+# not affected; a direct ``_thread.start_new_thread`` call is.
+_raw_start_new_thread = _thread.start_new_thread
+
+
+def _start_new_thread_noting_origin(function: Any, args: Any, kwargs: Any = None) -> int:
+    origin = _origin_here(sys._getframe(1))
+    if origin is not None:
+        function = _carrying(origin, function)
+    if kwargs is None:
+        return _raw_start_new_thread(function, args)
+    return _raw_start_new_thread(function, args, kwargs)
+
+
+_thread.start_new_thread = _start_new_thread_noting_origin
+_thread.start_new = _start_new_thread_noting_origin
+
+# A pool's workers may have been started before the import: the work item, not
+# the worker, carries the origin (``submit``, ``map``, ``run_in_executor``,
+# ``asyncio.to_thread``).
+_pool_submit = ThreadPoolExecutor.submit
+
+
+def _submit_noting_origin(
+    self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+) -> Any:
+    origin = _origin_here(sys._getframe(1))
+    if origin is not None:
+        fn = _carrying(origin, fn)
+    return _pool_submit(self, fn, *args, **kwargs)
+
+
+ThreadPoolExecutor.submit = _submit_noting_origin  # type: ignore[method-assign,assignment]
 
 
 def _on_stack(thread_ident: int, target: FrameType) -> bool:
@@ -136,7 +207,7 @@ def _on_stack(thread_ident: int, target: FrameType) -> bool:
 
 def _unfinished_import_of_thread() -> _Origin | None:
     """The origin of this thread (or of a thread that started it) whose import still runs."""
-    origin = _origins.get(threading.current_thread())
+    origin = _current_origin()
     while origin is not None:
         if origin.module_frame is not None and _on_stack(origin.starter, origin.module_frame):
             return origin

@@ -1,19 +1,21 @@
 """Remember secret values resolved in this process; find or redact them in output.
 
 Each value is remembered in the forms in which it could slip out: as is,
-URL-encoded, JSON/``repr``-escaped, hex (lower and upper case), ``%XX`` of every
-byte, ``\\uXXXX`` of every character, and base64-encoded (standard and
-URL-safe). A base64 encoding depends on where the value sits in the encoded
-text (``base64("user:" + token)`` does not contain ``base64(token)``), so for
-each of the three byte alignments the characters that depend only on the value
-are remembered too (for values of :data:`TOKEN_LENGTH` characters or more).
+URL-encoded, JSON/``repr``/``ascii``-escaped, as the ``repr`` of its UTF-8
+bytes, hex (lower and upper case), ``%XX`` of every byte, ``\\uXXXX`` of every
+character, and base64-encoded (standard and URL-safe). A base64 encoding
+depends on where the value sits in the encoded text (``base64("user:" + token)``
+does not contain ``base64(token)``), so for each of the three byte alignments the
+characters that depend only on the value are remembered too (for values of
+:data:`TOKEN_LENGTH` characters or more).
 
 Matching rules: values shorter than :data:`MIN_LENGTH` are never matched (they
 would redact ordinary text); values shorter than :data:`TOKEN_LENGTH` are
 matched only as whole tokens, not inside a longer run of letters and digits
 (``5432`` is found in ``port 5432`` but not in ``15432``); longer values are
 matched anywhere. Only values that were actually read are remembered (see
-:class:`kitaru.Secret`).
+:class:`kitaru.Secret`), and those that ``kitaru secrets run`` put in this
+process's environment (named in ``KITARU_SECRET_KEYS``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
 import pickle
 import re
 import threading
@@ -86,6 +89,8 @@ def _forms(value: str, *, fragments: bool) -> set[str]:
         json.dumps(value)[1:-1],
         json.dumps(value, ensure_ascii=False)[1:-1],
         repr(value)[1:-1],
+        ascii(value)[1:-1],
+        repr(raw)[2:-1],  # the bytes repr: b'caf\xc3\xa9'
         base64.b64encode(raw).decode("ascii"),
         base64.urlsafe_b64encode(raw).decode("ascii"),
     }
@@ -284,7 +289,23 @@ class Redactor:
         return text
 
 
-_PROCESS = Redactor()
+# Set by `kitaru secrets run`: names of the variables it took from secrets.
+SECRET_KEYS_VAR = "KITARU_SECRET_KEYS"
+# How those values are named in a leak error (the secret's own name is not passed on).
+SECRETS_RUN_LABEL = "kitaru secrets run"
+
+
+def _from_secrets_run() -> Redactor:
+    """A redactor that already knows the values ``kitaru secrets run`` put in the environment."""
+    redactor = Redactor()
+    for key in os.environ.get(SECRET_KEYS_VAR, "").split(","):
+        value = os.environ.get(key.strip()) if key.strip() else None
+        if value:
+            redactor.remember(value, secret=SECRETS_RUN_LABEL, key=key.strip())
+    return redactor
+
+
+_PROCESS = _from_secrets_run()
 
 
 def process_redactor() -> Redactor:
