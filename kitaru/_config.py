@@ -105,9 +105,14 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
-def write_private_file(path: Path, data: str) -> None:
-    """Atomically write ``data`` to ``path`` with mode 0600 from the first byte."""
+def write_private_file(path: Path, data: str, *, replace: bool = True) -> bool:
+    """Atomically write ``data`` to ``path`` with mode 0600 from the first byte.
+
+    The file appears whole or not at all. With ``replace=False`` an existing
+    ``path`` is kept (the write is an exclusive create) and False is returned.
+    """
     ensure_private_dir(path.parent)
+    _remove_stale_temp_files(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -115,10 +120,37 @@ def write_private_file(path: Path, data: str) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        if not replace:
+            try:
+                os.link(tmp, path)  # atomic, and fails if another process got there first
+            except FileExistsError:
+                return False
+            return True
         os.replace(tmp, path)
+        return True
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _remove_stale_temp_files(path: Path) -> None:
+    """Remove temp files of :func:`write_private_file` left by killed processes."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 : -len(".tmp")]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this ID exists (it may belong to another user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class _Held(threading.local):

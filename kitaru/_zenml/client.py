@@ -118,7 +118,12 @@ def get_client() -> Client:
         if _client is not None and _client_root == root:
             return _client
         _apply_environment()
+        store_ready = False
         if not server_url():
+            from kitaru._zenml.store_template import ensure_store
+
+            # A new store is copied into place whole; ZenML never creates one here.
+            store_ready = ensure_store().state == "ok"
             # Fail with kitaru's own clear error before ZenML touches the store.
             load_or_create_key()
             # The store's metadata (secret names, key names) is for this user only.
@@ -128,6 +133,9 @@ def get_client() -> Client:
         from zenml.config.global_config import GlobalConfiguration
 
         _ensure_source_root()
+        from kitaru._zenml.tuning import atomic_config_writes
+
+        atomic_config_writes()
         if _client_root is not None and _client_root != root:
             GlobalConfiguration._reset_instance()
             Client._reset_instance()
@@ -138,10 +146,14 @@ def get_client() -> Client:
             if url:
                 with login_environment():
                     client = _open(Client)
+            elif store_ready:
+                # A whole, up-to-date store: opening it changes no schema, so any
+                # number of processes open it at once.
+                client = _open(Client)
             else:
-                # Creating and migrating a new store must not run in two processes
-                # at once (ZenML then fails half-way through the migration).
-                with file_lock(paths().store_lock), _first_use_notice():
+                # Creating or migrating a store must not run in two processes at once
+                # (ZenML then fails half-way through the migration).
+                with file_lock(paths().store_lock):
                     client = _open(Client)
         except Exception as exc:
             if url:
@@ -156,21 +168,6 @@ def get_client() -> Client:
         tuning.apply(client)
         _client, _client_root = client, root
         return client
-
-
-@contextlib.contextmanager
-def _first_use_notice() -> Iterator[None]:
-    """A spinner on a terminal while ZenML creates a new local store (many seconds)."""
-    if paths().local_store_db.exists() or not sys.stderr.isatty():
-        yield
-        return
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    with console.status(
-        f"kitaru: creating the local store in {config_dir()} (first use, a few seconds) ..."
-    ):
-        yield
 
 
 def _is_damaged_database(exc: BaseException) -> bool:
