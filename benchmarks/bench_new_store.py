@@ -1,4 +1,4 @@
-"""The first command on a new config directory: ``kitaru secrets set`` vs raw ``zenml secret create``.
+"""The first command on a new config dir: ``kitaru secrets set`` vs raw ``zenml secret create``.
 
 Each round gives both tools a brand-new config directory (kitaru via
 ``KITARU_CONFIG_PATH``, zenml via ``ZENML_CONFIG_PATH``; analytics off) and times

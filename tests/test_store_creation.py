@@ -191,7 +191,9 @@ def test_a_half_made_store_holding_a_secret_is_reported_not_redone(tmp_path: Pat
 
 
 @pytest.mark.parametrize("command", [("secrets", "list"), ("stack", "list")])
-def test_an_empty_database_beside_a_key_is_refused(tmp_path: Path, command: tuple[str, ...]) -> None:
+def test_an_empty_database_beside_a_key_is_refused(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
     p = Paths(tmp_path / "kitaru")
     ok(cli(p.root, "secrets", "set", "first", "--TOKEN=t"))
     p.local_store_db.write_bytes(b"")
@@ -250,6 +252,10 @@ def test_an_empty_key_file_of_a_store_with_secrets_is_refused(tmp_path: Path) ->
 
 
 def _dead_pid() -> int:
-    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(proc.stdout)

@@ -6,13 +6,11 @@ inside functions, so ``import kitaru`` stays light.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +23,7 @@ from kitaru._config import (
     file_lock,
     paths,
 )
+from kitaru._disk_space import disk_full_error, full_disk_file
 from kitaru._zenml.connection import server_config_dir, server_url
 from kitaru._zenml.encryption import load_or_create_key
 
@@ -162,6 +161,9 @@ def get_client() -> Client:
                 from kitaru._zenml.local_sqlite import damaged_store_error
 
                 raise damaged_store_error(paths().local_store_db) from None
+            full = full_disk_file(exc, paths().local_store_db)
+            if full is not None:
+                raise disk_full_error(full, verb="open") from None
             raise
         from kitaru._zenml import tuning
 
@@ -249,7 +251,6 @@ def _ensure_source_root() -> None:
     ZenML resolves the keyed secrets-store class (and user code) relative to a
     source root, which it otherwise derives from ``__main__.__file__``.
     """
-    import sys
 
     main = sys.modules.get("__main__")
     if main is not None and getattr(main, "__file__", None):

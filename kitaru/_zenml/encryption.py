@@ -30,7 +30,7 @@ import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 
-from kitaru._config import Paths, ensure_private_dir, paths, write_private_file
+from kitaru._config import Paths, paths, write_private_file
 from kitaru._zenml.backend import KeyStatus
 from kitaru.errors import EncryptionKeyError
 

@@ -84,7 +84,9 @@ def inspect_store(p: Paths) -> StoreHealth:
             return StoreHealth("incomplete", "has no schema version (its creation was interrupted)")
         for table, what in (("user", "user"), ("project", "project"), ("stack", "stack")):
             if table not in tables or conn.execute(f'SELECT 1 FROM "{table}"').fetchone() is None:
-                return StoreHealth("incomplete", f"has no default {what} (its creation was interrupted)")
+                return StoreHealth(
+                    "incomplete", f"has no default {what} (its creation was interrupted)"
+                )
     except sqlite3.DatabaseError as exc:
         if exc.sqlite_errorname in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
             return StoreHealth("damaged", "is not a readable SQLite database")

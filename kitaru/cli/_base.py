@@ -46,6 +46,12 @@ class KitaruGroup(click.Group):
         except Exception as exc:  # last resort; never print values
             if os.environ.get("KITARU_DEBUG"):
                 raise
+            from kitaru._config import paths
+            from kitaru._disk_space import disk_full_error, full_disk_file
+
+            full = full_disk_file(exc, paths().local_store_db)
+            if full is not None:
+                fail(str(disk_full_error(full)), EXIT_ERROR)
             # Third-party messages may quote their input (e.g. a secret value), so
             # only the type is shown.
             fail(
