@@ -99,6 +99,9 @@ def print_json(data: Any) -> None:
     TSV: a list of objects becomes a header and one row per object; an object
     becomes ``field<TAB>value`` rows; nested values are compact JSON.
     """
+    from kitaru.cli.output_values import machine_values
+
+    data = machine_values(data)
     fmt = output_format()
     if fmt == "yaml":
         import yaml
@@ -121,7 +124,9 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
     """
     fmt = output_format()
     if fmt == "tsv" or (fmt is None and not sys.stdout.isatty()):
-        _echo_tsv(columns, rows)
+        from kitaru.cli.output_values import machine_rows
+
+        _echo_tsv(columns, machine_rows(list(columns), rows))
         return
     from rich.console import Console
     from rich.table import Table
@@ -139,7 +144,15 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
             table.add_column(Text(col), overflow="fold")
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))
-    Console().print(table)
+    if sys.stdout.isatty():
+        Console().print(table)
+        return
+    # Piped (-o table): no terminal width to fit, so the table is as wide as its
+    # longest cells and no word is broken.
+    widths = [
+        max([len(str(c)), *(len(str(row[i])) for row in rows)]) for i, c in enumerate(columns)
+    ]
+    Console(width=sum(widths) + 3 * len(widths) + 1).print(table)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
