@@ -55,8 +55,9 @@ _FRESH_ID_TABLES = ("project", "user", "stack", "stack_component", "server_setti
 
 logger = logging.getLogger("kitaru")
 
-# Set in the process that builds a template: there ZenML creates the store itself.
-_building = False
+# Set for the process that builds a template: there ZenML creates the store itself.
+_ENV_BUILDING = "KITARU_BUILDING_STORE_TEMPLATE"
+_BUILD = "from kitaru._zenml.client import get_client; get_client()"
 
 
 def cache_dir() -> Path:
@@ -86,7 +87,7 @@ def ensure_store(p: Paths | None = None) -> StoreHealth:
     """
     p = p or paths()
     health = inspect_store(p)
-    if health.usable or _building:
+    if health.usable or os.environ.get(_ENV_BUILDING):
         return health
     if health.state == "damaged":
         raise damaged_store_error(p, health.detail)
@@ -244,10 +245,11 @@ def _build(target: Path) -> None:
             if not k.startswith(("ZENML_", "KITARU_SERVER_URL", "KITARU_API_KEY"))
         }
         env["KITARU_CONFIG_PATH"] = str(root)
+        env[_ENV_BUILDING] = "1"
         env["ZENML_ANALYTICS_OPT_IN"] = "false"
         with _notice():
             proc = subprocess.run(
-                [sys.executable, "-c", f"import {__name__} as t; t.build_in_this_process()"],
+                [sys.executable, "-c", _BUILD],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
@@ -269,15 +271,6 @@ def _build(target: Path) -> None:
         os.rename(out, target)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def build_in_this_process() -> None:
-    """Let ZenML create and migrate a store in ``KITARU_CONFIG_PATH`` (the builder process)."""
-    global _building
-    _building = True
-    from kitaru._zenml.client import get_client
-
-    get_client()
 
 
 @contextlib.contextmanager
