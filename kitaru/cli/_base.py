@@ -144,8 +144,8 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
             table.add_column(Text(col), overflow="fold")
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))
-    if sys.stdout.isatty():
-        Console().print(table)
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        Console().print(table)  # fitted to the terminal (or to the width COLUMNS asks)
         return
     # Piped (-o table): no terminal width to fit, so the table is as wide as its
     # longest cells and no word is broken.

@@ -31,7 +31,7 @@ def init_cmd() -> None:
         click.echo(f"Created {project} (project marker for kitaru).")
     had_store = paths().local_store_db.exists()
     if not had_store and not server_url():
-        click.echo(f"Creating the local store in {config_dir()} (first use, a few seconds) ...")
+        click.echo(f"Creating the local store in {config_dir()} (first use) ...")
     get_client()
     if server_url():
         click.echo(f"Using the kitaru/ZenML server at {server_url()}.")
