@@ -125,12 +125,27 @@ def write_private_file(path: Path, data: str, *, replace: bool = True) -> bool:
                 os.link(tmp, path)  # atomic, and fails if another process got there first
             except FileExistsError:
                 return False
+            except OSError:
+                # A file system without hard links: an exclusive create, written at once.
+                return _create_exclusive(path, data)
             return True
         os.replace(tmp, path)
         return True
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _create_exclusive(path: Path, data: str) -> bool:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return True
 
 
 def _remove_stale_temp_files(path: Path) -> None:
