@@ -69,7 +69,8 @@ def zenml_environment() -> dict[str, str]:
 _STORE_ENV_PREFIXES = ("ZENML_STORE_", "ZENML_SECRETS_STORE_", "ZENML_BACKUP_SECRETS_STORE_")
 
 
-def _apply_environment() -> None:
+def apply_environment() -> None:
+    """Set the variables of :func:`zenml_environment` in ``os.environ`` (for a flow run)."""
     env = zenml_environment()
     if server_url():
         # The server connection is given to ZenML in memory (see server.py); a
@@ -116,7 +117,7 @@ def get_client() -> Client:
     with _lock:
         if _client is not None and _client_root == root:
             return _client
-        _apply_environment()
+        apply_environment()
         store_ready = False
         if not server_url():
             from kitaru._zenml.store_template import ensure_store
@@ -132,9 +133,10 @@ def get_client() -> Client:
         from zenml.config.global_config import GlobalConfiguration
 
         _ensure_source_root()
-        from kitaru._zenml.tuning import atomic_config_writes
+        from kitaru._zenml.tuning import atomic_config_writes, config_directory_without_env
 
         atomic_config_writes()
+        config_directory_without_env()
         if _client_root is not None and _client_root != root:
             GlobalConfiguration._reset_instance()
             Client._reset_instance()
@@ -227,6 +229,14 @@ def adopt_running_client() -> None:
 
 
 _adopted: set[str] = set()
+
+
+def current_config_directory() -> str | None:
+    """ZenML's config directory of kitaru's open client (None: none open, or adopted)."""
+    with _lock:
+        if _client is None or _client_root in _adopted:
+            return None
+    return zenml_environment()["ZENML_CONFIG_PATH"]
 
 
 def adopted() -> bool:

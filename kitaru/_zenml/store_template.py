@@ -187,6 +187,8 @@ def _config_yaml(template: Path, p: Paths, ids: dict[str, str]) -> str:
 
     config = yaml.safe_load((template / "config.yaml").read_text(encoding="utf-8"))
     config = _replace_mark(config, str(p.zenml))
+    # Off in the file too: a flow puts ZENML_ANALYTICS_OPT_IN back when it ends.
+    config["analytics_opt_in"] = False
     config["user_id"] = str(uuid.UUID(ids["server_settings"]))
     config["active_project_id"] = str(uuid.UUID(ids["project"]))
     config["active_stack_id"] = str(uuid.UUID(ids["stack"]))

@@ -116,3 +116,31 @@ def atomic_config_writes() -> None:
 
     _write_config._kitaru_atomic = True  # type: ignore[attr-defined]
     GlobalConfiguration._write_config = _write_config  # type: ignore[method-assign]
+
+
+def config_directory_without_env() -> None:
+    """Let ZenML find kitaru's config directory after a flow put ``ZENML_CONFIG_PATH`` back.
+
+    ZenML reads the variable every time it needs a path under its config directory
+    (the local artifact store's, for one). Without it, and with kitaru's client
+    open, that directory is kitaru's, as it was when the client was opened.
+    """
+    import os
+
+    from zenml.utils import io_utils
+
+    if getattr(io_utils.get_global_config_directory, "_kitaru", False):
+        return
+    original = io_utils.get_global_config_directory
+
+    def get_global_config_directory() -> str:
+        if "ZENML_CONFIG_PATH" not in os.environ:
+            from kitaru._zenml.client import current_config_directory
+
+            found = current_config_directory()
+            if found is not None:
+                return found
+        return str(original())
+
+    get_global_config_directory._kitaru = True  # type: ignore[attr-defined]
+    io_utils.get_global_config_directory = get_global_config_directory
