@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-container lint bench clean
+.PHONY: demo test test-fast test-container lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,14 @@ demo: $(STAMP)
 
 # Includes the `container` tier (tests/container): a private dockerd and real containers.
 test: $(STAMP)
+	@echo "make test: includes the container tier, which as root installs docker.io and" \
+		"mmdebstrap with apt-get when missing and starts a private dockerd" \
+		"(make test-fast runs everything else)."
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# Everything but the `container` tier: no apt-get, no dockerd, no root needed.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider -m "not container"
 
 # Only the `container` tier.
 test-container: $(STAMP)

@@ -173,8 +173,8 @@ _PHASES_KITARU = (
     + r"""
 import kitaru.cli; mark("import kitaru (package + CLI)")
 from kitaru._zenml import client as c
-if hasattr(c, "_apply_environment"):
-    c._apply_environment()
+if hasattr(c, "apply_environment"):
+    c.apply_environment()
 if hasattr(c, "_import_zenml_keeping_logging"):
     c._import_zenml_keeping_logging()
 else:

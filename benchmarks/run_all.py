@@ -30,6 +30,7 @@ STRUCTURED = {
     "import": "bench_import.py",
     "cli": "bench_cli.py",
     "flow": "bench_flow.py",
+    "new_store": "bench_new_store.py",
 }
 SCRIPT_TIMEOUT = 3600.0
 _VERDICT = re.compile(r"\b(PASS|FAIL)\s*$")

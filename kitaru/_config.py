@@ -116,7 +116,9 @@ def private_temp_file(path: Path) -> tuple[int, Path]:
     """
     import tempfile  # not at import time: ``import kitaru`` stays light
 
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # The pid in the name lets a later writer remove what a killed one left behind.
+    prefix = f".{path.name}.{os.getpid()}."
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     return fd, Path(name)
 
 
@@ -164,19 +166,66 @@ def dangling_link_message(path: Path, what: str) -> str | None:
     )
 
 
-def write_private_file(path: Path, data: str) -> None:
-    """Atomically write ``data`` to ``path`` with mode 0600 from the first byte."""
+def write_private_file(path: Path, data: str, *, replace: bool = True) -> bool:
+    """Atomically write ``data`` to ``path`` with mode 0600 from the first byte.
+
+    The file appears whole or not at all. With ``replace=False`` an existing
+    ``path`` is kept (the write is an exclusive create) and False is returned.
+    """
     ensure_private_dir(path.parent)
+    _remove_stale_temp_files(path)
     fd, tmp = private_temp_file(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        if not replace:
+            try:
+                os.link(tmp, path)  # atomic, and fails if another process got there first
+            except FileExistsError:
+                return False
+            except OSError:
+                # A file system without hard links: an exclusive create, written at once.
+                return _create_exclusive(path, data)
+            return True
         os.replace(tmp, path)
+        return True
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _create_exclusive(path: Path, data: str) -> bool:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return True
+
+
+def _remove_stale_temp_files(path: Path) -> None:
+    """Remove temp files of :func:`write_private_file` left by killed processes."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2 : -len(".tmp")].split(".")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this ID exists (it may belong to another user)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class _Held(threading.local):

@@ -156,8 +156,9 @@ def resolve_execution_id(ref: str) -> str:
 
 
 def _summarise(value: Any) -> str:
-    text = " ".join(repr(value).split())
-    return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
+    from kitaru._output_summary import summarise
+
+    return summarise(value, SUMMARY_CHARS)
 
 
 def get_execution(execution_id: str, *, outputs: bool = False) -> Execution:

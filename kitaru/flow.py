@@ -32,6 +32,7 @@ from kitaru._flow_support import (
 from kitaru._handle import FlowHandle, interrupted
 from kitaru._progress import Reporter
 from kitaru._progress import enabled as progress_enabled
+from kitaru._zenml.process_env import keeping_environment
 from kitaru.errors import (
     KitaruContextError,
     KitaruValidationError,
@@ -55,6 +56,7 @@ class _FlowSpec:
     def __init__(self, name: str) -> None:
         self.name = name
 
+    @keeping_environment
     def start(
         self,
         target: Any,

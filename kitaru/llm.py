@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kitaru._llm_endpoint import is_connection_error, limit_loopback_retries, shown_endpoint
 from kitaru._llm_setup import (
     CredentialPlan,
     Credentials,
@@ -98,6 +99,7 @@ def _call_kwargs(
     if target.api_base and "api_base" not in kwargs:
         kwargs["api_base"] = target.api_base
     kwargs.update(creds.kwargs)
+    limit_loopback_retries(kwargs)
     if temperature is not None:
         kwargs["temperature"] = temperature
     if max_tokens is not None:
@@ -105,8 +107,13 @@ def _call_kwargs(
     return kwargs
 
 
-def _provider_error(exc: Exception, target: Resolved, redact: Callable[[str], str]) -> LLMCallError:
+def _provider_error(
+    exc: Exception, target: Resolved, redact: Callable[[str], str], api_base: str | None
+) -> LLMCallError:
     text = redact(f"{type(exc).__name__}: {exc}")
+    if is_connection_error(exc):
+        where = shown_endpoint(api_base) or "the provider's default endpoint"
+        text = redact(f"cannot connect to {where} ({type(exc).__name__}: {exc})")
     return LLMCallError(
         f"LLM call to {target.model!r} failed: {text}", model=target.model, provider_error=text
     )
@@ -199,7 +206,8 @@ class _Call:
         self, creds: Credentials, exc: Exception, started: float, redact: Callable[[str], str]
     ) -> LLMCallError:
         """Record a failed call (inside a flow) and return the redacted error to raise."""
-        failure = _provider_error(exc, self.target, redact)
+        api_base = self.provider_options.get("api_base") or self.target.api_base
+        failure = _provider_error(exc, self.target, redact, api_base)
         self._record(creds, None, None, started, redact, failure.provider_error)
         return failure
 

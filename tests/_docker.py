@@ -92,6 +92,11 @@ def _sh(
     return proc
 
 
+def announce(what: str) -> None:
+    """Say on the terminal what the container tier is about to do to this machine."""
+    print(f"container tier: {what} ...", file=sys.stderr, flush=True)
+
+
 def apt_install(*packages: str) -> None:
     """Install Debian packages (root only); raise DockerUnavailable saying which and why."""
     if os.geteuid() != 0:
@@ -102,6 +107,7 @@ def apt_install(*packages: str) -> None:
     if shutil.which("apt-get") is None:
         raise DockerUnavailable(f"{', '.join(packages)} missing and no apt-get to install it")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    announce(f"installing {' '.join(packages)} with apt-get (as root; missing on this machine)")
     _sh(["apt-get", "update", "-q"], env=env, timeout=600, what="apt-get update")
     _sh(
         ["apt-get", "install", "-y", "-q", *packages],
@@ -234,6 +240,7 @@ def start_daemon(root: Path = STATE) -> Daemon:
     sock = root / "docker.sock"
     sock.unlink(missing_ok=True)
     log = root / "dockerd.log"
+    announce(f"starting a private dockerd as root (state in {root}, socket {sock})")
     args = [
         dockerd,
         "--data-root", str(root / "data"),
@@ -278,6 +285,7 @@ def ensure_base_image(daemon: Daemon) -> str:
     if daemon.has_image(BASE_IMAGE):
         return BASE_IMAGE
     mmdebstrap = ensure_program("mmdebstrap", "mmdebstrap")
+    announce(f"building the Debian base image {BASE_IMAGE} with mmdebstrap (once per machine)")
     with tempfile.TemporaryDirectory(dir=daemon.root) as tmp:
         tar = Path(tmp) / "base.tar"
         _sh(

@@ -32,6 +32,8 @@ for _var in (
 ):
     os.environ.pop(_var, None)
 os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
+# The store template (built once per ZenML version) is the session's own too.
+os.environ.setdefault("KITARU_CACHE_DIR", str(_SESSION_ROOT / "cache"))
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable

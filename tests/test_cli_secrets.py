@@ -219,12 +219,61 @@ def test_mistyped_option_without_a_terminal_is_refused(unique: str, canary: str)
     assert [s for s in kitaru.list_secrets() if s.name == name] == []
 
 
-def test_set_prompts_for_bare_key(unique: str, canary: str) -> None:
+def test_set_prompts_for_bare_key_on_a_terminal(unique: str, canary: str) -> None:
     name = f"cli-prompt-{unique}"
-    result = invoke("secrets", "set", name, "--TOKEN", input=canary + "\n")
-    assert_ok(result, canary)
-    assert "Value for TOKEN" in result.stderr
+    out = run_on_terminal(["secrets", "set", name, "--TOKEN"], canary + "\n")
+    assert "Value for TOKEN" in out and canary not in out  # hidden input
     assert kitaru.get_secret(name).get("TOKEN") == canary
+
+
+@pytest.mark.parametrize("stdin", ["", "piped-value\n"], ids=["empty", "piped"])
+def test_bare_key_without_a_terminal_is_one_line(unique: str, stdin: str) -> None:
+    name = f"cli-no-tty-{unique}"
+    proc = run_cli("secrets", "set", name, "--TOKEN", input=stdin)
+    line = assert_one_line_error(proc.returncode, proc.stdout, proc.stderr, "piped-value")
+    assert proc.returncode == 2
+    assert "--TOKEN=-" in line and "GetPassWarning" not in proc.stderr
+    assert "Aborted" not in proc.stderr
+    assert [s for s in kitaru.list_secrets() if s.name == name] == []
+
+
+def run_on_terminal(args: list[str], typed: str) -> str:
+    """Run the CLI with a pseudo-terminal as its controlling terminal; type ``typed``."""
+    import fcntl
+    import os
+    import subprocess
+    import sys
+    import termios
+
+    master, slave = os.openpty()
+
+    def take_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "kitaru"), *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        preexec_fn=take_terminal,  # the child needs a terminal of its own
+    )
+    os.close(slave)
+    seen = b""
+    while b"Value for" not in seen:
+        seen += os.read(master, 1024)
+    os.write(master, typed.encode())
+    try:
+        while True:
+            chunk = os.read(master, 1024)
+            if not chunk:
+                break
+            seen += chunk
+    except OSError:  # EIO: the terminal's other side closed
+        pass
+    assert proc.wait(timeout=120) == 0, seen.decode(errors="replace")
+    os.close(master)
+    return seen.decode(errors="replace")
 
 
 # --- show ---------------------------------------------------------------------

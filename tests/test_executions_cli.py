@@ -161,7 +161,8 @@ def test_show_has_result_outputs_and_llm_calls(runs: Runs) -> None:
 
     as_json = json.loads(cli_run("executions", "show", runs.ok, "--json").stdout)
     assert as_json["llm_calls"][0]["credential"] == f"secret:{runs.secret}"
-    assert as_json["result"] == ex.result
+    assert as_json["result"] == {"numbers": [0, 1, 2, 3], "answer": f"echo: question {TAG}"}
+    assert as_json["result_type"] == "dict"
     assert f"sk-{TAG}" not in json.dumps(as_json)
 
 

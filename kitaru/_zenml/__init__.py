@@ -10,6 +10,9 @@ Modules:
 - ``connection``: the server URL, login file and token exchange (no ZenML import);
 - ``server``: ZenML's own client connection to a server;
 - ``client``: open ZenML on kitaru's config directory;
+- ``store_template`` / ``store_health``: a new store copied whole from a template built
+  once per ZenML version, and what a store on disk is (new, whole, half-made, damaged);
+- ``process_env``: a flow leaves ``os.environ`` as it found it;
 - ``encryption`` / ``keyed_store``: encryption at rest for the embedded store;
 - ``pipelines`` / ``runs`` / ``stacks`` / ``tuning``: flows as ZenML pipelines, their runs,
   the stacks they run on, lean settings.

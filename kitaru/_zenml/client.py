@@ -6,13 +6,11 @@ inside functions, so ``import kitaru`` stays light.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +23,7 @@ from kitaru._config import (
     file_lock,
     paths,
 )
+from kitaru._disk_space import disk_full_error, full_disk_file
 from kitaru._zenml.connection import server_config_dir, server_url
 from kitaru._zenml.encryption import load_or_create_key
 from kitaru._zenml.store_dir import tighten_store
@@ -73,7 +72,8 @@ def zenml_environment() -> dict[str, str]:
 _STORE_ENV_PREFIXES = ("ZENML_STORE_", "ZENML_SECRETS_STORE_", "ZENML_BACKUP_SECRETS_STORE_")
 
 
-def _apply_environment() -> None:
+def apply_environment() -> None:
+    """Set the variables of :func:`zenml_environment` in ``os.environ`` (for a flow run)."""
     env = zenml_environment()
     if server_url():
         # The server connection is given to ZenML in memory (see server.py); a
@@ -120,8 +120,13 @@ def get_client() -> Client:
     with _lock:
         if _client is not None and _client_root == root:
             return _client
-        _apply_environment()
+        apply_environment()
+        store_ready = False
         if not server_url():
+            from kitaru._zenml.store_template import ensure_store
+
+            # A new store is copied into place whole; ZenML never creates one here.
+            store_ready = ensure_store().state == "ok"
             # Fail with kitaru's own clear error before ZenML touches the store.
             load_or_create_key()
             # The store's metadata (secret names, key names) is for this user only.
@@ -131,6 +136,10 @@ def get_client() -> Client:
         from zenml.config.global_config import GlobalConfiguration
 
         _ensure_source_root()
+        from kitaru._zenml.tuning import atomic_config_writes, config_directory_without_env
+
+        atomic_config_writes()
+        config_directory_without_env()
         if _client_root is not None and _client_root != root:
             GlobalConfiguration._reset_instance()
             Client._reset_instance()
@@ -141,10 +150,14 @@ def get_client() -> Client:
             if url:
                 with login_environment():
                     client = _open(Client)
+            elif store_ready:
+                # A whole, up-to-date store: opening it changes no schema, so any
+                # number of processes open it at once.
+                client = _open(Client)
             else:
-                # Creating and migrating a new store must not run in two processes
-                # at once (ZenML then fails half-way through the migration).
-                with file_lock(paths().store_lock), _first_use_notice():
+                # Creating or migrating a store must not run in two processes at once
+                # (ZenML then fails half-way through the migration).
+                with file_lock(paths().store_lock):
                     client = _open(Client)
                     # A store ZenML just created has the umask's modes: private now.
                     tighten_store(paths(), warn=False)
@@ -155,6 +168,9 @@ def get_client() -> Client:
                 from kitaru._zenml.local_sqlite import damaged_store_error
 
                 raise damaged_store_error(paths().local_store_db) from None
+            full = full_disk_file(exc, paths().local_store_db)
+            if full is not None:
+                raise disk_full_error(full, verb="open") from None
             raise
         from kitaru._zenml import tuning
         from kitaru._zenml.code_archive import exclude_credential_files
@@ -163,21 +179,6 @@ def get_client() -> Client:
         exclude_credential_files()
         _client, _client_root = client, root
         return client
-
-
-@contextlib.contextmanager
-def _first_use_notice() -> Iterator[None]:
-    """A spinner on a terminal while ZenML creates a new local store (many seconds)."""
-    if paths().local_store_db.exists() or not sys.stderr.isatty():
-        yield
-        return
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    with console.status(
-        f"kitaru: creating the local store in {config_dir()} (first use, a few seconds) ..."
-    ):
-        yield
 
 
 def _is_damaged_database(exc: BaseException) -> bool:
@@ -240,6 +241,14 @@ def adopt_running_client() -> None:
 _adopted: set[str] = set()
 
 
+def current_config_directory() -> str | None:
+    """ZenML's config directory of kitaru's open client (None: none open, or adopted)."""
+    with _lock:
+        if _client is None or _client_root in _adopted:
+            return None
+    return zenml_environment()["ZENML_CONFIG_PATH"]
+
+
 def adopted() -> bool:
     """True if this process uses a ZenML client its orchestrator set up (see above)."""
     return f"{config_dir()}|{server_url() or ''}" in _adopted
@@ -262,7 +271,6 @@ def _ensure_source_root() -> None:
     ZenML resolves the keyed secrets-store class (and user code) relative to a
     source root, which it otherwise derives from ``__main__.__file__``.
     """
-    import sys
 
     main = sys.modules.get("__main__")
     if main is not None and getattr(main, "__file__", None):

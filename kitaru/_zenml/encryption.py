@@ -33,7 +33,6 @@ from pathlib import Path
 from kitaru._config import (
     Paths,
     dangling_link_message,
-    ensure_private_dir,
     paths,
     tighten_mode,
     write_private_file,
@@ -101,6 +100,21 @@ def key_opens_store(p: Paths, key: str) -> bool | None:
     return None if row is None else unseal(key, row[0]) is not None
 
 
+def store_has_secrets(p: Paths) -> bool:
+    """True unless the store provably holds no encrypted secret (no store, or none stored)."""
+    if not p.local_store_db.is_file():
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{p.local_store_db}?mode=ro", uri=True, timeout=30)
+        try:
+            row = conn.execute('SELECT 1 FROM secret WHERE "values" IS NOT NULL LIMIT 1').fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return True  # cannot tell: assume the worst
+    return row is not None
+
+
 # ------------------------------------------------------------------ the key file
 
 
@@ -162,6 +176,11 @@ def load_or_create_key(p: Paths | None = None) -> str:
     if dangling:
         raise EncryptionKeyError(dangling, key_file=key_file)
     if p.key_file.exists():
+        if _key_file_is_empty(p) and not store_has_secrets(p):
+            # Left by a kill while an older kitaru wrote a new key: nothing was ever
+            # encrypted with it, so a new key loses nothing.
+            logger.warning("The secret store key file %s was empty; made a new key.", p.key_file)
+            return _create_key(p, replace=True)
         key = _read_key(p)
         _verify(p, key)
         return key
@@ -173,19 +192,24 @@ def load_or_create_key(p: Paths | None = None) -> str:
             f"secret would become unreadable. To start over instead, remove {p.root} entirely.",
             key_file=key_file,
         )
-    ensure_private_dir(p.root)
+    return _create_key(p)
+
+
+def _create_key(p: Paths, *, replace: bool = False) -> str:
     key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
-    # O_EXCL: two processes racing on a brand-new store must not write two keys.
-    try:
-        fd = os.open(p.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
+    # Written beside and linked into place: a kill never leaves an empty key file,
+    # and of two processes racing on a brand-new store only one key wins.
+    if not write_private_file(p.key_file, key + "\n", replace=replace):
         return load_or_create_key(p)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(key + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
     record_fingerprint(p, key)
     return key
+
+
+def _key_file_is_empty(p: Paths) -> bool:
+    try:
+        return not p.key_file.read_bytes().strip()
+    except OSError:
+        return False
 
 
 def _read_fingerprint(p: Paths) -> str | None:

@@ -25,9 +25,11 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from kitaru._config import paths
+from kitaru._disk_space import disk_full_error, full_disk_file
 from kitaru._secret_validation import parse_full_uuid
 from kitaru._zenml import encryption
 from kitaru._zenml.encryption import seal, unseal
@@ -40,8 +42,18 @@ SECRET_COLUMNS = ("id", "created", "updated", "name", "private", "internal", "va
 class LocalSecrets:
     """One connection to the embedded store with the store key loaded."""
 
-    def __init__(self, conn: sqlite3.Connection, key: str, user_id: str, user_name: str) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        key: str,
+        user_id: str,
+        user_name: str,
+        *,
+        read_only: bool = False,
+    ) -> None:
         self._conn = conn
+        #: True if opened read-only because the disk is full (writes then fail).
+        self.read_only = read_only
         self._key = key
         self.user_id = user_id
         self.user_name = user_name
@@ -171,6 +183,32 @@ def damaged_store_error(db: os.PathLike[str]) -> BackendError:
     )
 
 
+def _open(db: Path) -> tuple[sqlite3.Connection, bool]:
+    """A connection to ``db``; read-only (second item True) if its disk is full.
+
+    On a full disk SQLite cannot even create the shared-memory file a reader of a
+    WAL database needs. If no write is pending in the WAL, the database file alone
+    is the whole store, and reading it as an immutable file is exact.
+    """
+    conn = sqlite3.connect(str(db), timeout=30, isolation_level=None)
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
+        return conn, False
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if full_disk_file(exc, db) is None:
+            raise
+    wal = db.with_name(db.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise disk_full_error(db)
+    conn = sqlite3.connect(f"file:{db}?immutable=1", uri=True, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    return conn, True
+
+
 def connect() -> LocalSecrets | None:
     """A :class:`LocalSecrets` for kitaru's embedded store, or None to use ZenML.
 
@@ -181,11 +219,8 @@ def connect() -> LocalSecrets | None:
     db = paths().local_store_db
     if not db.exists():
         return None  # a new store is created (and migrated) by ZenML
-    conn = sqlite3.connect(str(db), timeout=30, isolation_level=None)
+    conn, read_only = _open(db)
     try:
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout=30000")
-        conn.execute("PRAGMA foreign_keys=ON")
         version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
         columns = tuple(r[1] for r in conn.execute("PRAGMA table_info(secret)"))
         users = conn.execute(
@@ -207,7 +242,7 @@ def connect() -> LocalSecrets | None:
     p = paths()
     try:
         key = encryption.load_or_create_key(p)
-        local = LocalSecrets(conn, key, str(users[0][0]), str(users[0][1]))
+        local = LocalSecrets(conn, key, str(users[0][0]), str(users[0][1]), read_only=read_only)
         # As the keyed ZenML store does: a key that cannot decrypt the newest stored
         # secret is the wrong key, even if its fingerprint was swapped along with it.
         newest = conn.execute(

@@ -7,9 +7,11 @@ server URL, ``KITARU_DISABLE_FAST_STORE``):
   -> :class:`~kitaru._zenml.rest_backend.RestServerBackend` (REST over httpx);
   a server of another version -> :class:`~kitaru._zenml.zenml_backend.ZenMLBackend`;
 - in a flow process an orchestrator started -> ZenML's client as that process has it;
-- the embedded store, verified by :func:`kitaru._zenml.local_sqlite.connect`
-  -> :class:`~kitaru._zenml.sqlite_backend.DirectSqliteBackend`; a new store or
-  one kitaru cannot verify -> :class:`~kitaru._zenml.zenml_backend.ZenMLBackend`.
+- the embedded store (copied into place first if new, see
+  :mod:`kitaru._zenml.store_template`), verified by
+  :func:`kitaru._zenml.local_sqlite.connect`
+  -> :class:`~kitaru._zenml.sqlite_backend.DirectSqliteBackend`; one kitaru
+  cannot verify -> :class:`~kitaru._zenml.zenml_backend.ZenMLBackend`.
 
 :func:`get_secret` and :func:`updated_at` are the two calls the runtime makes
 (the execution scope's ``fetch_secret`` and its rotation check).
@@ -21,7 +23,7 @@ import os
 import sys
 import threading
 
-from kitaru._config import config_dir, file_lock, paths
+from kitaru._config import config_dir, paths
 from kitaru._zenml import connection, local_sqlite
 from kitaru._zenml.backend import SecretBackend, StoredSecret
 
@@ -78,11 +80,13 @@ def _choose() -> SecretBackend:
         return ZenMLBackend(url, server=True)
     from kitaru._zenml.sqlite_backend import LOCAL_LABEL, DirectSqliteBackend
 
-    if not os.environ.get(ENV_DISABLE_FAST_STORE) and paths().local_store_db.exists():
-        # Under the store lock: a store being created or migrated by another process
-        # is only looked at once that is done.
-        with file_lock(paths().store_lock):
-            local = local_sqlite.connect()
+    if not os.environ.get(ENV_DISABLE_FAST_STORE):
+        from kitaru._zenml.store_template import ensure_store
+
+        # A new store is copied into place whole (no ZenML import); an existing one
+        # is read without a lock (one being migrated reads as another schema).
+        ensure_store()
+        local = local_sqlite.connect()
         if local is not None:
             local.close()
             return DirectSqliteBackend()

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import ClassVar
 
 from kitaru._config import file_lock, paths
+from kitaru._disk_space import disk_full_error, full_disk_file
 from kitaru._secret_validation import check_total_size
 from kitaru._zenml import encryption, local_sqlite
 from kitaru._zenml.backend import BackendKind, KeyStatus, SecretBackend, StoredSecret, sort_key
@@ -46,6 +47,8 @@ class DirectSqliteBackend(SecretBackend):
             raise
         except sqlite3.Error as exc:
             db = paths().local_store_db
+            if local.read_only or full_disk_file(exc, db) is not None:
+                raise disk_full_error(db) from None
             raise BackendError(
                 f"The local store database {db} could not be read or written "
                 f"({exc.sqlite_errorname or type(exc).__name__}). Check that the file and its "

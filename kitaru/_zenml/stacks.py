@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import threading
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +26,7 @@ from typing import Any
 from kitaru._config import config_dir
 from kitaru._zenml.client import get_client
 from kitaru._zenml.connection import server_url
-from kitaru.errors import KitaruValidationError
+from kitaru.errors import BackendError, KitaruValidationError
 
 ENV_STACK = "KITARU_STACK"
 SUBPROCESS_FLAVOR = "kitaru_subprocess"
@@ -183,6 +185,7 @@ def _ensure_flavor(flavor: str) -> None:
     client = get_client()
     found = client.list_flavors(name=flavor, type=StackComponentType.ORCHESTRATOR, size=1)
     if found.items:
+        _check_requirements(flavor, str(found.items[0].integration or ""))
         return
     if flavor == SUBPROCESS_FLAVOR:
         client.create_flavor(
@@ -195,6 +198,64 @@ def _ensure_flavor(flavor: str) -> None:
         "integration installed (`zenml integration install kubernetes`).",
         field="orchestrator",
     )
+
+
+def _check_requirements(flavor: str, integration: str) -> None:
+    """Refuse a flavor whose ZenML integration's packages are not installed here.
+
+    ZenML registers every integration's flavors whether or not their packages are
+    installed; a stack of one then fails at run time with a long traceback.
+    """
+    if not integration or integration == "built-in":
+        return
+    from zenml.integrations.registry import integration_registry
+
+    found = integration_registry.integrations.get(integration)
+    if found is None or found.check_installation():
+        return
+    needed = " ".join(shlex.quote(r) for r in found.get_requirements())
+    raise BackendError(
+        f"Orchestrator flavor {flavor!r} needs ZenML's {integration} integration, whose "
+        f"packages are not installed: run `pip install {needed}` (or `zenml integration "
+        f"install {integration}`), then create the stack again. Nothing was registered.",
+        operation="stack create",
+    )
+
+
+def delete_stack(name: str) -> dict[str, Any]:
+    """Delete stack ``name`` and the components kitaru made for it alone.
+
+    The ``default`` stack and the stack flows run on now are refused.
+    """
+    client = get_client()
+    if name == "default":
+        raise KitaruValidationError("The default stack cannot be deleted.", field="name")
+    stack = _find(name)
+    current = os.environ.get(ENV_STACK, "").strip()
+    active = client.active_stack_model
+    if stack.id == active.id or current == name:
+        where = f"{ENV_STACK} names it" if current == name else "it is the active stack"
+        raise KitaruValidationError(
+            f"Stack {name!r} cannot be deleted: {where}. Switch first "
+            "(`kitaru stack use default`).",
+            field="name",
+        )
+    info = describe(stack, active.id)
+    own = [
+        (kind, comp.id)
+        for kind, comps in (stack.components or {}).items()
+        for comp in comps
+        if comp.name.startswith(f"{name}-")  # made by `kitaru stack create NAME`
+    ]
+    with warnings.catch_warnings():
+        # SQLAlchemy's note on ZenML's own delete of the composition rows.
+        warnings.simplefilter("ignore")
+        client.delete_stack(stack.id)
+    for kind, comp_id in own:
+        # Kept if another stack uses it too (ZenML refuses to delete it then).
+        with contextlib.suppress(Exception):
+            client.delete_stack_component(comp_id, kind)
+    return info
 
 
 def create_stack(

@@ -81,3 +81,66 @@ def _memoise_source_hash() -> None:
             return str(original(obj))
 
     source_code_utils.get_hashed_source_code = get_hashed_source_code  # type: ignore[assignment]
+
+
+def atomic_config_writes() -> None:
+    """Make ZenML write its ``config.yaml`` atomically, and only when it changes.
+
+    ZenML rewrites that file (truncate, then write) every time a process opens the
+    store. Processes that open an existing store at once, without a lock, would
+    otherwise read each other's half-written file.
+    """
+    import os
+    from pathlib import Path
+
+    import yaml
+    from zenml.config.global_config import GlobalConfiguration
+    from zenml.constants import ENV_ZENML_SERVER
+
+    from kitaru._config import write_private_file
+
+    if getattr(GlobalConfiguration._write_config, "_kitaru_atomic", False):
+        return
+
+    def _write_config(self: Any) -> None:
+        if ENV_ZENML_SERVER in os.environ:
+            return  # as ZenML: a server never writes its client configuration
+        path = Path(self._config_file)
+        text = yaml.dump(self.model_dump(mode="json", exclude_none=True), sort_keys=True)
+        try:
+            if path.read_text(encoding="utf-8") == text:
+                return
+        except OSError:
+            pass
+        write_private_file(path, text)
+
+    _write_config._kitaru_atomic = True  # type: ignore[attr-defined]
+    GlobalConfiguration._write_config = _write_config  # type: ignore[method-assign]
+
+
+def config_directory_without_env() -> None:
+    """Let ZenML find kitaru's config directory after a flow put ``ZENML_CONFIG_PATH`` back.
+
+    ZenML reads the variable every time it needs a path under its config directory
+    (the local artifact store's, for one). Without it, and with kitaru's client
+    open, that directory is kitaru's, as it was when the client was opened.
+    """
+    import os
+
+    from zenml.utils import io_utils
+
+    if getattr(io_utils.get_global_config_directory, "_kitaru", False):
+        return
+    original = io_utils.get_global_config_directory
+
+    def get_global_config_directory() -> str:
+        if "ZENML_CONFIG_PATH" not in os.environ:
+            from kitaru._zenml.client import current_config_directory
+
+            found = current_config_directory()
+            if found is not None:
+                return found
+        return str(original())
+
+    get_global_config_directory._kitaru = True  # type: ignore[attr-defined]
+    io_utils.get_global_config_directory = get_global_config_directory

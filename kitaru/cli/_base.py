@@ -50,6 +50,12 @@ class KitaruGroup(click.Group):
         except Exception as exc:  # last resort; never print values
             if os.environ.get("KITARU_DEBUG"):
                 raise
+            from kitaru._config import paths
+            from kitaru._disk_space import disk_full_error, full_disk_file
+
+            full = full_disk_file(exc, paths().local_store_db)
+            if full is not None:
+                fail(str(disk_full_error(full)), EXIT_ERROR)
             # Third-party messages may quote their input (e.g. a secret value), so
             # only the type is shown.
             fail(
@@ -97,6 +103,9 @@ def print_json(data: Any) -> None:
     TSV: a list of objects becomes a header and one row per object; an object
     becomes ``field<TAB>value`` rows; nested values are compact JSON.
     """
+    from kitaru.cli.output_values import machine_values
+
+    data = machine_values(data)
     fmt = output_format()
     if fmt == "yaml":
         import yaml
@@ -119,7 +128,9 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
     """
     fmt = output_format()
     if fmt == "tsv" or (fmt is None and not sys.stdout.isatty()):
-        _echo_tsv(columns, rows)
+        from kitaru.cli.output_values import machine_rows
+
+        _echo_tsv(columns, machine_rows(list(columns), rows))
         return
     from rich.console import Console
     from rich.table import Table
@@ -137,7 +148,15 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
             table.add_column(Text(col), overflow="fold")
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))
-    Console().print(table)
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        Console().print(table)  # fitted to the terminal (or to the width COLUMNS asks)
+        return
+    # Piped (-o table): no terminal width to fit, so the table is as wide as its
+    # longest cells and no word is broken.
+    widths = [
+        max([len(str(c)), *(len(str(row[i])) for row in rows)]) for i, c in enumerate(columns)
+    ]
+    Console(width=sum(widths) + 3 * len(widths) + 1).print(table)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -85,7 +85,9 @@ def show_cmd(execution_id: str, as_json: bool) -> None:
 
     ex = get_execution(execution_id, outputs=True)
     if as_json:
-        print_json(ex.model_dump(mode="json"))
+        from kitaru.cli.output_values import execution_json
+
+        print_json(execution_json(ex))
         return
     click.echo(f"Execution:  {ex.id}")
     click.echo(f"Flow:       {ex.flow}")
@@ -235,6 +237,10 @@ def logs_cmd(execution_id: str, only: str | None, follow: bool, as_json: bool) -
         if not follow or status not in ("running",):
             break
         time.sleep(1.0)
+    if only is not None and not collected:
+        from kitaru.cli.checkpoint_names import fail_if_unknown
+
+        fail_if_unknown(execution_id, only)
     if as_json:
         print_json(collected)
     elif not collected:

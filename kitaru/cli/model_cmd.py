@@ -134,6 +134,7 @@ def show_cmd(alias: str, as_json: bool) -> None:
         return
     click.echo(f"Alias:      {m.alias}" + (" (default)" if m.is_default else ""))
     click.echo(f"Model:      {m.model}")
-    click.echo(f"Secret:     {m.secret or '-'}")
+    missing = " (missing)" if m.secret and cred["summary"].startswith("none: the linked") else ""
+    click.echo(f"Secret:     {m.secret or '-'}{missing}")
     click.echo(f"API base:   {m.api_base or '-'}")
     click.echo(f"Credential: {cred['summary']}")

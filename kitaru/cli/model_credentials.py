@@ -24,6 +24,20 @@ def _linked_keys(secret: str) -> tuple[str, ...]:
         return ()
 
 
+def _is_missing(secret: str) -> bool:
+    """True if no secret of this name exists (one that exists but cannot be read is not)."""
+    from kitaru._zenml import secret_store
+    from kitaru.errors import SecretNotFoundError
+
+    try:
+        secret_store.get_secret(secret)
+    except SecretNotFoundError:
+        return True
+    except KitaruError:
+        return False
+    return False
+
+
 def credential_source(alias: ModelAlias) -> dict[str, Any]:
     """``{"source", "variables", "overridden_secret", "summary"}`` for ``alias``; no values.
 
@@ -45,6 +59,18 @@ def credential_source(alias: ModelAlias) -> dict[str, Any]:
         }
     if plan.source == "secret":
         variables = list(plan.from_secret)
+        if alias.secret and _is_missing(alias.secret):
+            return {
+                "source": "none",
+                "variables": variables,
+                "overridden_secret": None,
+                "summary": (
+                    f"none: the linked secret '{alias.secret}' is missing (deleted?); a call "
+                    f"fails until you run `kitaru secrets set {alias.secret} "
+                    f"--{variables[0] if variables else 'KEY'}=...` or set "
+                    f"{', '.join(variables) or 'the provider variable'} in the environment"
+                ),
+            }
         return {
             "source": f"secret:{alias.secret}",
             "variables": variables,

@@ -199,6 +199,16 @@ def collect_values(args: list[str], from_file: str | None) -> dict[str, Any]:
         raise InvalidSecretError(
             "Give at least one --KEY=value (or --from-file PATH).", field="values"
         )
+    unasked = [key for key, value in values.items() if value is None]
+    if unasked and not sys.stdin.isatty():
+        # getpass would fall back to reading a pipe with a warning, and an empty
+        # stdin would end in a bare "Aborted!".
+        key = unasked[0]
+        raise InvalidSecretError(
+            f"--{key} has no value and there is no terminal to ask for it: give "
+            f"--{key}=VALUE, or --{key}=- to read it from standard input.",
+            field="values",
+        )
     for key, value in list(values.items()):
         if value == "-":
             data = sys.stdin.read()

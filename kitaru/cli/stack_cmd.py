@@ -1,4 +1,4 @@
-"""``kitaru stack``: the ZenML stacks flows run on (list, current, use, show, create)."""
+"""``kitaru stack``: the ZenML stacks flows run on (list, current, use, show, create, delete)."""
 
 from __future__ import annotations
 
@@ -153,3 +153,20 @@ def create_cmd(
         print_json(info)
         return
     click.echo(f"Created stack '{info['name']}' (orchestrator {info['orchestrator']}).")
+
+
+@stack_group.command("delete")
+@click.argument("name")
+@json_option
+def delete_cmd(name: str, as_json: bool) -> None:
+    """Delete stack NAME and the components `kitaru stack create` made for it.
+
+    The default stack and the active one (or the one KITARU_STACK names) are refused.
+    """
+    from kitaru._zenml.stacks import delete_stack
+
+    info = delete_stack(name)
+    if as_json:
+        print_json(info)
+        return
+    click.echo(f"Deleted stack '{info['name']}'.")

@@ -31,7 +31,7 @@ def init_cmd() -> None:
         click.echo(f"Created {project} (project marker for kitaru).")
     had_store = paths().local_store_db.exists()
     if not had_store and not server_url():
-        click.echo(f"Creating the local store in {config_dir()} (first use, a few seconds) ...")
+        click.echo(f"Creating the local store in {config_dir()} (first use) ...")
     get_client()
     if server_url():
         click.echo(f"Using the kitaru/ZenML server at {server_url()}.")
@@ -54,6 +54,7 @@ def status_data() -> dict[str, Any]:
     from kitaru._config import config_dir, paths
     from kitaru._zenml.connection import server_url
     from kitaru._zenml.encryption import key_status
+    from kitaru._zenml.store_health import damaged_store_error, inspect_store
 
     p = paths()
     url = server_url()
@@ -62,11 +63,13 @@ def status_data() -> dict[str, Any]:
         data.update(_server_status(url))
         return data
     key = key_status()
+    health = inspect_store(p)
     data.update(
         {
             "store": "local",
             "store_location": str(p.local_store_db),
             "store_exists": p.local_store_db.exists(),
+            "store_state": health.state,
             "encryption_at_rest": key in ("present", "new"),
             "encryption": {
                 "present": f"on (AES-GCM; key in {p.key_file})",
@@ -77,7 +80,10 @@ def status_data() -> dict[str, Any]:
             "key_file": str(p.key_file),
         }
     )
-    _add_backend(data)
+    if health.state in ("damaged", "incomplete"):
+        data["store_problem"] = str(damaged_store_error(p, health.detail))
+    elif health.usable:
+        _add_backend(data)  # a new store is not made just to report on it
     return data
 
 
@@ -146,8 +152,15 @@ def _server_status(url: str) -> dict[str, Any]:
 def status_cmd(as_json: bool) -> None:
     """Show where kitaru keeps its store, what kind it is, and if it is encrypted."""
     data = status_data()
+    # A local store that cannot be used (damaged, key missing or wrong) is an error;
+    # an unreachable server is reported, the local setup being fine.
+    broken = data["store"] == "local" and (
+        bool(data.get("store_problem")) or str(data.get("connection", "")).startswith("error")
+    )
     if as_json:
         print_json(data)
+        if broken:
+            raise SystemExit(1)
         return
     click.echo(f"Config directory:   {data['config_path']}")
     if data["store"] == "local":
@@ -159,6 +172,8 @@ def status_cmd(as_json: bool) -> None:
             click.echo(f"Secrets backend:    {data['backend_description']}")
         if data.get("connection"):
             click.echo(f"Store:              {data['connection']}")
+        if data.get("store_problem"):
+            click.echo(f"Store:              DAMAGED: {data['store_problem']}")
     else:
         click.echo(f"Store:              server (ZenML server at {data['store_location']})")
         click.echo(f"Server from:        {data.get('url_source', 'unknown')}")
@@ -169,3 +184,5 @@ def status_cmd(as_json: bool) -> None:
         if data.get("secrets_store"):
             click.echo(f"Server secrets:     {data['secrets_store']} secrets store on the server")
         click.echo(f"Connection:         {data.get('connection', 'unknown')}")
+    if broken:
+        raise SystemExit(1)

@@ -16,10 +16,13 @@ from container._support import LoggedIn, start_logged_in
 
 
 @pytest.fixture(scope="session")
-def docker_daemon() -> Iterator[Daemon]:
+def docker_daemon(request: pytest.FixtureRequest) -> Iterator[Daemon]:
     """A dockerd of this session's own (its socket in ``.host``), stopped by pid at the end."""
+    capture = request.config.pluginmanager.getplugin("capturemanager")
     try:
-        daemon = start_daemon()
+        # Shown as it happens: what this tier installs and starts on the machine.
+        with capture.global_and_fixture_disabled():
+            daemon = start_daemon()
     except DockerUnavailable as exc:
         pytest.fail(f"container tier cannot run: {exc}", pytrace=False)
     try:
@@ -29,10 +32,14 @@ def docker_daemon() -> Iterator[Daemon]:
 
 
 @pytest.fixture(scope="session")
-def kitaru_image(docker_daemon: Daemon, tmp_path_factory: pytest.TempPathFactory) -> str:
+def kitaru_image(
+    docker_daemon: Daemon, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> str:
     """The tag of an image with kitaru (from this checkout) in ``/opt/venv``."""
+    capture = request.config.pluginmanager.getplugin("capturemanager")
     try:
-        return ensure_kitaru_image(docker_daemon, tmp_path_factory.mktemp("kitaru-wheel"))
+        with capture.global_and_fixture_disabled():
+            return ensure_kitaru_image(docker_daemon, tmp_path_factory.mktemp("kitaru-wheel"))
     except DockerUnavailable as exc:
         pytest.fail(f"container tier cannot build its image: {exc}", pytrace=False)
 
