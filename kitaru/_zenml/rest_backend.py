@@ -6,7 +6,9 @@ API key), ``/api/v1/secrets`` (list with ``name=equals:``, get, create,
 ``PUT ...?patch_values=true`` to merge values, delete) and ``/api/v1/tags`` for
 the write lease (see :mod:`kitaru._zenml.server_upsert`). Nothing here imports
 ZenML, so a secrets command against a server costs an HTTP round trip or two,
-not the two seconds of opening ZenML. Errors are mapped by HTTP status and the
+not the two seconds of opening ZenML. The token an API key is exchanged for is
+kept between commands (:mod:`kitaru._zenml.token_cache`): the server's check of
+the key costs most of a second. Errors are mapped by HTTP status and the
 exception name ZenML puts first in its error ``detail``, never by message text.
 """
 
@@ -19,11 +21,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from kitaru._secret_validation import parse_full_uuid
+from kitaru._zenml import token_cache
 from kitaru._zenml.backend import BackendKind, SecretBackend, StoredSecret, sort_key
 from kitaru._zenml.connection import (
     ServerCredentials,
     credentials_for,
-    exchange,
+    exchange_expiring,
     http_client,
     not_logged_in,
     rejected,
@@ -40,6 +43,7 @@ from kitaru.errors import (
 
 API = "/api/v1"
 PAGE_SIZE = 100
+LIST_READERS = 6
 _RETRY_STATUS = frozenset({429, 502, 503, 504})
 
 
@@ -87,6 +91,7 @@ class RestServerBackend(SecretBackend):
         self.url = url
         self._creds = credentials or credentials_for(url)
         self._token: str | None = None
+        self._from_cache = False
         self._lock = threading.Lock()
         self._http: Any = None
 
@@ -97,14 +102,36 @@ class RestServerBackend(SecretBackend):
             if self._http is None:
                 self._http = http_client(self.url)
             if self._token is None:
-                if self._creds is None:
-                    raise not_logged_in(self.url)
-                if self._creds.kind == "api_key":
-                    form = {"password": self._creds.credential}
-                    self._token = exchange(self.url, form, "the API key")
-                else:
-                    self._token = self._creds.credential
+                self._token = self._login()
             return self._http
+
+    def _login(self) -> str:
+        """A token: the credential itself, or one exchanged for the API key (cached)."""
+        creds = self._creds
+        if creds is None:
+            raise not_logged_in(self.url)
+        if creds.kind != "api_key":
+            return creds.credential
+        cached = token_cache.load(self.url, creds.credential)
+        if cached is not None:
+            self._from_cache = True
+            return cached
+        form = {"password": creds.credential}
+        token, lifetime = exchange_expiring(self.url, form, "the API key")
+        token_cache.save(self.url, creds.credential, token, lifetime)
+        self._from_cache = False
+        return token
+
+    def _relogin(self) -> bool:
+        """After a 401: drop a cached token and log in afresh; False if nothing changes."""
+        with self._lock:
+            if not self._from_cache:
+                return False
+            token_cache.drop(self.url)
+            self._token = None
+            self._from_cache = False
+        self._client()
+        return True
 
     def _request(self, method: str, path: str, operation: str, **kwargs: Any) -> Any:
         """One API call; the JSON answer, or :class:`HttpStatus` for an error status."""
@@ -133,6 +160,11 @@ class RestServerBackend(SecretBackend):
                 time.sleep(0.25 * (attempt + 1))
                 continue
             if resp.status_code == 401:
+                # A kept token the server no longer takes (expired early, key
+                # rotated): one fresh login, then the request again.
+                if self._relogin():
+                    headers = {"Authorization": f"Bearer {self._token}"}
+                    continue
                 assert self._creds is not None
                 raise rejected(self.url, self._creds)
             if resp.status_code >= 400:
@@ -201,17 +233,23 @@ class RestServerBackend(SecretBackend):
         return None
 
     def list(self) -> list[StoredSecret]:
-        out: list[StoredSecret] = []
-        for item in self._page("list"):
+        def one(item: dict[str, Any]) -> StoredSecret:
             try:
                 found = self._read(str(item["id"]), str(item["name"]))
             except BackendError:
                 found = None
             # Deleted meanwhile, or unreadable: list it without keys.
-            out.append(
-                found or _to_stored({**item, "body": {**item.get("body", {}), "values": {}}})
-            )
-        return sorted(out, key=sort_key)
+            return found or _to_stored({**item, "body": {**item.get("body", {}), "values": {}}})
+
+        items = self._page("list")
+        if len(items) <= 1:
+            return [one(i) for i in items]
+        from concurrent.futures import ThreadPoolExecutor
+
+        # The list answer holds no values (hence no key names): one read per
+        # secret, a few at a time, so a long list costs a few round trips.
+        with ThreadPoolExecutor(max_workers=min(LIST_READERS, len(items))) as pool:
+            return sorted(pool.map(one, items), key=sort_key)
 
     def updated_at(self, secret_id: str) -> str | None:
         items = self._page("read", id=secret_id)
