@@ -45,6 +45,8 @@ API = "/api/v1"
 PAGE_SIZE = 100
 LIST_READERS = 6
 _RETRY_STATUS = frozenset({429, 502, 503, 504})
+#: A listing's items as the server sends them (``list`` is a method name in the class).
+Items = list[dict[str, Any]]
 
 
 class HttpStatus(Exception):
@@ -277,6 +279,23 @@ class RestServerBackend(SecretBackend):
         self._secret_call("DELETE", f"/secrets/{secret_id}", "delete", name)
 
     # ------------------------------------------------------------ server facts
+
+    def get_all(self, path: str, operation: str) -> Items:
+        """Every item of a listing endpoint (``/stacks``, ``/components``), hydrated."""
+        items: Items = []
+        page = 1
+        while True:
+            query = {"hydrate": "true", "size": PAGE_SIZE, "page": page}
+            try:
+                data = self._request("GET", path, operation, params=query)
+            except HttpStatus as exc:
+                raise BackendError(
+                    f"Reading {path.strip('/')} from {self.url} failed: {exc}", operation=operation
+                ) from None
+            items.extend(data.get("items") or [])
+            if page >= int(data.get("total_pages") or 1):
+                return items
+            page += 1
 
     def current_user(self) -> str | None:
         """The name of the user kitaru is logged in as."""

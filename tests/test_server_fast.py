@@ -1,8 +1,10 @@
-"""The token an API key is exchanged for is kept between commands (real server on 127.0.0.1).
+"""Fast paths against a real ZenML server on 127.0.0.1 (service account, API key).
 
 A ZenML server checks an API key against its hash on every login, which costs
 most of a second; kitaru keeps the token in a 0600 file keyed by a hash of the
 server URL and the key, and drops it on expiry, on a 401 or for another key.
+Stack reads go over the REST API too, with no ZenML import, and agree with
+ZenML's client.
 """
 
 from __future__ import annotations
@@ -103,6 +105,42 @@ def test_another_key_drops_the_kept_token(server: Server, tmp_path: Path) -> Non
 
     ok(kitaru(server, config, "secrets", "list"))
     assert len(token_files(config)) == 1
+
+
+# ------------------------------------------------------------------- stack reads
+
+STACKS_VIA = """
+import json, sys
+from kitaru._zenml import stacks
+if sys.argv[1] == "zenml":
+    stacks.read_stacks = lambda: None
+print(json.dumps({"stacks": stacks.list_stacks(), "current": stacks.current_stack(),
+                  "zenml": "zenml" in sys.modules}))
+"""
+
+
+def test_stack_reads_over_rest_import_no_zenml_and_agree_with_zenml(
+    server: Server, tmp_path: Path
+) -> None:
+    env = clean_env(
+        KITARU_CONFIG_PATH=str(tmp_path / "ci"),
+        KITARU_SERVER_URL=server.url,
+        KITARU_API_KEY=server.api_key or "",
+    )
+    seen = {}
+    for via in ("rest", "zenml"):
+        out = subprocess.run(
+            [sys.executable, "-c", STACKS_VIA, via],
+            env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        seen[via] = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["rest"]["zenml"] is False and seen["zenml"]["zenml"] is True
+    assert seen["rest"]["stacks"] == seen["zenml"]["stacks"]
+    assert seen["rest"]["current"] == seen["zenml"]["current"]
+    assert seen["rest"]["current"]["name"] == "default"
+    names = [c["name"] for c in seen["rest"]["stacks"][0]["components"]["orchestrator"]]
+    assert names == ["default"]
 
 
 # ------------------------------------------------------------- the cache itself
