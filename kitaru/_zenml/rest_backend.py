@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kitaru._secret_validation import parse_full_uuid
@@ -274,6 +274,28 @@ class RestServerBackend(SecretBackend):
 
     def update_values(self, secret_id: str, name: str, values: Mapping[str, str]) -> StoredSecret:
         return leased_upsert(_RestOps(self, name), uuid.UUID(secret_id), name, values)
+
+    def remove_keys(self, secret_id: str, name: str, keys: Sequence[str]) -> StoredSecret:
+        # A value of None in a patch deletes that key on the server, in its own
+        # read-merge-write: keys other writers add meanwhile stay.
+        body = {"values": dict.fromkeys(keys)}
+        data = self._secret_call(
+            "PUT", f"/secrets/{secret_id}", "update", name,
+            params={"patch_values": "true"}, json=body,
+        )  # fmt: skip
+        return self._read(secret_id, name) or _to_stored(data)
+
+    def rename(self, secret_id: str, name: str, new_name: str, *, private: bool) -> StoredSecret:
+        try:
+            data = self._request(
+                "PUT", f"/secrets/{secret_id}", "rename",
+                params={"patch_values": "true"}, json={"name": new_name},
+            )  # fmt: skip
+        except HttpStatus as exc:
+            if exc.status == 409:
+                raise SecretExistsError(new_name, private=private) from None
+            raise self._mapped(exc, "rename", name) from None
+        return self._read(secret_id, new_name) or _to_stored(data)
 
     def delete(self, secret_id: str, name: str) -> None:
         self._secret_call("DELETE", f"/secrets/{secret_id}", "delete", name)

@@ -1,8 +1,10 @@
-"""Stack read commands on the embedded store: read-only SQL, the same answer as ZenML's client.
+"""Commands that need no ZenML import on an existing embedded store.
 
-``kitaru stack list/current/show``, ``model list/show`` and ``status`` must not
-import ZenML on an existing store; any schema or configuration kitaru has not
-verified goes through ZenML's client instead (and gives the same answer).
+``kitaru stack list/current/show`` read ZenML's tables with read-only SQL and
+give the same answer as ZenML's client; any schema or configuration kitaru has
+not verified goes through ZenML's client instead. ``model list/show``,
+``status``, ``secrets rename`` and ``secrets set --remove-key`` need no ZenML
+either (the last two through the direct secret backend).
 """
 
 from __future__ import annotations
@@ -141,3 +143,21 @@ def test_what_kitaru_has_not_verified_goes_through_zenml(
         (tmp_path / ".zen").mkdir()
         m.chdir(tmp_path)
         assert stack_reads.read_stacks() is None
+
+
+def test_secret_rename_and_remove_key_import_no_zenml(unique: str) -> None:
+    name = f"edit-{unique}"
+    kitaru.set_secret(name, {"A": "1", "B": "2"})
+    commands = [
+        ["secrets", "set", name, "--remove-key", "A"],
+        ["secrets", "rename", name, f"{name}-new"],
+    ]
+    out = subprocess.run(
+        [PYTHON, "-c", PROBE, json.dumps(commands)], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("ZENML False")
+    renamed = kitaru.get_secret(f"{name}-new")
+    assert renamed.values == {"B": "2"}
+    with pytest.raises(kitaru.SecretNotFoundError):
+        kitaru.get_secret(name)
