@@ -9,6 +9,7 @@ from kitaru.cli.executions_cmd import executions_group
 from kitaru.cli.login_cmd import login_cmd, logout_cmd
 from kitaru.cli.meta_cmd import completion_cmd, version_cmd
 from kitaru.cli.model_cmd import model_group
+from kitaru.cli.runner_cmd import runner_group
 from kitaru.cli.secrets_cmd import secrets_group
 from kitaru.cli.secrets_extra_cmd import rename_cmd, run_cmd
 from kitaru.cli.stack_cmd import stack_group
@@ -36,6 +37,7 @@ secrets_group.add_command(rename_cmd)
 cli.add_command(executions_group)
 cli.add_command(model_group)
 cli.add_command(stack_group)
+cli.add_command(runner_group)
 cli.add_command(version_cmd)
 cli.add_command(completion_cmd)
 
