@@ -128,8 +128,9 @@ def test_the_runner_is_private_and_holds_no_database_connection(
     assert not [t for t in targets if "zenml.db" in t], targets
     system_python = Path("/usr/bin/python3")
     if os.getuid() == 0 and system_python.exists():  # another user cannot reach the socket
+        connect = f"import socket; socket.socket(socket.AF_UNIX).connect({str(sock)!r})"
         other = subprocess.run(
-            [str(system_python), "-c", f"import socket; socket.socket(socket.AF_UNIX).connect({str(sock)!r})"],
+            [str(system_python), "-c", connect],
             capture_output=True, text=True, timeout=60, user=65534,
         )  # fmt: skip
         assert other.returncode != 0 and "PermissionError" in other.stderr
