@@ -5,7 +5,9 @@ logs kitaru in with ``kitaru login`` and raw zenml with its documented headless
 route (``ZENML_STORE_URL`` + username/password on the first run, persisted to its
 own ``ZENML_CONFIG_PATH``), then times ``kitaru secrets list/set`` against
 ``zenml secret list/create``: cold processes, interleaved, order alternating,
-min of N. Against a server kitaru speaks the REST API itself (no ZenML import).
+min of N. Then the same with a service account's API key given to both
+(``KITARU_API_KEY`` / ``ZENML_STORE_API_KEY``), as CI uses them. Against a server
+kitaru speaks the REST API itself (no ZenML import).
 """
 
 from __future__ import annotations
@@ -33,16 +35,26 @@ TIMEOUT = 240.0
 
 def server_checks(tmp: Path, reps: int) -> list[Check]:
     sys.path.insert(0, str(REPO / "tests"))
-    from _team_server import ADMIN_PASSWORD, start_server, stop_all, wait_ready
+    from _team_server import (
+        ADMIN_PASSWORD,
+        admin_finish,
+        admin_setup,
+        start_server,
+        stop_all,
+        wait_ready,
+    )
 
     say("starting a local ZenML server ...")
     server = start_server(tmp / "server")
     try:
         wait_ready(server)
-        k_env = clean_env(KITARU_CONFIG_PATH=str(tmp / "kitaru-server"))
-        z_env = clean_env(ZENML_CONFIG_PATH=str(tmp / "zenml-server"))
+        admin_finish(server, admin_setup(server, {}, service_account="bench-bot"))
+        assert server.api_key
         cwd = tmp / "cwd-server"
         cwd.mkdir()
+        # Logged in with a password: kitaru login vs ZenML's headless first run.
+        k_env = clean_env(KITARU_CONFIG_PATH=str(tmp / "kitaru-server"))
+        z_env = clean_env(ZENML_CONFIG_PATH=str(tmp / "zenml-server"))
         subprocess.run(
             [KITARU_BIN, "login", server.url, "-u", "admin", "--stdin"],
             input=ADMIN_PASSWORD + "\n", env=k_env, cwd=cwd, check=True,
@@ -55,56 +67,84 @@ def server_checks(tmp: Path, reps: int) -> list[Check]:
             ZENML_STORE_PASSWORD=ADMIN_PASSWORD,
         )
         run_timed([ZENML_BIN, "secret", "list"], first, cwd=cwd, timeout=TIMEOUT)
-
-        sides = {
-            "kitaru secrets list": (lambda i: [KITARU_BIN, "secrets", "list"], k_env),
-            "zenml secret list": (lambda i: [ZENML_BIN, "secret", "list"], z_env),
-            "kitaru secrets set": (
-                lambda i: [KITARU_BIN, "secrets", "set", f"kb-{i}", f"--API_KEY=v-{i}"],
-                k_env,
-            ),
-            "zenml secret create": (
-                lambda i: [ZENML_BIN, "secret", "create", f"zb-{i}", f"--API_KEY=v-{i}"],
-                z_env,
-            ),
-        }
-        for make, env in sides.values():  # warm-up (untimed)
-            run_timed(make(0), env, cwd=cwd, timeout=TIMEOUT)
-        times: dict[str, list[float]] = {k: [] for k in sides}
-        pairs = [
-            ("kitaru secrets list", "zenml secret list"),
-            ("kitaru secrets set", "zenml secret create"),
-        ]
-        for rep in range(reps):
-            for a, b in pairs:
-                for name in (a, b) if rep % 2 == 0 else (b, a):
-                    make, env = sides[name]
-                    wall, _ = run_timed(make(rep + 1), env, cwd=cwd, timeout=TIMEOUT)
-                    times[name].append(wall)
-            say(
-                f"  server round {rep + 1}: "
-                + ", ".join(f"{k} {ms(v[-1])}" for k, v in times.items())
-            )
-        checks = []
-        for k_name, z_name in pairs:
-            best_k, best_z = min(times[k_name]), min(times[z_name])
-            r = ratio(best_k, best_z)
-            checks.append(
-                report(
-                    Check(
-                        name=f"server: `{k_name}` / `{z_name}`",
-                        value=r,
-                        shown=f"{r:.2f} ({ms(best_k)} / {ms(best_z)})",
-                        target=f"<= {TARGET_RATIO}",
-                        passed=r <= TARGET_RATIO,
-                        detail=(
-                            f"server {k_name}: {ms(best_k)} vs raw {z_name} {ms(best_z)} "
-                            f"-> ratio {r:.2f}"
-                        ),
-                        extra={"kitaru_s": best_k, "zenml_s": best_z},
-                    )
-                )
-            )
+        # A service account's API key, the same key for both (CI's way in).
+        k_key_env = clean_env(
+            KITARU_CONFIG_PATH=str(tmp / "kitaru-key"),
+            KITARU_SERVER_URL=server.url,
+            KITARU_API_KEY=server.api_key,
+        )
+        z_key_env = clean_env(
+            ZENML_CONFIG_PATH=str(tmp / "zenml-key"),
+            ZENML_STORE_URL=server.url,
+            ZENML_STORE_API_KEY=server.api_key,
+        )
+        checks = _paired(cwd, reps, "server", k_env, z_env)
+        checks += _paired(cwd, reps, "server, API key", k_key_env, z_key_env)
         return checks
     finally:
         stop_all([server])
+
+
+def _paired(
+    cwd: Path, reps: int, label: str, k_env: dict[str, str], z_env: dict[str, str]
+) -> list[Check]:
+    """``kitaru secrets list/set`` vs ``zenml secret list/create``, interleaved, min of N."""
+    tag = "".join(c for c in label if c.isalnum())[:12]
+    sides = {
+        "kitaru secrets list": (lambda i: [KITARU_BIN, "secrets", "list"], k_env),
+        "zenml secret list": (lambda i: [ZENML_BIN, "secret", "list"], z_env),
+        "kitaru secrets set": (
+            lambda i: [KITARU_BIN, "secrets", "set", f"kb-{tag}-{i}", f"--API_KEY=v-{i}"],
+            k_env,
+        ),
+        "zenml secret create": (
+            lambda i: [ZENML_BIN, "secret", "create", f"zb-{tag}-{i}", f"--API_KEY=v-{i}"],
+            z_env,
+        ),
+    }
+    for make, env in sides.values():  # warm-up (untimed)
+        run_timed(make(0), env, cwd=cwd, timeout=TIMEOUT)
+    times: dict[str, list[float]] = {k: [] for k in sides}
+    pairs = [
+        ("kitaru secrets list", "zenml secret list"),
+        ("kitaru secrets set", "zenml secret create"),
+    ]
+    for rep in range(reps):
+        for a, b in pairs:
+            for name in (a, b) if rep % 2 == 0 else (b, a):
+                make, env = sides[name]
+                wall, _ = run_timed(make(rep + 1), env, cwd=cwd, timeout=TIMEOUT)
+                times[name].append(wall)
+        say(
+            f"  {label} round {rep + 1}: " + ", ".join(f"{k} {ms(v[-1])}" for k, v in times.items())
+        )
+    checks = []
+    for k_name, z_name in pairs:
+        best_k, best_z = min(times[k_name]), min(times[z_name])
+        r = ratio(best_k, best_z)
+        checks.append(
+            report(
+                Check(
+                    name=f"{label}: `{k_name}` / `{z_name}`",
+                    value=r,
+                    shown=f"{r:.2f} ({ms(best_k)} / {ms(best_z)})",
+                    target=f"<= {TARGET_RATIO}",
+                    passed=r <= TARGET_RATIO,
+                    detail=(
+                        f"{label} {k_name}: {ms(best_k)} vs raw {z_name} {ms(best_z)} "
+                        f"-> ratio {r:.2f}"
+                    ),
+                    extra={"kitaru_s": best_k, "zenml_s": best_z},
+                )
+            )
+        )
+    return checks
+
+
+if __name__ == "__main__":
+    # Only the server rows: .venv/bin/python benchmarks/_cli_server.py [--reps N]
+    from _common import parse_args, temp_dir, write_json
+
+    args = parse_args(__doc__ or "", reps=5)
+    with temp_dir("cli-server") as tmp_dir:
+        write_json(args.json, "bench_cli_server", server_checks(tmp_dir, args.reps))

@@ -6,8 +6,11 @@ a warm, existing store (kitaru via ``KITARU_CONFIG_PATH``, zenml via
 interleaved and the order alternates each round; the figure is the min of N.
 Target: kitaru / zenml <= 0.8 for each command.
 
-Then the same against a real local ZenML server (``_cli_server.py``): target
-kitaru / zenml <= 0.15, since kitaru speaks the server's REST API itself.
+Then the commands that need no ZenML import (``_cli_reads.py``: stack, model,
+status, secrets rename/--remove-key vs raw ``zenml stack list`` and ``zenml
+secret rename/update``) and the same secrets commands against a real local
+ZenML server, with a password login and with a service account's API key
+(``_cli_server.py``): target kitaru / zenml <= 0.15.
 
 If a target is missed (or with ``--profile always``), the kitaru cold path is
 broken down: time per phase, ``python -X importtime`` top offenders, and a
@@ -145,8 +148,10 @@ def main() -> None:
                 f"{ratio(med_k, med_z):.2f})"
             )
 
+        from _cli_reads import read_checks
         from _cli_server import server_checks
 
+        checks.extend(read_checks(tmp, args.reps))
         checks.extend(server_checks(tmp, args.reps))
         missed = any(not c.passed for c in checks)
         if args.profile == "always" or (args.profile == "auto" and missed):

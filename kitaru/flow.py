@@ -232,6 +232,11 @@ class _FlowMethods(Generic[P, R]):
             KitaruValidationError: an argument is not JSON, or holds a secret value;
                 the stack is unknown; the flow cannot be imported where it would run.
         """
+        from kitaru._warm.client import maybe_run_warm
+
+        warm = maybe_run_warm(self, args, kwargs, stack, progress)  # KITARU_RUNNER=warm only
+        if warm is not None:
+            return cast("FlowHandle[R]", warm)
         return self._start(args, kwargs, stack, progress=progress)
 
     def replay(

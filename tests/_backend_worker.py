@@ -32,7 +32,7 @@ def encode(value: Any) -> Any:
                 "kept_public": value.private_requested_but_kept_public,
             }
         }
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [encode(v) for v in value]
     return value
 

@@ -307,6 +307,44 @@ def test_list_is_sorted_and_holds_every_visible_secret(backend: SecretBackend) -
     assert order == sorted(order)
 
 
+def test_remove_keys_is_all_or_nothing_and_keeps_the_rest(backend: SecretBackend) -> None:
+    name = new_name("remove")
+    created = backend.create(name, {"A": "1", "B": "2", "C": "3"}, private=True)
+    with pytest.raises(errors.MissingSecretKeyError):
+        backend.remove_keys_ref(name, ["A", "NOT_THERE"])
+    assert backend.get(name).values == {"A": "1", "B": "2", "C": "3"}
+    left = backend.remove_keys_ref(created.id, ["A", "C"])
+    assert left.id == created.id and left.private and left.values == {"B": "2"}
+    assert backend.get(name).values == {"B": "2"}
+    with pytest.raises(errors.SecretNotFoundError):
+        backend.remove_keys_ref(name + "-gone", ["B"])
+
+
+def test_rename_keeps_id_values_and_visibility_and_respects_scopes(
+    backend: SecretBackend,
+) -> None:
+    old, new = new_name("rename-old"), new_name("rename-new")
+    created = backend.create(old, {"K": "v"}, private=True)
+    renamed, was = backend.rename_ref(old, new)
+    assert was == old and renamed.name == new and renamed.id == created.id
+    assert renamed.private and renamed.values == {"K": "v"}
+    assert backend.find(old) is None and backend.get(new).id == created.id
+    same, was = backend.rename_ref(new, new)  # nothing to do
+    assert same.id == created.id and was == new
+
+    # A public secret of that name is another scope: the private one may take it.
+    taken = new_name("rename-taken")
+    backend.create(taken, {"P": "public"}, private=False)
+    backend.rename_ref(created.id, taken)
+    assert backend.get(taken).id == created.id  # own private first
+    # But a second public secret may not.
+    other = backend.create(new_name("rename-other"), {"O": "o"}, private=False)
+    with pytest.raises(errors.SecretExistsError) as info:
+        backend.rename_ref(other.id, taken)
+    assert info.value.private is False
+    assert backend.get(other.id).name == other.name
+
+
 # ------------------------------------------------------------------ what only some can do
 
 

@@ -18,12 +18,17 @@ from __future__ import annotations
 import abc
 import contextlib
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
 from kitaru._secret_validation import check_total_size
-from kitaru.errors import BackendError, SecretExistsError, SecretNotFoundError
+from kitaru.errors import (
+    BackendError,
+    MissingSecretKeyError,
+    SecretExistsError,
+    SecretNotFoundError,
+)
 
 KeyStatus = Literal["present", "new", "missing", "mismatch"]
 BackendKind = Literal["direct-sqlite", "zenml-embedded", "zenml-server", "rest-server"]
@@ -127,6 +132,18 @@ class SecretBackend(abc.ABC):
     def delete(self, secret_id: str, name: str) -> None:
         """Delete the secret with this full ID."""
 
+    @abc.abstractmethod
+    def remove_keys(self, secret_id: str, name: str, keys: Sequence[str]) -> StoredSecret:
+        """Delete ``keys`` from the secret with this full ID, keeping its other keys."""
+
+    @abc.abstractmethod
+    def rename(self, secret_id: str, name: str, new_name: str, *, private: bool) -> StoredSecret:
+        """Rename the secret with this full ID (same ID, visibility and values).
+
+        :class:`SecretExistsError` if its scope (public, or the owner's private
+        secrets) already has ``new_name``.
+        """
+
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:
         """Serialise this process's writers with other writers of the same store.
@@ -172,6 +189,28 @@ class SecretBackend(abc.ABC):
             stored = self.get(ref)
             self.delete(stored.id, stored.name)
         return stored
+
+    def remove_keys_ref(self, ref: str, keys: Sequence[str]) -> StoredSecret:
+        """Remove ``keys`` from the secret ``ref`` names exactly; all or nothing.
+
+        Raises:
+            MissingSecretKeyError: the secret has one of the keys not (nothing removed).
+        """
+        with self.write_lock():
+            existing = self.get(ref)
+            for key in keys:
+                if key not in existing.values:
+                    raise MissingSecretKeyError(existing.name, key)
+            return self.remove_keys(existing.id, existing.name, keys)
+
+    def rename_ref(self, ref: str, new_name: str) -> tuple[StoredSecret, str]:
+        """Rename the secret ``ref`` names exactly; returns it and its old name."""
+        with self.write_lock():
+            existing = self.get(ref)
+            if existing.name == new_name:
+                return existing, existing.name
+            renamed = self.rename(existing.id, existing.name, new_name, private=existing.private)
+            return renamed, existing.name
 
     # ------------------------------------------------------------ local key
 

@@ -36,6 +36,7 @@ from kitaru._config import (
     tighten_mode,
     write_private_file,
 )
+from kitaru._zenml import token_cache
 from kitaru.errors import KitaruValidationError, ServerLoginError, ServerUnavailableError
 
 HTTP_TIMEOUT_S = 30
@@ -281,6 +282,11 @@ def http_request(method: str, url: str, base: str, operation: str, **kwargs: Any
 
 def exchange(url: str, form: dict[str, str], what: str) -> str:
     """POST the login form to ``url``; returns the access token."""
+    return exchange_expiring(url, form, what)[0]
+
+
+def exchange_expiring(url: str, form: dict[str, str], what: str) -> tuple[str, int | None]:
+    """POST the login form to ``url``; returns the access token and its lifetime (seconds)."""
     resp = http_request("POST", f"{url}/api/v1/login", url, "login", data=form)
     if resp.status_code in (401, 403):
         raise ServerLoginError(f"Login to {url} failed: {what} was rejected.", url=url)
@@ -293,12 +299,14 @@ def exchange(url: str, form: dict[str, str], what: str) -> str:
             f"Login to {url} failed: the server answered HTTP {resp.status_code}.", url=url
         )
     try:
-        token = resp.json()["access_token"]
+        answer = resp.json()
+        token = answer["access_token"]
     except (ValueError, KeyError, TypeError):
         raise ServerLoginError(
             f"Login to {url} failed: unexpected answer from the server.", url=url
         ) from None
-    return str(token)
+    lifetime = answer.get("expires_in") if isinstance(answer, dict) else None
+    return str(token), lifetime if isinstance(lifetime, int) and lifetime > 0 else None
 
 
 def current_user(url: str, token: str) -> str | None:
@@ -350,7 +358,8 @@ def login_with_api_key(
     url = normalize_url(url)
     require_secure(url, allow=allow_insecure)
     server_info(url)
-    token = exchange(url, {"password": api_key}, "the API key")
+    token, lifetime = exchange_expiring(url, {"password": api_key}, "the API key")
+    token_cache.save(url, api_key, token, lifetime)  # the next command needs no login
     user = current_user(url, token)
     _save_login(url, "api_key", api_key, user, allow_insecure)
     return ServerCredentials(url, "api_key", api_key, user, "login")
@@ -362,4 +371,6 @@ def logout() -> str | None:
     f = paths().server_file
     if f.exists():
         f.unlink()
+    if url:
+        token_cache.drop(url)
     return url

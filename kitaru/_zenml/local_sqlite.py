@@ -111,7 +111,8 @@ class LocalSecrets:
             raise
         self._conn.execute("COMMIT")
 
-    def insert(self, name: str, values: Mapping[str, str], private: bool) -> str:
+    def check_free(self, name: str, private: bool) -> None:
+        """Raise :class:`SecretExistsError` if ``name`` is taken in that scope (as ZenML checks)."""
         if private:
             clash = self._conn.execute(
                 "SELECT 1 FROM secret WHERE name = ? AND private = 1 AND user_id = ?",
@@ -123,6 +124,9 @@ class LocalSecrets:
             ).fetchone()
         if clash:
             raise SecretExistsError(name, private=private)
+
+    def insert(self, name: str, values: Mapping[str, str], private: bool) -> str:
+        self.check_free(name, private)
         secret_id = uuid.uuid4().hex
         now = _now()
         self._conn.execute(
@@ -136,6 +140,11 @@ class LocalSecrets:
         self._conn.execute(
             'UPDATE secret SET "values" = ?, updated = ? WHERE id = ?',
             (self.encrypt(values), _now(), _hex(secret_id)),
+        )
+
+    def write_name(self, secret_id: str, name: str) -> None:
+        self._conn.execute(
+            "UPDATE secret SET name = ?, updated = ? WHERE id = ?", (name, _now(), _hex(secret_id))
         )
 
     def delete(self, secret_id: str) -> None:

@@ -6,7 +6,9 @@ API key), ``/api/v1/secrets`` (list with ``name=equals:``, get, create,
 ``PUT ...?patch_values=true`` to merge values, delete) and ``/api/v1/tags`` for
 the write lease (see :mod:`kitaru._zenml.server_upsert`). Nothing here imports
 ZenML, so a secrets command against a server costs an HTTP round trip or two,
-not the two seconds of opening ZenML. Errors are mapped by HTTP status and the
+not the two seconds of opening ZenML. The token an API key is exchanged for is
+kept between commands (:mod:`kitaru._zenml.token_cache`): the server's check of
+the key costs most of a second. Errors are mapped by HTTP status and the
 exception name ZenML puts first in its error ``detail``, never by message text.
 """
 
@@ -15,15 +17,16 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kitaru._secret_validation import parse_full_uuid
+from kitaru._zenml import token_cache
 from kitaru._zenml.backend import BackendKind, SecretBackend, StoredSecret, sort_key
 from kitaru._zenml.connection import (
     ServerCredentials,
     credentials_for,
-    exchange,
+    exchange_expiring,
     http_client,
     not_logged_in,
     rejected,
@@ -40,7 +43,10 @@ from kitaru.errors import (
 
 API = "/api/v1"
 PAGE_SIZE = 100
+LIST_READERS = 6
 _RETRY_STATUS = frozenset({429, 502, 503, 504})
+#: A listing's items as the server sends them (``list`` is a method name in the class).
+Items = list[dict[str, Any]]
 
 
 class HttpStatus(Exception):
@@ -87,6 +93,7 @@ class RestServerBackend(SecretBackend):
         self.url = url
         self._creds = credentials or credentials_for(url)
         self._token: str | None = None
+        self._from_cache = False
         self._lock = threading.Lock()
         self._http: Any = None
 
@@ -97,14 +104,36 @@ class RestServerBackend(SecretBackend):
             if self._http is None:
                 self._http = http_client(self.url)
             if self._token is None:
-                if self._creds is None:
-                    raise not_logged_in(self.url)
-                if self._creds.kind == "api_key":
-                    form = {"password": self._creds.credential}
-                    self._token = exchange(self.url, form, "the API key")
-                else:
-                    self._token = self._creds.credential
+                self._token = self._login()
             return self._http
+
+    def _login(self) -> str:
+        """A token: the credential itself, or one exchanged for the API key (cached)."""
+        creds = self._creds
+        if creds is None:
+            raise not_logged_in(self.url)
+        if creds.kind != "api_key":
+            return creds.credential
+        cached = token_cache.load(self.url, creds.credential)
+        if cached is not None:
+            self._from_cache = True
+            return cached
+        form = {"password": creds.credential}
+        token, lifetime = exchange_expiring(self.url, form, "the API key")
+        token_cache.save(self.url, creds.credential, token, lifetime)
+        self._from_cache = False
+        return token
+
+    def _relogin(self) -> bool:
+        """After a 401: drop a cached token and log in afresh; False if nothing changes."""
+        with self._lock:
+            if not self._from_cache:
+                return False
+            token_cache.drop(self.url)
+            self._token = None
+            self._from_cache = False
+        self._client()
+        return True
 
     def _request(self, method: str, path: str, operation: str, **kwargs: Any) -> Any:
         """One API call; the JSON answer, or :class:`HttpStatus` for an error status."""
@@ -133,6 +162,11 @@ class RestServerBackend(SecretBackend):
                 time.sleep(0.25 * (attempt + 1))
                 continue
             if resp.status_code == 401:
+                # A kept token the server no longer takes (expired early, key
+                # rotated): one fresh login, then the request again.
+                if self._relogin():
+                    headers = {"Authorization": f"Bearer {self._token}"}
+                    continue
                 assert self._creds is not None
                 raise rejected(self.url, self._creds)
             if resp.status_code >= 400:
@@ -201,17 +235,23 @@ class RestServerBackend(SecretBackend):
         return None
 
     def list(self) -> list[StoredSecret]:
-        out: list[StoredSecret] = []
-        for item in self._page("list"):
+        def one(item: dict[str, Any]) -> StoredSecret:
             try:
                 found = self._read(str(item["id"]), str(item["name"]))
             except BackendError:
                 found = None
             # Deleted meanwhile, or unreadable: list it without keys.
-            out.append(
-                found or _to_stored({**item, "body": {**item.get("body", {}), "values": {}}})
-            )
-        return sorted(out, key=sort_key)
+            return found or _to_stored({**item, "body": {**item.get("body", {}), "values": {}}})
+
+        items = self._page("list")
+        if len(items) <= 1:
+            return [one(i) for i in items]
+        from concurrent.futures import ThreadPoolExecutor
+
+        # The list answer holds no values (hence no key names): one read per
+        # secret, a few at a time, so a long list costs a few round trips.
+        with ThreadPoolExecutor(max_workers=min(LIST_READERS, len(items))) as pool:
+            return sorted(pool.map(one, items), key=sort_key)
 
     def updated_at(self, secret_id: str) -> str | None:
         items = self._page("read", id=secret_id)
@@ -235,10 +275,49 @@ class RestServerBackend(SecretBackend):
     def update_values(self, secret_id: str, name: str, values: Mapping[str, str]) -> StoredSecret:
         return leased_upsert(_RestOps(self, name), uuid.UUID(secret_id), name, values)
 
+    def remove_keys(self, secret_id: str, name: str, keys: Sequence[str]) -> StoredSecret:
+        # A value of None in a patch deletes that key on the server, in its own
+        # read-merge-write: keys other writers add meanwhile stay.
+        body = {"values": dict.fromkeys(keys)}
+        data = self._secret_call(
+            "PUT", f"/secrets/{secret_id}", "update", name,
+            params={"patch_values": "true"}, json=body,
+        )  # fmt: skip
+        return self._read(secret_id, name) or _to_stored(data)
+
+    def rename(self, secret_id: str, name: str, new_name: str, *, private: bool) -> StoredSecret:
+        try:
+            data = self._request(
+                "PUT", f"/secrets/{secret_id}", "rename",
+                params={"patch_values": "true"}, json={"name": new_name},
+            )  # fmt: skip
+        except HttpStatus as exc:
+            if exc.status == 409:
+                raise SecretExistsError(new_name, private=private) from None
+            raise self._mapped(exc, "rename", name) from None
+        return self._read(secret_id, new_name) or _to_stored(data)
+
     def delete(self, secret_id: str, name: str) -> None:
         self._secret_call("DELETE", f"/secrets/{secret_id}", "delete", name)
 
     # ------------------------------------------------------------ server facts
+
+    def get_all(self, path: str, operation: str) -> Items:
+        """Every item of a listing endpoint (``/stacks``, ``/components``), hydrated."""
+        items: Items = []
+        page = 1
+        while True:
+            query = {"hydrate": "true", "size": PAGE_SIZE, "page": page}
+            try:
+                data = self._request("GET", path, operation, params=query)
+            except HttpStatus as exc:
+                raise BackendError(
+                    f"Reading {path.strip('/')} from {self.url} failed: {exc}", operation=operation
+                ) from None
+            items.extend(data.get("items") or [])
+            if page >= int(data.get("total_pages") or 1):
+                return items
+            page += 1
 
     def current_user(self) -> str | None:
         """The name of the user kitaru is logged in as."""

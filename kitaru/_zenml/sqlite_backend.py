@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import ClassVar
 
 from kitaru._config import file_lock, paths
@@ -125,6 +125,46 @@ class DirectSqliteBackend(SecretBackend):
                 owner=row["owner"],
                 updated=local.updated_of(secret_id),
             )
+
+    def remove_keys(self, secret_id: str, name: str, keys: Sequence[str]) -> StoredSecret:
+        with self.write_lock(), self._open() as local:
+            with local.transaction():
+                row = local.find(secret_id)
+                if row is None:
+                    raise SecretNotFoundError(name)
+                kept = {
+                    k: v for k, v in local.decrypt(row["values"], name).items() if k not in keys
+                }
+                local.write_values(secret_id, kept)
+            return self._after_write(local, row, values=kept)
+
+    def rename(self, secret_id: str, name: str, new_name: str, *, private: bool) -> StoredSecret:
+        with self.write_lock(), self._open() as local:
+            with local.transaction():
+                row = local.find(secret_id)
+                if row is None:
+                    raise SecretNotFoundError(name)
+                local.check_free(new_name, bool(row["private"]))
+                local.write_name(secret_id, new_name)
+            values = local.decrypt(row["values"], name)
+            return self._after_write(local, row, values=values, name=new_name)
+
+    @staticmethod
+    def _after_write(
+        local: local_sqlite.LocalSecrets,
+        row: sqlite3.Row,
+        *,
+        values: Mapping[str, str],
+        name: str | None = None,
+    ) -> StoredSecret:
+        return StoredSecret(
+            id=local_sqlite.format_id(row["id"]),
+            name=name or row["name"],
+            private=bool(row["private"]),
+            values=dict(values),
+            owner=row["owner"],
+            updated=local.updated_of(local_sqlite.format_id(row["id"])),
+        )
 
     def delete(self, secret_id: str, name: str) -> None:
         with self.write_lock(), self._open() as local:

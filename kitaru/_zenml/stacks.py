@@ -26,6 +26,7 @@ from typing import Any
 from kitaru._config import config_dir
 from kitaru._zenml.client import get_client
 from kitaru._zenml.connection import server_url
+from kitaru._zenml.stack_reads import IMAGE_LABEL, read_stacks
 from kitaru.errors import BackendError, KitaruValidationError
 
 ENV_STACK = "KITARU_STACK"
@@ -34,7 +35,6 @@ SUBPROCESS_FLAVOR_SOURCE = "kitaru._zenml.subprocess_orchestrator.SubprocessOrch
 # Flavors `kitaru stack create` knows how to assemble; any other registered
 # orchestrator flavor works too, given its options.
 CONTAINER_FLAVORS = {"local_docker", "kubernetes", "vertex", "sagemaker", "azureml", "ssh"}
-IMAGE_LABEL = "kitaru.image"
 
 # ZenML reads the stack of a run from one process-wide setting
 # (ZENML_ACTIVE_STACK_ID); runs that pick another stack take turns around it.
@@ -122,24 +122,50 @@ def _image_of(stack: Any) -> str | None:
 
 def list_stacks() -> list[dict[str, Any]]:
     """Every stack of the store, active one marked."""
+    fast = read_stacks()
+    if fast is not None:
+        return fast[0]
     client = get_client()
     active = client.active_stack_model.id
     page = client.list_stacks(size=1000, hydrate=True)
     return [describe(s, active) for s in page.items]
 
 
+def _fast_find(stacks: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    for stack in stacks:
+        if stack["name"] == name:
+            return stack
+    known = ", ".join(sorted(s["name"] for s in stacks)) or "none"
+    raise KitaruValidationError(
+        f"Unknown stack {name!r} (known: {known}). Create it with `kitaru stack create`.",
+        field="stack",
+    )
+
+
 def current_stack() -> dict[str, Any]:
     """The stack flows of this process run on (``KITARU_STACK`` or the active one)."""
-    client = get_client()
     chosen = os.environ.get(ENV_STACK, "").strip()
-    stack = _find(chosen) if chosen else client.active_stack_model
-    info = describe(stack, client.active_stack_model.id)
+    fast = read_stacks()
+    if fast is not None:
+        stacks, active = fast
+        info = dict(_fast_find(stacks, chosen) if chosen else _fast_find_id(stacks, active))
+    else:
+        client = get_client()
+        stack = _find(chosen) if chosen else client.active_stack_model
+        info = describe(stack, client.active_stack_model.id)
     info["source"] = f"env:{ENV_STACK}" if chosen else "active"
     return info
 
 
+def _fast_find_id(stacks: list[dict[str, Any]], stack_id: str) -> dict[str, Any]:
+    return next(s for s in stacks if s["id"] == stack_id)
+
+
 def show_stack(name: str) -> dict[str, Any]:
     """One stack by exact name."""
+    fast = read_stacks()
+    if fast is not None:
+        return _fast_find(fast[0], name)
     return describe(_find(name), get_client().active_stack_model.id)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from kitaru._config import file_lock, paths
@@ -223,6 +223,27 @@ class ZenMLBackend(SecretBackend):
 
         with self.write_lock():
             return self._call("update", name, run)
+
+    def _update(
+        self, operation: str, secret_id: str, secret: str, private: bool, **fields: Any
+    ) -> StoredSecret:
+        """ZenML's ``update_secret``: a value of None deletes that key; a name renames."""
+
+        def run() -> StoredSecret:
+            from zenml.models import SecretUpdate
+
+            store = get_client().zen_store
+            update = SecretUpdate(**fields)
+            return to_stored(store.update_secret(uuid.UUID(secret_id), secret_update=update))
+
+        with self.write_lock():
+            return self._call(operation, secret, run, private=private)
+
+    def remove_keys(self, secret_id: str, name: str, keys: Sequence[str]) -> StoredSecret:
+        return self._update("update", secret_id, name, False, values=dict.fromkeys(keys))
+
+    def rename(self, secret_id: str, name: str, new_name: str, *, private: bool) -> StoredSecret:
+        return self._update("rename", secret_id, new_name, private, name=new_name)
 
     def delete(self, secret_id: str, name: str) -> None:
         with self.write_lock():

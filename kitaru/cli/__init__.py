@@ -10,6 +10,7 @@ from kitaru.cli.executions_retry_cmd import cancel_cmd, recover_cmd, retry_cmd
 from kitaru.cli.login_cmd import login_cmd, logout_cmd
 from kitaru.cli.meta_cmd import completion_cmd, version_cmd
 from kitaru.cli.model_cmd import model_group
+from kitaru.cli.runner_cmd import runner_group
 from kitaru.cli.secrets_cmd import secrets_group
 from kitaru.cli.secrets_extra_cmd import rename_cmd, run_cmd
 from kitaru.cli.stack_cmd import stack_group
@@ -40,6 +41,7 @@ executions_group.add_command(recover_cmd)
 executions_group.add_command(cancel_cmd)
 cli.add_command(model_group)
 cli.add_command(stack_group)
+cli.add_command(runner_group)
 cli.add_command(version_cmd)
 cli.add_command(completion_cmd)
 
