@@ -47,6 +47,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "get_execution": ("kitaru.executions", "get_execution"),
     "list_executions": ("kitaru.executions", "list_executions"),
     "FlowHandle": ("kitaru.flow", "FlowHandle"),
+    "current_execution_id": ("kitaru.run_log", "current_execution_id"),
+    "log": ("kitaru.run_log", "log"),
     "allm": ("kitaru.llm", "allm"),
     "ModelAlias": ("kitaru.models", "ModelAlias"),
     "list_models": ("kitaru.models", "list_models"),
@@ -70,6 +72,7 @@ _LAZY: dict[str, tuple[str, str]] = {
 }
 
 if TYPE_CHECKING:
+    from kitaru import executions
     from kitaru.executions import Execution, ExecutionSummary, get_execution, list_executions
     from kitaru.flow import FlowHandle
     from kitaru.llm import allm
@@ -80,6 +83,7 @@ if TYPE_CHECKING:
         remove_model,
         set_default_model,
     )
+    from kitaru.run_log import current_execution_id, log
     from kitaru.runtime import ExecutionInfo, in_checkpoint, in_flow
     from kitaru.runtime import execution_info as current_execution
     from kitaru.secrets import (
@@ -96,19 +100,25 @@ if TYPE_CHECKING:
     )
 
 
+# Submodules that are part of the public face (``kitaru.executions.give_input``).
+_SUBMODULES = ("executions",)
+
+
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _SUBMODULES:
+        return importlib.import_module(f"kitaru.{name}")
     target = _LAZY.get(name)
     if target is None:
         raise AttributeError(f"module 'kitaru' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(target[0]), target[1])
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))
 
 
 __version__ = "0.1.0"
@@ -151,7 +161,9 @@ __all__ = [
     "checkpoint",
     "create_secret",
     "current_execution",
+    "current_execution_id",
     "delete_secret",
+    "executions",
     "flow",
     "get_execution",
     "get_secret",
@@ -161,6 +173,7 @@ __all__ = [
     "list_models",
     "list_secrets",
     "llm",
+    "log",
     "register_model",
     "remove_model",
     "secret_ref",

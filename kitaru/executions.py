@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "CheckpointRecord",
@@ -51,6 +51,7 @@ class CheckpointRecord(BaseModel):
     attempts: int = 1
     reused_from: str | None = None
     output: str | None = None  # a short summary, with ``get_execution(..., outputs=True)``
+    metadata: dict[str, Any] = Field(default_factory=dict)  # what kitaru.log() attached
 
 
 class Execution(ExecutionSummary):
@@ -61,6 +62,7 @@ class Execution(ExecutionSummary):
     llm_calls: tuple[dict[str, Any], ...] = ()  # redacted when recorded; never a credential
     error: str | None = None
     result: str | None = None  # a short summary, with ``get_execution(..., outputs=True)``
+    metadata: dict[str, Any] = Field(default_factory=dict)  # kitaru.log() in the flow body
 
 
 MAX_LIMIT = 1000

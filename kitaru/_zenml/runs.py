@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from kitaru._zenml import run_log_store
 from kitaru._zenml.client import get_client
 from kitaru.errors import ExecutionNotFoundError
 
@@ -128,12 +129,14 @@ def get_run(execution_id: str) -> dict[str, Any]:
                 "reused_from": str(step_run.original_step_run_id)
                 if getattr(step_run, "original_step_run_id", None)
                 else None,
+                "metadata": run_log_store.logged(step_run),
             }
         )
     checkpoints.sort(key=lambda c: c["started"] or "")
     item["checkpoints"] = checkpoints
     item["secret_reads"] = list(meta.get("secret_reads", []))
     item["error"] = meta.get("error")
+    item["metadata"] = run_log_store.logged(run)
     return item
 
 
