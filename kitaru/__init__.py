@@ -17,6 +17,7 @@ from kitaru.errors import (
     EncryptionKeyError,
     ExecutionNotFoundError,
     FlowFailedError,
+    FlowWaitingError,
     ImportTimeSecretError,
     InvalidSecretError,
     KitaruContextError,
@@ -35,6 +36,8 @@ from kitaru.errors import (
     SecretVisibilityError,
     ServerLoginError,
     ServerUnavailableError,
+    WaitAbortedError,
+    WaitInputError,
 )
 from kitaru.flow import flow
 from kitaru.llm import llm
@@ -69,6 +72,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "list_secrets": ("kitaru.secrets", "list_secrets"),
     "secret_ref": ("kitaru.secrets", "secret_ref"),
     "set_secret": ("kitaru.secrets", "set_secret"),
+    "wait": ("kitaru.waiting", "wait"),
 }
 
 if TYPE_CHECKING:
@@ -98,6 +102,7 @@ if TYPE_CHECKING:
         secret_ref,
         set_secret,
     )
+    from kitaru.waiting import wait
 
 
 # Submodules that are part of the public face (``kitaru.executions.give_input``).
@@ -133,6 +138,7 @@ __all__ = [
     "ExecutionSummary",
     "FlowFailedError",
     "FlowHandle",
+    "FlowWaitingError",
     "ImportTimeSecretError",
     "InvalidSecretError",
     "KitaruContextError",
@@ -156,6 +162,8 @@ __all__ = [
     "SecretVisibilityError",
     "ServerLoginError",
     "ServerUnavailableError",
+    "WaitAbortedError",
+    "WaitInputError",
     "__version__",
     "allm",
     "checkpoint",
@@ -179,4 +187,5 @@ __all__ = [
     "secret_ref",
     "set_default_model",
     "set_secret",
+    "wait",
 ]

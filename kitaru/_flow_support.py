@@ -43,7 +43,7 @@ def record(
     started: float,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    from kitaru._zenml import runs
+    from kitaru._zenml import runs, waits
 
     data: dict[str, Any] = {
         **(extra or {}),
@@ -56,7 +56,7 @@ def record(
         "reused": [c["id"] for c in scope.checkpoints.values() if c.get("reused")],
         "duration_s": round(time.time() - started, 3),
     }
-    if error is not None:
+    if error is not None and not waits.is_release(error):
         data["error"] = scope.redactor.redact(f"{type(error).__name__}: {error}")[:2000]
         failed = [
             c["id"]

@@ -109,7 +109,7 @@ class FlowHandle(Generic[R]):
     @property
     def status(self) -> str:
         """The run's status: ``initializing``, ``provisioning``, ``running``,
-        ``completed``, ``failed`` or ``stopped``."""
+        ``waiting``, ``completed``, ``failed`` or ``stopped``."""
         return self._read_status()
 
     def _kitaru_record(self) -> dict[str, Any]:
@@ -162,6 +162,8 @@ class FlowHandle(Generic[R]):
 
         Raises:
             TimeoutError: ``timeout`` seconds passed and the run is still going.
+            FlowWaitingError: the run stopped at a ``kitaru.wait()`` and released its
+                process; answer the wait, then resume the execution.
             FlowFailedError: the run failed elsewhere (or was stopped).
             Exception: the flow's own (redacted) error, when it failed in this process.
         """
@@ -173,7 +175,11 @@ class FlowHandle(Generic[R]):
     def _wait(self, timeout: float | None) -> R:
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = _POLL_START
-        while self._read_status() not in _TERMINAL:
+        while (status := self._read_status()) not in _TERMINAL:
+            if status == "waiting":  # stopped at a wait, its process released
+                from kitaru._zenml import waits
+
+                raise waits.waiting_error(self.execution_id, self.flow_name)
             self._report(final=False)
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(

@@ -12,6 +12,7 @@ __all__ = [
     "EncryptionKeyError",
     "ExecutionNotFoundError",
     "FlowFailedError",
+    "FlowWaitingError",
     "ImportTimeSecretError",
     "InvalidSecretError",
     "KitaruContextError",
@@ -30,6 +31,8 @@ __all__ = [
     "SecretVisibilityError",
     "ServerLoginError",
     "ServerUnavailableError",
+    "WaitAbortedError",
+    "WaitInputError",
 ]
 
 
@@ -338,3 +341,42 @@ class ReplayError(KitaruError):
     def __init__(self, message: str, *, execution_id: str) -> None:
         super().__init__(message)
         self.execution_id = execution_id
+
+
+class FlowWaitingError(KitaruError):
+    """The execution stopped at a ``kitaru.wait()`` and released its process.
+
+    ``waits`` names the pending waits. Answer one with ``kitaru executions input``,
+    then continue the same execution with ``kitaru executions resume``.
+    """
+
+    def __init__(self, *, execution_id: str, flow: str, waits: tuple[str, ...]) -> None:
+        named = ", ".join(repr(w) for w in waits) if waits else "(answered, not yet resumed)"
+        super().__init__(
+            f"Execution {execution_id} of flow {flow!r} is waiting for input on wait {named}. "
+            f"Answer it with `kitaru executions input {execution_id} --value JSON` (or --abort), "
+            f"then continue it with `kitaru executions resume {execution_id}`."
+        )
+        self.execution_id = execution_id
+        self.flow = flow
+        self.waits = waits
+
+
+class WaitAbortedError(KitaruError):
+    """Raised by ``kitaru.wait()`` in the flow when the wait was aborted instead of answered."""
+
+    def __init__(self, *, execution_id: str, wait: str, by: str | None = None) -> None:
+        who = f" by {by}" if by else ""
+        super().__init__(f"Wait {wait!r} of execution {execution_id} was aborted{who}.")
+        self.execution_id = execution_id
+        self.wait = wait
+        self.by = by
+
+
+class WaitInputError(KitaruError):
+    """Input or resume refused because of the execution's state (``status`` names it)."""
+
+    def __init__(self, message: str, *, execution_id: str, status: str) -> None:
+        super().__init__(message)
+        self.execution_id = execution_id
+        self.status = status

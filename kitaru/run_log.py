@@ -9,9 +9,9 @@ guard as checkpoint outputs before anything is stored.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
+from kitaru._json_values import json_problem
 from kitaru.errors import KitaruContextError, KitaruValidationError, SecretLeakError
 from kitaru.runtime import current_checkpoint_or_none, current_execution_or_none
 
@@ -22,29 +22,6 @@ def current_execution_id() -> str | None:
     """The running execution's ID inside a flow or checkpoint; None outside any flow."""
     scope = current_execution_or_none()
     return scope.execution_id if scope is not None else None
-
-
-def _json_problem(value: Any, path: str) -> str | None:
-    """Where ``value`` stops being plain JSON (a message), or None if it is plain JSON."""
-    if value is None or type(value) in (str, int, bool):
-        return None
-    if type(value) is float:
-        return None if math.isfinite(value) else f"{path} is {value!r}, which JSON cannot hold"
-    if type(value) in (list, tuple):
-        for i, item in enumerate(value):
-            problem = _json_problem(item, f"{path}[{i}]")
-            if problem is not None:
-                return problem
-        return None
-    if type(value) is dict:
-        for k, item in value.items():
-            if type(k) is not str:
-                return f"{path} has a key of type {type(k).__name__}; JSON keys are strings"
-            problem = _json_problem(item, f"{path}[{k!r}]")
-            if problem is not None:
-                return problem
-        return None
-    return f"{path} is a {type(value).__name__}, not a JSON value"
 
 
 def log(**metadata: Any) -> None:
@@ -67,7 +44,7 @@ def log(**metadata: Any) -> None:
             "kitaru.log() was called outside a flow: call it from a @flow or @checkpoint body."
         )
     for key, value in metadata.items():
-        problem = _json_problem(value, key)
+        problem = json_problem(value, key)
         if problem is not None:
             raise KitaruValidationError(
                 f"kitaru.log(): {problem}. Log JSON values (str, int, float, bool, None, "

@@ -33,6 +33,7 @@ EXPECTED = sorted(
         "ModelAlias",
         "ModelNotFoundError",
         "FlowFailedError",
+        "FlowWaitingError",
         "ReplayError",
         "Secret",
         "SecretError",
@@ -46,6 +47,8 @@ EXPECTED = sorted(
         "SecretVisibilityError",
         "ServerLoginError",
         "ServerUnavailableError",
+        "WaitAbortedError",
+        "WaitInputError",
         "__version__",
         "allm",
         "checkpoint",
@@ -69,6 +72,7 @@ EXPECTED = sorted(
         "secret_ref",
         "set_default_model",
         "set_secret",
+        "wait",
     ]
 )
 

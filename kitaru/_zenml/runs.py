@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from kitaru._zenml import run_log_store
+from kitaru._zenml import run_log_store, waits
 from kitaru._zenml.client import get_client
 from kitaru.errors import ExecutionNotFoundError
 
@@ -81,7 +81,7 @@ def _summary(run: Any) -> dict[str, Any]:
     return {
         "id": str(run.id),
         "flow": run.pipeline.name if run.pipeline is not None else meta.get("flow"),
-        "status": str(getattr(run.status, "value", run.status)),
+        "status": waits.kitaru_status(str(getattr(run.status, "value", run.status))),
         "started": _iso(run.start_time),
         "ended": _iso(run.end_time),
         "duration_s": _duration(run.start_time, run.end_time),
@@ -171,7 +171,7 @@ def run_status(execution_id: str) -> str:
         run = get_client().zen_store.get_run(run_uuid, hydrate=False)
     except KeyError:
         raise ExecutionNotFoundError(execution_id) from None
-    return str(getattr(run.status, "value", run.status))
+    return waits.kitaru_status(str(getattr(run.status, "value", run.status)))
 
 
 def kitaru_record(execution_id: str) -> dict[str, Any]:
