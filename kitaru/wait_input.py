@@ -42,6 +42,20 @@ def list_waits(execution_id: str, *, pending_only: bool = False) -> list[dict[st
     ]
 
 
+def pending_waits(limit: int = 50) -> list[dict[str, Any]]:
+    """Pending waits of every execution, newest first (``execution_id``, ``flow`` and
+    the fields of :func:`list_waits`)."""
+    from kitaru._zenml.client import get_client
+
+    get_client()
+    from kitaru._zenml import waits
+
+    return [
+        {k: v for k, v in w.items() if k not in ("id", "secrets")}
+        for w in waits.pending_waits(limit)
+    ]
+
+
 def _pending_wait(execution_id: str, wait: str | None) -> dict[str, Any]:
     from kitaru._zenml import runs, waits
 
@@ -124,13 +138,14 @@ def give_input(execution_id: str, value: Any, *, wait: str | None = None) -> str
             f"{json.dumps(value)} is kitaru's abort marker: abort the wait instead.",
             field="value",
         )
-    mismatch = waits.schema_problem(schema, value) if schema is not None else None
-    if mismatch is not None:
+    # The leak guard first: a refusal for the schema must not quote a secret value.
+    _guard(execution_id, pending, value)
+    if schema is not None and not waits.matches_schema(schema, value):
         raise KitaruValidationError(
-            f"Input does not match the schema of wait {pending['name']!r}: {mismatch}",
+            f"Input does not match the schema of wait {pending['name']!r} "
+            f"(JSON Schema: {json.dumps(schema)}); nothing was stored.",
             field="value",
         )
-    _guard(execution_id, pending, value)
     _resolve(execution_id, pending, value)
     return str(pending["name"])
 
@@ -153,16 +168,17 @@ def _resolve(execution_id: str, pending: dict[str, Any], result: Any) -> None:
 
     try:
         waits.answer(pending["id"], result)
-    except ValueError as exc:  # the store's own schema check
+    except ValueError:  # the store's own schema check (its message quotes the value)
         raise KitaruValidationError(
-            f"Input does not match the schema of wait {pending['name']!r}: {exc}", field="value"
+            f"Input does not match the schema of wait {pending['name']!r}; nothing was stored.",
+            field="value",
         ) from None
     except KitaruError:
         raise
     except Exception as exc:  # noqa: BLE001 - e.g. answered by someone else meanwhile
         raise WaitInputError(
-            f"Wait {pending['name']!r} of execution {execution_id} could not be answered: "
-            f"{type(exc).__name__}: {exc}",
+            f"Wait {pending['name']!r} of execution {execution_id} could not be answered "
+            f"({type(exc).__name__}); it may have been answered meanwhile.",
             execution_id=execution_id,
             status="waiting",
         ) from None

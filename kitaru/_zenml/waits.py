@@ -191,12 +191,30 @@ def waiting_error(execution_id: str, flow: str) -> FlowWaitingError:
     return FlowWaitingError(execution_id=execution_id, flow=flow, waits=pending)
 
 
-def schema_problem(schema: dict[str, Any], value: Any) -> str | None:
-    """Why ``value`` does not match JSON Schema ``schema``, or None if it does."""
+def matches_schema(schema: dict[str, Any], value: Any) -> bool:
+    """True if ``value`` matches JSON Schema ``schema``."""
     from zenml.utils import yaml_utils
 
     try:
         yaml_utils.validate_json_schema_value(value, schema, fail_if_library_missing=True)
-    except ValueError as exc:
-        return str(exc)
-    return None
+    except ValueError:
+        return False
+    return True
+
+
+def pending_waits(limit: int) -> list[dict[str, Any]]:
+    """Pending waits of every execution, newest first, with their execution and flow."""
+    page = get_client().list_run_wait_conditions(
+        status=RunWaitConditionStatus.PENDING.value,
+        sort_by="desc:created",
+        size=max(1, min(limit, 1000)),
+        hydrate=True,
+    )
+    out = []
+    for condition in page.items:
+        item = _describe(condition)
+        run = condition.run
+        item["execution_id"] = str(run.id)
+        item["flow"] = run.pipeline.name if run.pipeline is not None else None
+        out.append(item)
+    return out

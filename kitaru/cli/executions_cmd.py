@@ -7,7 +7,7 @@ import datetime as _dt
 import click
 
 from kitaru.cli._base import json_option, print_json, print_table
-from kitaru.cli.execution_extras import metadata_line
+from kitaru.cli.execution_extras import metadata_line, wait_lines
 from kitaru.cli.llm_calls import llm_call_line
 
 
@@ -16,7 +16,7 @@ def executions_group() -> None:
     """Group for the executions commands."""
 
 
-STATUSES = ("running", "completed", "failed", "initializing", "stopped", "cached")
+STATUSES = ("running", "waiting", "completed", "failed", "initializing", "stopped", "cached")
 
 
 def _nothing_found(flow: str | None, status: str | None) -> str:
@@ -120,6 +120,10 @@ def show_cmd(execution_id: str, as_json: bool) -> None:
             click.echo(f"      -> {c.output}")
         if c.metadata:
             click.echo(f"      metadata: {metadata_line(c.metadata)}")
+    if ex.waits:
+        click.echo("Waits:")
+        for line in wait_lines(ex.waits):
+            click.echo(line)
     click.echo("LLM calls:")
     if not ex.llm_calls:
         click.echo("  (none)")
