@@ -8,6 +8,9 @@ checkpoints before the wait ran once.
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import subprocess
 import textwrap
 import time
@@ -218,3 +221,54 @@ def test_input_while_the_flow_still_polls_continues_in_the_same_process(
     assert lines[0] == {"id": execution_id, "status": "completed"}
     assert lines[1] == {"result": "10:hold"}
     assert _marks(script) == ["prepare", "finish"]
+
+
+def _read_until(fd: int, needle: str, seen: list[str]) -> str:
+    """Read the terminal until ``needle`` appears after what was already seen."""
+    start = len("".join(seen))
+    while needle not in "".join(seen)[start:]:
+        ready, _, _ = select.select([fd], [], [], 300)
+        assert ready, f"no {needle!r} on the terminal; got {''.join(seen)[-2000:]!r}"
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the other side closed
+            chunk = b""
+        assert chunk, f"terminal closed before {needle!r}; got {''.join(seen)[-2000:]!r}"
+        seen.append(chunk.decode(errors="replace"))
+    return "".join(seen)[start:]
+
+
+def test_on_a_terminal_kitaru_asks_re_asks_and_continues_in_process(script: Path) -> None:
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [PYTHON, str(script), "ask_number", "3"],
+        stdin=terminal,
+        stderr=terminal,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=script.parent,
+    )
+    os.close(terminal)
+    seen: list[str] = []
+    try:
+        asked = _read_until(controller, "> ", seen)
+        assert "waits for input (wait)" in asked and "Which number?" in asked
+        assert '{"type": "integer"}' in asked
+        os.write(controller, b"seven\n")
+        again = _read_until(controller, "> ", seen)
+        assert "Invalid input" in again
+        os.write(controller, b"7\n")
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(controller)
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert lines[0]["status"] == "completed"
+    assert lines[1] == {"result": 21}
+    (answered,) = kitaru.executions.list_waits(lines[0]["id"])
+    assert (answered["status"], answered["value"], answered["answered_by"]) == (
+        "answered",
+        7,
+        "default",
+    )
