@@ -62,8 +62,14 @@ def _pending_wait(execution_id: str, wait: str | None) -> dict[str, Any]:
     status = runs.run_status(execution_id)
     pending = waits.waits_of(execution_id, pending_only=True)
     if status not in _ANSWERABLE or not pending:
+        hint = (
+            f" Its wait was answered: continue it with `kitaru executions resume {execution_id}`."
+            if status == "waiting"
+            else ""
+        )
         raise WaitInputError(
-            f"Execution {execution_id} is {status} and has no wait pending; nothing to answer.",
+            f"Execution {execution_id} is {status} and has no wait pending; nothing to "
+            f"answer.{hint}",
             execution_id=execution_id,
             status=status,
         )
