@@ -15,6 +15,7 @@ from kitaru.errors import (
     AmbiguousExecutionIdError,
     BackendError,
     EncryptionKeyError,
+    ExecutionBusyError,
     ExecutionNotFoundError,
     FlowFailedError,
     FlowWaitingError,
@@ -49,6 +50,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "ExecutionSummary": ("kitaru.executions", "ExecutionSummary"),
     "get_execution": ("kitaru.executions", "get_execution"),
     "list_executions": ("kitaru.executions", "list_executions"),
+    "recover": ("kitaru.executions", "recover"),
     "FlowHandle": ("kitaru.flow", "FlowHandle"),
     "current_execution_id": ("kitaru.run_log", "current_execution_id"),
     "log": ("kitaru.run_log", "log"),
@@ -77,7 +79,13 @@ _LAZY: dict[str, tuple[str, str]] = {
 
 if TYPE_CHECKING:
     from kitaru import executions
-    from kitaru.executions import Execution, ExecutionSummary, get_execution, list_executions
+    from kitaru.executions import (
+        Execution,
+        ExecutionSummary,
+        get_execution,
+        list_executions,
+        recover,
+    )
     from kitaru.flow import FlowHandle
     from kitaru.llm import allm
     from kitaru.models import (
@@ -133,6 +141,7 @@ __all__ = [
     "BackendError",
     "EncryptionKeyError",
     "Execution",
+    "ExecutionBusyError",
     "ExecutionInfo",
     "ExecutionNotFoundError",
     "ExecutionSummary",
@@ -182,6 +191,7 @@ __all__ = [
     "list_secrets",
     "llm",
     "log",
+    "recover",
     "register_model",
     "remove_model",
     "secret_ref",

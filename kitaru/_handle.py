@@ -14,7 +14,8 @@ from kitaru.runtime import SecretRead
 
 R = TypeVar("R")
 
-_TERMINAL = {"completed", "failed", "stopped", "cached"}
+# A waiting execution is not over, but nothing more happens until someone answers it.
+_TERMINAL = {"completed", "failed", "crashed", "cancelled", "waiting"}
 _POLL_START, _POLL_MAX = 0.2, 2.0
 _MISSING = object()
 
@@ -101,15 +102,15 @@ class FlowHandle(Generic[R]):
 
         if self._status is None:
             status = runs.run_status(self.execution_id)
-            if status not in _TERMINAL:
+            if status not in _TERMINAL or status == "waiting":  # a resume moves it on
                 return status
             self._status = status
         return self._status
 
     @property
     def status(self) -> str:
-        """The run's status: ``initializing``, ``provisioning``, ``running``,
-        ``waiting``, ``completed``, ``failed`` or ``stopped``."""
+        """The execution's status: ``running``, ``waiting``, ``completed``, ``failed``,
+        ``crashed`` (its process died; retry it) or ``cancelled``."""
         return self._read_status()
 
     def _kitaru_record(self) -> dict[str, Any]:
@@ -126,9 +127,9 @@ class FlowHandle(Generic[R]):
     def error(self) -> BaseException | None:
         """The error that ended the execution, or None (also while it is running)."""
         status = self._read_status()
-        if status in ("completed", "cached") or status not in _TERMINAL:
+        if status in ("completed", "waiting") or status not in _TERMINAL:
             return None
-        if self._local_error is not None:
+        if self._local_error is not None and status == "failed":
             return self._local_error
         record = self._kitaru_record()
         return FlowFailedError(
@@ -175,11 +176,7 @@ class FlowHandle(Generic[R]):
     def _wait(self, timeout: float | None) -> R:
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = _POLL_START
-        while (status := self._read_status()) not in _TERMINAL:
-            if status == "waiting":  # stopped at a wait, its process released
-                from kitaru._zenml import waits
-
-                raise waits.waiting_error(self.execution_id, self.flow_name)
+        while self._read_status() not in _TERMINAL:
             self._report(final=False)
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(
@@ -189,6 +186,10 @@ class FlowHandle(Generic[R]):
             time.sleep(delay if deadline is None else min(delay, deadline - time.monotonic()))
             delay = min(delay * 2, _POLL_MAX)
         self._report(final=True)
+        if self._read_status() == "waiting":  # stopped at a wait, its process released
+            from kitaru._zenml import waits
+
+            raise waits.waiting_error(self.execution_id, self.flow_name)
         error = self.error
         if error is not None:
             raise user_traceback(error)

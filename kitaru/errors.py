@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "BackendError",
     "EncryptionKeyError",
+    "ExecutionBusyError",
     "ExecutionNotFoundError",
     "FlowFailedError",
     "FlowWaitingError",
@@ -326,13 +327,28 @@ class FlowFailedError(KitaruError, RuntimeError):
     ) -> None:
         where = f" in checkpoint {checkpoint!r}" if checkpoint else ""
         detail = f": {error}" if error else " (no error was recorded; see the orchestrator's logs)"
-        super().__init__(f"Execution {execution_id} of flow {flow!r} {status}{where}{detail}")
+        fix = ""
+        if status in ("crashed", "cancelled", "failed"):
+            fix = (
+                " Retry it in place (finished checkpoints are not run again): "
+                f"kitaru executions retry {execution_id}"
+            )
+        super().__init__(f"Execution {execution_id} of flow {flow!r} {status}{where}{detail}.{fix}")
         self.execution_id = execution_id
         self.flow = flow
         self.error = error
         self.checkpoint = checkpoint
         self.status = status
         self.error_type = error.split(":", 1)[0] if error else None
+
+
+class ExecutionBusyError(KitaruValidationError):
+    """An execution cannot be retried now: its runner is alive, or another retry holds it."""
+
+    def __init__(self, execution_id: str, reason: str) -> None:
+        super().__init__(f"Execution {execution_id} {reason}", field="execution_id")
+        self.execution_id = execution_id
+        self.reason = reason
 
 
 class ReplayError(KitaruError):

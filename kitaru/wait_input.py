@@ -10,7 +10,7 @@ is checked against them.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kitaru._json_values import json_problem
 from kitaru.errors import (
@@ -20,6 +20,9 @@ from kitaru.errors import (
     WaitInputError,
 )
 from kitaru.runtime import Redactor
+
+if TYPE_CHECKING:
+    from kitaru._handle import FlowHandle
 
 _ANSWERABLE = ("running", "waiting")
 
@@ -190,40 +193,50 @@ def _resolve(execution_id: str, pending: dict[str, Any], result: Any) -> None:
         ) from None
 
 
-def resume(execution_id: str) -> Any:
+def resume(execution_id: str) -> FlowHandle[Any]:
     """Continue waiting execution ``execution_id`` (full ID) in place; returns its ``FlowHandle``.
 
-    Checkpoints that completed return their stored outputs without running,
-    and answered waits return their answers. On the local orchestrator this
-    returns when the execution has ended or stopped at its next wait.
+    The same continuation as a retry (one at a time per execution, under its
+    claim): checkpoints that completed return their stored outputs without
+    running, and answered waits return their answers. On the local orchestrator
+    this returns when the execution has ended or stopped at its next wait.
     """
     from kitaru._zenml.client import get_client
 
     get_client()
     from kitaru._flow_support import process_state_kept
     from kitaru._handle import FlowHandle
+    from kitaru._replay_by_id import load_recorded_flow
     from kitaru._zenml import continuation, runs, waits
 
-    status = runs.run_status(execution_id)
-    pending = waits.waits_of(execution_id, pending_only=True)
-    if pending:
-        raise KitaruValidationError(
-            f"Execution {execution_id} is still waiting for input on wait "
-            f"{pending[0]['name']!r}: answer it first with `kitaru executions input "
-            f"{execution_id} --value JSON` (or --abort).",
-            field="execution_id",
-        )
-    if status != "waiting":
-        raise WaitInputError(
-            f"Execution {execution_id} is {status}, not waiting: there is nothing to resume.",
-            execution_id=execution_id,
-            status=status,
-        )
-    flow = runs.get_run(execution_id)["flow"] or "?"
+    def refuse_unless_resumable() -> None:
+        pending = waits.waits_of(execution_id, pending_only=True)
+        if pending:
+            raise KitaruValidationError(
+                f"Execution {execution_id} is still waiting for input on wait "
+                f"{pending[0]['name']!r}: answer it first with `kitaru executions input "
+                f"{execution_id} --value JSON` (or --abort).",
+                field="execution_id",
+            )
+        status = runs.run_status(execution_id)
+        if status != "waiting":
+            raise WaitInputError(
+                f"Execution {execution_id} is {status}, not waiting: there is nothing to resume.",
+                execution_id=execution_id,
+                status=status,
+            )
+
+    refuse_unless_resumable()
+    flow = load_recorded_flow(execution_id, "resume").flow_name
+    tag = continuation.claim(execution_id)
     error: BaseException | None = None
-    with process_state_kept():
-        try:
-            continuation.continue_run(execution_id)
-        except Exception as exc:  # noqa: BLE001 - the handle carries the flow's error
-            error = exc
+    try:
+        refuse_unless_resumable()  # again under the claim: another resume may have run
+        with process_state_kept():
+            try:
+                continuation.continue_run(execution_id)
+            except Exception as exc:  # noqa: BLE001 - the flow's own error, for the handle
+                error = exc
+    finally:
+        continuation.release(tag)
     return FlowHandle(flow, execution_id, local_error=error)

@@ -30,7 +30,12 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from zenml import pipeline, step
+from zenml.config.retry_config import StepRetryConfig
 from zenml.enums import StepRuntime
+from zenml.exceptions import RunStoppedException
+
+from kitaru.runtime import process_redactor
+from kitaru.runtime.record import RECORD_VERSION, CheckpointRecord
 
 _LEAN_STEP: dict[str, Any] = {
     "enable_cache": False,
@@ -52,8 +57,24 @@ _LEAN_PIPELINE: dict[str, Any] = {
     "enable_heartbeat": False,
 }
 
+# Continuing a run in place (``kitaru executions retry``) re-runs a step left
+# running by a dead process only while the step has ZenML retries left, and each
+# such continuation spends one (ZENML_FACTS section 8). This budget is reserved for
+# that: a failing body never spends it (see ``_BodyFailed``); ``retries=N`` is
+# counted by kitaru itself.
+CONTINUATIONS = StepRetryConfig(max_retries=100, delay=0, backoff=1)
+
 _MISSING = object()
 T = TypeVar("T")
+
+
+class _BodyFailed(RunStoppedException):
+    """A checkpoint body failed: ZenML records the step failed and does not retry it.
+
+    ZenML retries a failing step while it has retries left, except on
+    ``RunStoppedException``. The body's own (redacted) error travels beside it, in
+    the call, and is what the flow sees.
+    """
 
 
 @dataclass
@@ -61,14 +82,21 @@ class _InlineCall:
     runner: Callable[[], Any]
     context: contextvars.Context | None = None
     result: Any = _MISSING
+    error: BaseException | None = None
+
+    def outcome(self, load: Callable[[], Any]) -> Any:
+        """The body's result or error; ``load`` for an output reused from the store."""
+        if self.error is not None:
+            raise self.error
+        return self.result if self.result is not _MISSING else load()
 
 
 _inline_calls: dict[str, _InlineCall] = {}
 _inline_lock = threading.Lock()
 
 
-def _put(call: _InlineCall) -> str:
-    key = uuid.uuid4().hex
+def _put(execution_id: str, invocation_id: str, call: _InlineCall) -> str:
+    key = f"{execution_id}/{invocation_id}"
     with _inline_lock:
         _inline_calls[key] = call
     return key
@@ -84,11 +112,26 @@ def _discard(key: str) -> None:
         _inline_calls.pop(key, None)
 
 
-@step(**_LEAN_STEP)  # type: ignore[untyped-decorator]
-def kitaru_checkpoint(call_key: str) -> Any:
-    """ZenML step that runs one inline checkpoint body (waiting in ``_inline_calls``)."""
-    call = _take(call_key)
-    value = call.context.run(call.runner) if call.context is not None else call.runner()
+@step(retry=CONTINUATIONS, **_LEAN_STEP)
+def kitaru_checkpoint() -> Any:
+    """ZenML step that runs one inline checkpoint body (waiting in ``_inline_calls``).
+
+    The body is found by run and invocation ID, never by a step parameter: a
+    continued run reuses the step's recorded configuration, parameters included.
+    """
+    from zenml import get_step_context
+
+    context = get_step_context()
+    key = f"{context.pipeline_run.id}/{context.step_run.name}"
+    try:
+        call = _take(key)
+    except KeyError:
+        raise _BodyFailed(f"No checkpoint body is waiting for step {key} here.") from None
+    try:
+        value = call.context.run(call.runner) if call.context is not None else call.runner()
+    except Exception as exc:  # noqa: BLE001 - any body failure is the call's to report
+        call.error = exc
+        raise _BodyFailed(f"{type(exc).__name__}: {exc}"[:2000]) from None
     call.result = value
     return value
 
@@ -103,23 +146,20 @@ def kitaru_isolated_checkpoint(
     recorded (secret reads, LLM calls, attempts; never values) goes on the step's
     metadata for the flow to fold into its audit.
     """
-    from zenml import get_step_context
     from zenml.utils import source_utils
 
-    from kitaru._zenml import client, runs
+    from kitaru._zenml import client
 
     client.adopt_running_client()
-    step_run_id = str(get_step_context().step_run.id)
     target = source_utils.load(checkpoint)
-    value, record, error = target.run_isolated(tuple(args), kwargs, context)
-    runs.record_step(step_run_id, record)
+    value, error = target.run_isolated(tuple(args), kwargs, context)
     if error is not None:
         raise error
     return value
 
 
-def record_checkpoint_output(text: str) -> None:
-    """Keep what the running checkpoint printed and logged (redacted) on its step run."""
+def record_checkpoint(metadata: dict[str, Any]) -> None:
+    """Write a checkpoint call's record (flat metadata cards) on the running step."""
     from zenml import get_step_context
 
     from kitaru._zenml import runs
@@ -128,7 +168,7 @@ def record_checkpoint_output(text: str) -> None:
         step_run_id = str(get_step_context().step_run.id)
     except RuntimeError:
         return  # not inside a ZenML step (nothing to attach it to)
-    runs.record_step(step_run_id, {"output": text}, key=runs.LOGS_KEY)
+    runs.record_step(step_run_id, metadata)
 
 
 def can_run_isolated() -> bool:
@@ -145,7 +185,7 @@ def call_isolated(
     args: list[Any],
     kwargs: dict[str, Any],
     context: dict[str, Any],
-) -> tuple[Any, dict[str, Any], BaseException | None]:
+) -> tuple[Any, CheckpointRecord | None, BaseException | None]:
     """Run ``checkpoint`` as isolated step ``invocation_id``: (value, its record, its error)."""
     from kitaru._zenml import runs
 
@@ -174,23 +214,36 @@ def kitaru_flow(
     from zenml.execution.pipeline.dynamic.run_context import DynamicPipelineRunContext
     from zenml.utils import source_utils
 
-    from kitaru._zenml import client, flow_sources, runs
+    from kitaru._zenml import client, flow_sources, run_record, run_state, runs
 
     client.adopt_running_client()
     ctx = DynamicPipelineRunContext.get()
     if ctx is None or ctx.run is None:
         raise RuntimeError("kitaru_flow runs only as the entry of a ZenML dynamic pipeline run.")
     run_id = str(ctx.run.id)
-    try:
-        target = flow_sources.load_flow_object(flow, source_utils.load)
-    except Exception as exc:
-        runs.record_execution(run_id, {"flow": ctx.run.name, "error": _one_line(exc)})
-        raise
-    result = target.run_in_orchestrator(run_id, inputs, registry, replay_of)
-    if plain_json(result) is None:
-        # Not plain JSON (the flow wrote those into its record): persist it as an
-        # artifact. A fresh invocation ID per run, so a replay never reuses it.
-        call_checkpoint(f"{runs.RESULT_STEP_PREFIX}{uuid.uuid4().hex[:12]}", lambda: result)
+    # An earlier runner on this run means this is a continuation (a retry in place).
+    continuing = bool(run_state.run_meta(ctx.run, run_state.RUNNER_KEY))
+    runner = run_state.Runner(run_id)
+    runner.start(
+        {
+            "version": RECORD_VERSION,
+            "flow": ctx.snapshot.pipeline_configuration.name,
+            "replayed_from": replay_of,
+        }
+    )
+    with run_state.sigterm_recorded(runner):
+        try:
+            target = flow_sources.load_flow_object(flow, source_utils.load)
+        except Exception as exc:
+            runner.end({"status": "failed", "error": process_redactor().redact(_one_line(exc))})
+            raise
+        retry = run_record.retry_plan(runs.load_run(run_id)) if continuing else None
+        result = target.run_in_orchestrator(run_id, inputs, registry, replay_of, runner, retry)
+        if plain_json(result) is None:
+            # Not plain JSON (the flow wrote those into its record): persist it as an
+            # artifact. A fresh invocation ID per run, so a replay never reuses it.
+            result_id = f"{runs.RESULT_STEP_PREFIX}{uuid.uuid4().hex[:12]}"
+            call_checkpoint(run_id, result_id, lambda: result)
 
 
 MAX_RECORDED_RESULT = 64 * 1024
@@ -282,17 +335,19 @@ def replay_flow(
     )
 
 
-def call_checkpoint(invocation_id: str, runner: Callable[[], Any]) -> Any:
+def call_checkpoint(execution_id: str, invocation_id: str, runner: Callable[[], Any]) -> Any:
     """Run ``runner`` as ZenML step ``invocation_id``; return its (persisted) output."""
     call = _InlineCall(runner)
-    key = _put(call)
+    key = _put(execution_id, invocation_id, call)
+    artifact: Any = None
     try:
-        artifact = kitaru_checkpoint(key, id=invocation_id)
+        artifact = kitaru_checkpoint(id=invocation_id)
+    except _BodyFailed as exc:
+        if call.error is None:
+            raise RuntimeError(str(exc)) from None
     finally:
         _discard(key)
-    if call.result is not _MISSING:
-        return call.result
-    return artifact.load()  # not executed here (reused from an earlier run)
+    return call.outcome(lambda: artifact.load())  # a reused output is loaded
 
 
 class CheckpointFuture(Generic[T]):
@@ -312,12 +367,15 @@ class CheckpointFuture(Generic[T]):
         self.observed = True
         if self._done:
             return self._value  # type: ignore[no-any-return]
+        call = self._call
         try:
             self._future.wait()
-            call = self._call
-            value = call.result if call.result is not _MISSING else self._future.load()
+        except Exception:
+            if call.error is None:
+                raise  # not the body's failure (the body's own error is on the call)
         finally:
             _discard(self._key)
+        value = call.outcome(self._future.load)
         self._value, self._done = value, True
         return value  # type: ignore[no-any-return]
 
@@ -329,16 +387,18 @@ class CheckpointFuture(Generic[T]):
         return f"CheckpointFuture({self.invocation_id!r}, done={self.done()})"
 
 
-def submit_checkpoint(invocation_id: str, runner: Callable[[], T]) -> CheckpointFuture[T]:
+def submit_checkpoint(
+    execution_id: str, invocation_id: str, runner: Callable[[], T]
+) -> CheckpointFuture[T]:
     """Submit ``runner`` as ZenML step ``invocation_id`` to ZenML's worker threads.
 
     ZenML's worker threads do not inherit the caller's context variables, so the
     caller's context is copied here and the body runs inside it.
     """
     call = _InlineCall(runner, context=contextvars.copy_context())
-    key = _put(call)
+    key = _put(execution_id, invocation_id, call)
     try:
-        future = kitaru_checkpoint.submit(key, id=invocation_id)
+        future = kitaru_checkpoint.submit(id=invocation_id)
     except BaseException:
         _discard(key)
         raise

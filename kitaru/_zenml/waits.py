@@ -47,11 +47,6 @@ class WaitAbort(BaseModel):
 ABORT_RESULT: dict[str, Any] = {"kitaru_abort": True}
 
 
-def kitaru_status(zenml_status: str) -> str:
-    """kitaru's name for a run status: ZenML pauses a run at a wait, kitaru calls it waiting."""
-    return "waiting" if zenml_status == "paused" else zenml_status
-
-
 def is_release(error: BaseException) -> bool:
     """True for the exception that ends a flow body released while it waits."""
     # Imported here: the dynamic runner is heavy, and readers of runs never need it.
