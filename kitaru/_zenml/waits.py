@@ -31,7 +31,10 @@ from kitaru.errors import FlowWaitingError
 # Keys kitaru keeps in a wait condition's metadata next to the user's.
 SCHEMA_KEY = "kitaru_schema"
 SECRETS_KEY = "kitaru_secrets"
-_OWN_KEYS = (SCHEMA_KEY, SECRETS_KEY)
+# Who answered, by name: ZenML keeps only the user's ID, which other users may not
+# be allowed to look up. Trusted only when its ID is the one ZenML recorded.
+ANSWER_KEY = "kitaru_answer"
+_OWN_KEYS = (SCHEMA_KEY, SECRETS_KEY, ANSWER_KEY)
 # ZenML polls the condition this often (seconds) while the runner holds the process.
 POLL_INTERVAL = 1
 
@@ -126,9 +129,11 @@ def wait_in_run(
     )
 
 
-def _user_name(user_id: Any) -> str | None:
+def _user_name(user_id: Any, recorded: Any) -> str | None:
     if user_id is None:
         return None
+    if isinstance(recorded, dict) and recorded.get("by_id") == str(user_id):
+        return str(recorded.get("by"))
     try:
         return str(get_client().zen_store.get_user(user_id).name)
     except Exception:  # noqa: BLE001 - a deleted user: keep its ID
@@ -147,7 +152,9 @@ def _describe(condition: Any) -> dict[str, Any]:
         "schema": meta.get(SCHEMA_KEY),
         "metadata": {k: v for k, v in meta.items() if k not in _OWN_KEYS},
         "created": condition.created.isoformat() if condition.created else None,
-        "answered_by": None if pending else _user_name(condition.resolved_by_user_id),
+        "answered_by": None
+        if pending
+        else _user_name(condition.resolved_by_user_id, meta.get(ANSWER_KEY)),
         "answered_at": condition.resolved_at.isoformat() if condition.resolved_at else None,
         "value": None if pending or aborted else condition.result,
         "secrets": list(meta.get(SECRETS_KEY) or []),
@@ -175,7 +182,20 @@ def answer(condition_id: str, result: Any) -> None:
     Raises ValueError when the result does not match the condition's schema,
     and ZenML's IllegalOperationError when it was answered meanwhile.
     """
-    get_client().resolve_run_wait_condition(
+    from zenml.enums import MetadataResourceTypes
+    from zenml.models import RunMetadataResource
+
+    client = get_client()
+    user = client.active_user
+    client.create_run_metadata(
+        metadata={ANSWER_KEY: {"by_id": str(user.id), "by": user.name}},
+        resources=[
+            RunMetadataResource(
+                id=uuid.UUID(condition_id), type=MetadataResourceTypes.WAIT_CONDITION
+            )
+        ],
+    )
+    client.resolve_run_wait_condition(
         uuid.UUID(condition_id), resolution=RunWaitConditionResolution.CONTINUE, result=result
     )
 
