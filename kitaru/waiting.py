@@ -205,11 +205,14 @@ def wait(
     if json_schema is not None:
         kept[waits.SCHEMA_KEY] = json_schema
     kept[waits.SECRETS_KEY] = sorted({r.secret for r in scope.reads})
-    ask = (
-        _terminal_prompt(scope.execution_id, wait_name, question, adapter, json_schema)
-        if _terminal()
-        else None
-    )
+    ask: Callable[[], Any] | None = None
+    if scope.replay is not None:
+        # A replay reuses the original's answer, as it reuses a checkpoint's output.
+        found, recorded = waits.recorded_result(scope.replay.original_id, wait_name)
+        if found:
+            ask = lambda: recorded  # noqa: E731 - the answer, handed over as is
+    if ask is None and _terminal():
+        ask = _terminal_prompt(scope.execution_id, wait_name, question, adapter, json_schema)
     value = waits.wait_in_run(wait_name, schema, question, kept, math.ceil(timeout), ask)
     if isinstance(value, waits.WaitAbort):
         raise WaitAbortedError(execution_id=scope.execution_id, wait=wait_name)

@@ -136,3 +136,26 @@ def test_an_abort_nobody_catches_fails_the_execution() -> None:
     assert ex.error == f"WaitAbortedError: Wait 'wait' of execution {execution_id} was aborted."
     with pytest.raises(WaitInputError, match="is failed"):
         kitaru.executions.resume(execution_id)
+
+
+@kitaru.checkpoint
+def base(n: int) -> int:
+    return n + 1
+
+
+@kitaru.flow(name="wait-replayed")
+def multiply(n: int) -> int:
+    return base(n) * kitaru.wait(schema=int, question="Times?", timeout=0)
+
+
+def test_a_replay_reuses_the_recorded_answer_like_a_checkpoint_output() -> None:
+    first = multiply.run(2)
+    assert first.status == "waiting"
+    kitaru.executions.give_input(first.execution_id, 5)
+    assert kitaru.executions.resume(first.execution_id).wait() == 15
+    replayed = multiply.replay(first.execution_id)
+    assert replayed.execution_id != first.execution_id
+    assert replayed.wait() == 15  # did not stop at the wait: the answer was reused
+    ex = kitaru.get_execution(replayed.execution_id)
+    assert [(w["name"], w["status"], w["value"]) for w in ex.waits] == [("wait", "answered", 5)]
+    assert [c.reused_from is not None for c in ex.checkpoints] == [True]

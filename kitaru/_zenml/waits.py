@@ -97,10 +97,11 @@ def wait_in_run(
 ) -> Any:
     """Wait for wait ``name`` of the running flow; returns the validated value or a WaitAbort.
 
-    ``metadata`` already holds kitaru's own keys. ``ask`` (on a terminal) returns
-    the answer as JSON, or raises EOFError to fall back to polling; it is
-    called only while the condition is pending. Raises ZenML's ``RunPaused``
-    when the timeout passes with no answer (see :func:`is_release`).
+    ``metadata`` already holds kitaru's own keys. ``ask`` (on a terminal, or a
+    replay's recorded answer) returns the answer as JSON, or raises EOFError to
+    fall back to polling; it is called only while the condition is pending.
+    Raises ZenML's ``RunPaused`` when the timeout passes with no answer (see
+    :func:`is_release`).
     """
     from zenml.execution.pipeline.dynamic.run_context import DynamicPipelineRunContext
 
@@ -204,6 +205,20 @@ def waiting_error(execution_id: str, flow: str) -> FlowWaitingError:
     """The error ``FlowHandle.wait()`` raises for an execution released while it waits."""
     pending = tuple(w["name"] for w in waits_of(execution_id, pending_only=True))
     return FlowWaitingError(execution_id=execution_id, flow=flow, waits=pending)
+
+
+def recorded_result(execution_id: str, name: str) -> tuple[bool, Any]:
+    """(True, the answer as JSON) if wait ``name`` of ``execution_id`` was answered."""
+    page = get_client().list_run_wait_conditions(
+        pipeline_run=uuid.UUID(execution_id),
+        name=name,
+        status=RunWaitConditionStatus.RESOLVED.value,
+        hydrate=True,
+    )
+    for condition in page.items:
+        if condition.name == name:
+            return True, condition.result
+    return False, None
 
 
 def matches_schema(schema: dict[str, Any], value: Any) -> bool:
