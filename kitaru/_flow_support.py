@@ -16,9 +16,16 @@ import warnings
 from collections.abc import Iterator
 from typing import Any, cast
 
-from kitaru.errors import ImportTimeFlowStartError, KitaruError, KitaruValidationError, ReplayError
+from kitaru.errors import (
+    ExecutionCancelledError,
+    ImportTimeFlowStartError,
+    KitaruError,
+    KitaruValidationError,
+    ReplayError,
+)
 from kitaru.runtime import ExecutionScope, find_resolved_value
 from kitaru.runtime.import_guard import importing_module
+from kitaru.runtime.interrupts import is_interrupt
 from kitaru.runtime.replay import ReplayPlan
 
 
@@ -45,8 +52,12 @@ def end_record(
     if error is not None and waits.is_release(error):
         data["status"] = "waiting"  # stopped at a wait, to be resumed: not an error
     elif error is not None:
-        data["status"] = "cancelled" if isinstance(error, KeyboardInterrupt) else "failed"
-        data["error"] = scope.redactor.redact(f"{type(error).__name__}: {error}")[:2000]
+        cancelled = is_interrupt(error) or isinstance(error, ExecutionCancelledError)
+        data["status"] = "cancelled" if cancelled else "failed"
+        text = (
+            "Interrupted (Ctrl-C)." if is_interrupt(error) else f"{type(error).__name__}: {error}"
+        )
+        data["error"] = scope.redactor.redact(text)[:2000]
         failed = [
             c["id"]
             for c in scope.checkpoints.values()

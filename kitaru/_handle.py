@@ -57,6 +57,15 @@ def user_traceback(error: BaseException) -> BaseException:
     return error.with_traceback(chain)
 
 
+def interrupted(execution_id: str) -> None:
+    """The one line a Ctrl-C of a running flow prints before ``KeyboardInterrupt``."""
+    print(
+        f"kitaru: execution {execution_id} cancelled (Ctrl-C); continue it with: "
+        f"kitaru executions retry {execution_id}",
+        file=sys.stderr,
+    )
+
+
 class FlowHandle(Generic[R]):
     """One execution of a flow: its ID, its status, and (via ``wait``) its result.
 
@@ -203,6 +212,18 @@ class FlowHandle(Generic[R]):
                     f"Execution {self.execution_id} completed but recorded no result."
                 ) from None
         return self._result  # type: ignore[no-any-return]
+
+    def cancel(self, *, now: bool = False) -> str:
+        """Cancel this execution: no further checkpoint starts (``now``: interrupt it).
+
+        Returns what happened, in one line. See ``kitaru executions cancel``.
+
+        Raises:
+            ExecutionStateError: it has already ended.
+        """
+        from kitaru._control import cancel_execution
+
+        return cancel_execution(self.execution_id, now=now)
 
     def __repr__(self) -> str:
         return (

@@ -33,7 +33,8 @@ from kitaru.runtime import (
     register_boundary,
 )
 from kitaru.runtime.capture import checkpoint_output
-from kitaru.runtime.progress import ProgressSink, current_sink
+from kitaru.runtime.interrupts import is_interrupt
+from kitaru.runtime.progress import current_sink, report_end
 
 if TYPE_CHECKING:
     from kitaru._zenml.pipelines import CheckpointFuture
@@ -69,8 +70,8 @@ def _run_checkpoint_body(
         ended = True
         return value
     except Exception as exc:
+        ended = not is_interrupt(exc)  # a Ctrl-C is not the call's end: it runs again
         error = exc
-        ended = True
         raise
     finally:
         # Only a call that ended is recorded: an interrupt (Ctrl-C, SystemExit) is
@@ -105,7 +106,9 @@ def _attempts(
         try:
             with checkpoint_scope(cp):
                 value = call_body(fn, args, kwargs)
-        except Exception as exc:  # noqa: BLE001 - user code may raise anything
+        except Exception as exc:
+            if is_interrupt(exc):
+                raise  # a Ctrl-C is not the body's failure: neither retried nor recorded
             failure = exc
         if failure is not None:
             # Raised outside the ``except`` block, so a redacted replacement does
@@ -120,7 +123,7 @@ def _attempts(
                 scope.forget_changed(secret_store.updated_at)
                 continue
             error: BaseException = redact_exception(failure, scope.redactor)
-            _report_end(sink, scope, invocation_id, started, error)
+            report_end(sink, scope.events, invocation_id, started, error)
             raise error
         scope.record_attempt(invocation_id, None)
         match = scope.redactor.find_in_object(value)
@@ -130,24 +133,10 @@ def _attempts(
                 secret=match.secret,
                 key=match.key,
             )
-            _report_end(sink, scope, invocation_id, started, error)
+            report_end(sink, scope.events, invocation_id, started, error)
             raise error
-        _report_end(sink, scope, invocation_id, started, None)
+        report_end(sink, scope.events, invocation_id, started, None)
         return value
-
-
-def _report_end(
-    sink: ProgressSink | None,
-    scope: ExecutionScope,
-    invocation_id: str,
-    started: float,
-    error: BaseException | None,
-) -> None:
-    if sink is None:
-        return
-    text = None if error is None else f"{type(error).__name__}: {error}"[:200]
-    calls = [e for e in scope.events if e.get("checkpoint") == invocation_id]
-    sink.checkpoint_finished(invocation_id, time.monotonic() - started, text, calls)
 
 
 register_boundary(_run_checkpoint_body.__code__)

@@ -11,7 +11,9 @@ __all__ = [
     "BackendError",
     "EncryptionKeyError",
     "ExecutionBusyError",
+    "ExecutionCancelledError",
     "ExecutionNotFoundError",
+    "ExecutionStateError",
     "FlowFailedError",
     "FlowWaitingError",
     "ImportTimeSecretError",
@@ -327,6 +329,8 @@ class FlowFailedError(KitaruError, RuntimeError):
     ) -> None:
         where = f" in checkpoint {checkpoint!r}" if checkpoint else ""
         detail = f": {error}" if error else " (no error was recorded; see the orchestrator's logs)"
+        if status == "cancelled":
+            detail = ""
         fix = ""
         if status in ("crashed", "cancelled", "failed"):
             fix = (
@@ -349,6 +353,23 @@ class ExecutionBusyError(KitaruValidationError):
         super().__init__(f"Execution {execution_id} {reason}", field="execution_id")
         self.execution_id = execution_id
         self.reason = reason
+
+
+class ExecutionStateError(KitaruError):
+    """The execution is not in a state that allows this (its status is named)."""
+
+    def __init__(self, execution_id: str, status: str, message: str) -> None:
+        super().__init__(message)
+        self.execution_id = execution_id
+        self.status = status
+
+
+class ExecutionCancelledError(KitaruError):
+    """Raised in a flow when its execution was cancelled: no further checkpoint starts."""
+
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(f"Execution {execution_id} was cancelled before this checkpoint.")
+        self.execution_id = execution_id
 
 
 class ReplayError(KitaruError):

@@ -30,7 +30,7 @@ from kitaru._flow_support import (
     refuse_start_at_import_time,
     registry_snapshot,
 )
-from kitaru._handle import FlowHandle
+from kitaru._handle import FlowHandle, interrupted
 from kitaru._progress import Reporter
 from kitaru._progress import enabled as progress_enabled
 from kitaru.errors import (
@@ -46,7 +46,9 @@ from kitaru.runtime import (
     register_boundary,
 )
 from kitaru.runtime.capture import capturing
+from kitaru.runtime.interrupts import is_interrupt
 from kitaru.runtime.progress import reporting_to
+from kitaru.runtime.record import plain_json
 
 if TYPE_CHECKING:
     from kitaru._zenml.run_state import Runner
@@ -169,6 +171,9 @@ class _FlowSpec:
             assert error is not None
             raise error  # failed before ZenML created a run: nothing to hand back
         handle: FlowHandle[Any] = FlowHandle(self.name, execution_id, local_error=error)
+        if error is not None and is_interrupt(error):
+            interrupted(execution_id)
+            raise KeyboardInterrupt from None  # as Python raises it, without ZenML's frames
         if reporter is not None:
             if orchestrator.runs_in_caller:
                 # Its checkpoints were reported as they ran, in this process.
@@ -193,7 +198,7 @@ class _FlowSpec:
         ``runner`` records how this attempt ends; ``retry`` is set when the run
         continues itself in place (completed calls return their stored outputs).
         """
-        from kitaru._zenml import pipelines, secret_store
+        from kitaru._zenml import secret_store
 
         started = time.time()
         scope = ExecutionScope(
@@ -201,6 +206,7 @@ class _FlowSpec:
         )
         scope.model_registry = registry
         scope.retry = retry
+        scope.stop_requested = runner.cancel_requested
         error: BaseException | None = None
         result: Any = None
         try:
@@ -213,7 +219,7 @@ class _FlowSpec:
             error = exc
             raise
         finally:
-            result_json = pipelines.plain_json(result) if error is None else None
+            result_json = plain_json(result) if error is None else None
             runner.end(end_record(scope, error, started, result_json))
         return result
 

@@ -20,6 +20,8 @@ EXPECTED = sorted(
         "Execution",
         "ExecutionInfo",
         "ExecutionBusyError",
+        "ExecutionCancelledError",
+        "ExecutionStateError",
         "ExecutionNotFoundError",
         "ExecutionSummary",
         "FlowHandle",

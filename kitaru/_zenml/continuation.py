@@ -95,6 +95,7 @@ def continue_run(execution_id: str) -> None:
     run_state.write_run_metadata(
         execution_id, {run_state.RUNNER_KEY: {**info.model_dump(), "at": time.time()}}
     )
+    run_state.drop_cancel(execution_id)  # a cancel request was for the attempt that ended
     run_uuid = uuid.UUID(execution_id)
     run = store.get_run(run_uuid, hydrate=True)
     if run.status not in (ExecutionStatus.FAILED, ExecutionStatus.PAUSED):

@@ -22,7 +22,6 @@ This module imports zenml at top level; import it only after
 from __future__ import annotations
 
 import contextvars
-import json
 import threading
 import uuid
 from collections.abc import Callable
@@ -32,10 +31,11 @@ from typing import Any, Generic, TypeVar
 from zenml import pipeline, step
 from zenml.config.retry_config import StepRetryConfig
 from zenml.enums import StepRuntime
-from zenml.exceptions import RunStoppedException
+from zenml.exceptions import RunInterruptedException, RunStoppedException
 
 from kitaru.runtime import process_redactor
-from kitaru.runtime.record import RECORD_VERSION, CheckpointRecord
+from kitaru.runtime.interrupts import register_interrupt
+from kitaru.runtime.record import RECORD_VERSION, CheckpointRecord, plain_json
 
 _LEAN_STEP: dict[str, Any] = {
     "enable_cache": False,
@@ -66,6 +66,8 @@ CONTINUATIONS = StepRetryConfig(max_retries=100, delay=0, backoff=1)
 
 _MISSING = object()
 T = TypeVar("T")
+# ZenML's handler turns SIGINT during a step into this, where SIGINT is ignored.
+register_interrupt(RunInterruptedException)
 
 
 class _BodyFailed(RunStoppedException):
@@ -129,7 +131,8 @@ def kitaru_checkpoint() -> Any:
         raise _BodyFailed(f"No checkpoint body is waiting for step {key} here.") from None
     try:
         value = call.context.run(call.runner) if call.context is not None else call.runner()
-    except Exception as exc:  # noqa: BLE001 - any body failure is the call's to report
+    except BaseException as exc:  # noqa: BLE001 - any body failure is the call's to report
+        # A Ctrl-C too: ZenML would otherwise retry the step, and lose the interrupt.
         call.error = exc
         raise _BodyFailed(f"{type(exc).__name__}: {exc}"[:2000]) from None
     call.result = value
@@ -244,35 +247,6 @@ def kitaru_flow(
             # artifact. A fresh invocation ID per run, so a replay never reuses it.
             result_id = f"{runs.RESULT_STEP_PREFIX}{uuid.uuid4().hex[:12]}"
             call_checkpoint(run_id, result_id, lambda: result)
-
-
-MAX_RECORDED_RESULT = 64 * 1024
-
-
-def plain_json(value: Any) -> str | None:
-    """``value`` as JSON if it is small and made only of JSON's own types, else None.
-
-    Such a result is kept in the execution's record (no extra step); anything
-    else (a tuple, a dataclass, a big payload) is persisted as an artifact, so the
-    caller always gets back exactly what the flow returned.
-    """
-
-    def plain(v: Any) -> bool:
-        if v is None or type(v) in (str, int, float, bool):
-            return not (type(v) is float and v != v)  # NaN is not JSON
-        if type(v) is list:
-            return all(plain(x) for x in v)
-        if type(v) is dict:
-            return all(type(k) is str and plain(x) for k, x in v.items())
-        return False
-
-    try:
-        if not plain(value):
-            return None
-        text = json.dumps(value, allow_nan=False)
-    except (RecursionError, ValueError):
-        return None
-    return text if len(text) <= MAX_RECORDED_RESULT else None
 
 
 def _one_line(exc: BaseException) -> str:

@@ -70,7 +70,8 @@ def _step_view(
 ) -> dict[str, Any]:
     zen = status_of(step_run)
     if zen in _SUCCESS:
-        status = "completed"
+        # A call a replay reused from its original is ``skipped`` (ZenML's word).
+        status = "skipped" if zen == "skipped" else "completed"
     elif record is not None and record.status == "failed":
         status = "failed"
     elif zen in ("running", "provisioning", "queued"):

@@ -35,7 +35,7 @@ END_KEY = "kitaru_end"
 
 # ZenML merges the dict values written under one key over time (newer fields win,
 # older fields stay), so every end record names all its fields.
-_END_FIELDS: dict[str, Any] = {
+END_FIELDS: dict[str, Any] = {
     "status": None,
     "error": None,
     "failed_checkpoint": None,
@@ -71,12 +71,27 @@ def write_run_metadata(run_id: str, metadata: dict[str, Any]) -> None:
     )
 
 
+CANCEL_PREFIX = "kitaru-cancel-"
+_POLL_S = 1.0
+
+
+def cancel_tag(run_id: str) -> str:
+    """The name of the tag that asks the runner of ``run_id`` to stop (see ``Runner``)."""
+    return f"{CANCEL_PREFIX}{run_id}"
+
+
 class Runner:
-    """This process as the runner of one execution: its record and its heartbeat."""
+    """This process as the runner of one execution: its record and its heartbeat.
+
+    The same thread looks for a cancel request every second (a tag, so any
+    process that can reach the store can ask) and sets ``cancel_requested``,
+    which the flow checks before each checkpoint starts.
+    """
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
         self.info = this_runner(uuid.uuid4().hex)
+        self.cancel_requested = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -90,23 +105,53 @@ class Runner:
         self._thread.start()
 
     def _beat(self) -> None:
-        while not self._stop.wait(HEARTBEAT_S):
+        last_beat = time.monotonic()
+        while not self._stop.wait(_POLL_S):
             try:
-                write_run_metadata(
-                    self.run_id, {HEARTBEAT_KEY: {"token": self.info.token, "at": time.time()}}
-                )
+                if not self.cancel_requested.is_set() and cancel_asked(self.run_id):
+                    self.cancel_requested.set()
+                if time.monotonic() - last_beat >= HEARTBEAT_S:
+                    last_beat = time.monotonic()
+                    write_run_metadata(
+                        self.run_id, {HEARTBEAT_KEY: {"token": self.info.token, "at": time.time()}}
+                    )
             except Exception:  # noqa: BLE001 - a missed beat is retried; readers allow STALE_S
                 continue
 
     def end(self, data: dict[str, Any]) -> None:
         """Record how this runner's attempt ended and stop the heartbeat."""
         self._stop.set()
-        record = {**_END_FIELDS, **data, "token": self.info.token, "at": time.time()}
+        if self.cancel_requested.is_set():
+            drop_cancel(self.run_id)
+        record = {**END_FIELDS, **data, "token": self.info.token, "at": time.time()}
         write_run_metadata(self.run_id, {END_KEY: record})
 
     def stop(self) -> None:
         """Stop the heartbeat without recording an end (the process is going away)."""
         self._stop.set()
+
+
+def cancel_asked(run_id: str) -> bool:
+    """True if someone asked to cancel ``run_id`` (and the request is still standing)."""
+    try:
+        get_client().get_tag(cancel_tag(run_id), allow_name_prefix_match=False, hydrate=False)
+    except KeyError:
+        return False
+    return True
+
+
+def ask_cancel(run_id: str) -> None:
+    """Ask the runner of ``run_id`` to stop before its next checkpoint."""
+    from zenml.exceptions import EntityExistsError
+
+    with contextlib.suppress(EntityExistsError):
+        get_client().create_tag(name=cancel_tag(run_id))
+
+
+def drop_cancel(run_id: str) -> None:
+    """Withdraw a standing cancel request (it was honoured, or the run continues anew)."""
+    with contextlib.suppress(KeyError):
+        get_client().delete_tag(cancel_tag(run_id))
 
 
 def duration(start: datetime | None, end: datetime | None) -> float | None:
@@ -170,7 +215,11 @@ def execution_status(run: Any, *, settle: bool = True) -> ExecutionStatus:
         return mapped
     if status == "failed":
         end = end_record(run)
-        return "crashed" if end.get("status") == "crashed" else "failed"
+        return (
+            "crashed"
+            if end.get("status") == "crashed"
+            else ("cancelled" if end.get("status") == "cancelled" else "failed")
+        )
     reason = runner_dead(run) if status in _ACTIVE else None
     if reason is None:
         return "running"
@@ -181,26 +230,27 @@ def execution_status(run: Any, *, settle: bool = True) -> ExecutionStatus:
 
 def mark_crashed(run_id: str, reason: str, token: str | None = None) -> bool:
     """Record that the run's runner died; False if the run moved on meanwhile."""
+    return settle(run_id, "crashed", reason, token)
+
+
+def settle(run_id: str, status: str, reason: str, token: str | None = None) -> bool:
+    """End a run that has no live runner (crashed, or cancelled while waiting).
+
+    Writes kitaru's end record for the run's current runner and sets ZenML's
+    status to ``failed`` (the state a retry in place starts from). Returns False
+    if the run moved on meanwhile (ended, or another runner took it over).
+    """
     from zenml.enums import ExecutionStatus as ZenStatus
     from zenml.models import PipelineRunUpdate
 
     store = get_client().zen_store
     run = store.get_run(uuid.UUID(run_id), hydrate=True)
     runner = run_meta(run, RUNNER_KEY)
-    if _zenml_status(run) not in _ACTIVE or (token is not None and runner.get("token") != token):
+    current = _zenml_status(run)
+    if current not in _ACTIVE | {"paused"} or (token is not None and runner.get("token") != token):
         return False
-    write_run_metadata(
-        run_id,
-        {
-            END_KEY: {
-                **_END_FIELDS,
-                "status": "crashed",
-                "error": reason,
-                "token": runner.get("token"),
-                "at": time.time(),
-            }
-        },
-    )
+    end = {**END_FIELDS, "status": status, "error": reason, "token": runner.get("token")}
+    write_run_metadata(run_id, {END_KEY: {**end, "at": time.time()}})
     store.update_run(uuid.UUID(run_id), PipelineRunUpdate(status=ZenStatus.FAILED))
     return True
 

@@ -6,7 +6,7 @@ import click
 
 from kitaru.cli._base import KitaruGroup
 from kitaru.cli.executions_cmd import executions_group
-from kitaru.cli.executions_retry_cmd import recover_cmd, retry_cmd
+from kitaru.cli.executions_retry_cmd import cancel_cmd, recover_cmd, retry_cmd
 from kitaru.cli.executions_wait_cmd import input_cmd, resume_cmd
 from kitaru.cli.login_cmd import login_cmd, logout_cmd
 from kitaru.cli.meta_cmd import completion_cmd, version_cmd
@@ -40,6 +40,7 @@ executions_group.add_command(input_cmd)
 executions_group.add_command(resume_cmd)
 executions_group.add_command(retry_cmd)
 executions_group.add_command(recover_cmd)
+executions_group.add_command(cancel_cmd)
 cli.add_command(model_group)
 cli.add_command(stack_group)
 cli.add_command(version_cmd)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import click
 
 from kitaru.cli._base import fail, json_option, print_json
@@ -24,7 +27,8 @@ def retry_cmd(execution_id: str, as_json: bool) -> None:
     from kitaru.executions import resolve_execution_id
 
     execution_id = resolve_execution_id(execution_id)
-    handle, ran = continue_execution(execution_id)
+    with _flow_output_aside(as_json):
+        handle, ran = continue_execution(execution_id)
     if not ran:
         _say(as_json, execution_id, "completed", None, "nothing to retry")
         return
@@ -32,6 +36,11 @@ def retry_cmd(execution_id: str, as_json: bool) -> None:
     _say(as_json, execution_id, handle.status, error, None)
     if error is not None:
         fail(str(error))
+
+
+def _flow_output_aside(as_json: bool) -> contextlib.AbstractContextManager[object]:
+    # The flow runs here and its prints go to stdout; --json keeps stdout for the JSON.
+    return contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
 
 
 def _say(
@@ -63,7 +72,8 @@ def recover_cmd(flow_name: str | None, as_json: bool) -> None:
     """
     from kitaru._retry import recover
 
-    handles = recover(flow_name)
+    with _flow_output_aside(as_json):
+        handles = recover(flow_name)
     rows = [
         {
             "execution_id": h.execution_id,
@@ -79,3 +89,30 @@ def recover_cmd(flow_name: str | None, as_json: bool) -> None:
     else:
         for row in rows:
             click.echo(f"Retried {row['execution_id']}: {row['status']}")
+
+
+@click.command("cancel")
+@click.argument("execution_id")
+@click.option(
+    "--now",
+    is_flag=True,
+    help="Also interrupt the checkpoint running now (where its process can be reached).",
+)
+@json_option
+def cancel_cmd(execution_id: str, now: bool, as_json: bool) -> None:
+    """Cancel a running or waiting execution, from any terminal.
+
+    No further checkpoint starts; the one running now finishes (with --now it
+    is interrupted, as Ctrl-C would). The execution ends `cancelled` and can be
+    continued later with `kitaru executions retry`. An execution that has
+    already ended is refused (exit 1).
+    """
+    from kitaru._control import cancel_execution
+    from kitaru.executions import resolve_execution_id
+
+    execution_id = resolve_execution_id(execution_id)
+    said = cancel_execution(execution_id, now=now)
+    if as_json:
+        print_json({"execution_id": execution_id, "message": said})
+    else:
+        click.echo(said)

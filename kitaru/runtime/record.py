@@ -12,6 +12,7 @@ reads are secret names and key names, LLM calls are already redacted.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -197,23 +198,34 @@ def _llm_card(call: dict[str, Any]) -> dict[str, Any]:
             # Messages as text fields the dashboard can show (role: content).
             for n, msg in enumerate(value or [], 1):
                 if isinstance(msg, dict):
-                    card[f"prompt_{n}"] = f"{msg.get('role')}: {msg.get('content')}"
-        elif value is None or isinstance(value, str | int | float | bool):
+                    card[f"prompt_message_{n}"] = f"{msg.get('role')}: {msg.get('content')}"
+        elif isinstance(value, dict):
+            # One level down (token usage), as ``usage.prompt_tokens`` fields.
+            for sub, item in value.items():
+                card[f"{key}.{sub}"] = item if _scalar(item) else str(item)
+        elif _scalar(value):
             card[key] = value
         else:
             card[key] = str(value)
     return card
 
 
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
 def _llm_from_card(card: dict[str, Any]) -> dict[str, Any]:
     call: dict[str, Any] = {}
     prompt: list[dict[str, Any]] = []
     for key, value in card.items():
-        if key.startswith("prompt_"):
+        if key.startswith("prompt_message_"):
             role, _, content = str(value).partition(": ")
             prompt.append({"role": role, "content": content})
         elif key == "at":
             call["at"] = unix(value)
+        elif "." in key:
+            outer, _, sub = key.partition(".")
+            call.setdefault(outer, {})[sub] = value
         else:
             call[key] = value
     call["prompt"] = prompt
@@ -231,3 +243,32 @@ class RunnerInfo(BaseModel):
     pidns: str | None = None
     host: str | None = None
     boot_id: str | None = None
+
+
+MAX_RECORDED_RESULT = 64 * 1024
+
+
+def plain_json(value: Any) -> str | None:
+    """``value`` as JSON if it is small and made only of JSON's own types, else None.
+
+    Such a result is kept in the execution's record (no extra step); anything
+    else (a tuple, a dataclass, a big payload) is persisted as an artifact, so the
+    caller always gets back exactly what the flow returned.
+    """
+
+    def plain(v: Any) -> bool:
+        if v is None or type(v) in (str, int, float, bool):
+            return not (type(v) is float and v != v)  # NaN is not JSON
+        if type(v) is list:
+            return all(plain(x) for x in v)
+        if type(v) is dict:
+            return all(type(k) is str and plain(x) for k, x in v.items())
+        return False
+
+    try:
+        if not plain(value):
+            return None
+        text = json.dumps(value, allow_nan=False)
+    except (RecursionError, ValueError):
+        return None
+    return text if len(text) <= MAX_RECORDED_RESULT else None

@@ -24,7 +24,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kitaru.errors import KitaruContextError
+from kitaru.errors import ExecutionCancelledError, KitaruContextError
 from kitaru.runtime.record import CheckpointRecord, SecretReadRecord
 from kitaru.runtime.redaction import Redactor, process_redactor
 from kitaru.runtime.replay import ReplayPlan, RetryPlan, fingerprint
@@ -99,6 +99,8 @@ class ExecutionScope:
     retry: RetryPlan | None = None
     # Futures of submitted checkpoints; the flow collects them before it ends.
     futures: list[Any] = field(default_factory=list)
+    # Set when someone cancelled this execution: no further checkpoint starts.
+    stop_requested: threading.Event = field(default_factory=threading.Event)
     # Set once this execution warned that isolated checkpoints run inline here.
     warned_inline_isolated: bool = False
     _counters: dict[str, int] = field(default_factory=dict)
@@ -124,6 +126,8 @@ class ExecutionScope:
         Also fingerprints the call's arguments and, in a replay, checks that the
         original call with this ID matches (raises ``ReplayError`` if not).
         """
+        if self.stop_requested.is_set():
+            raise ExecutionCancelledError(self.execution_id)
         with self._lock:
             n = self._counters.get(name, 0) + 1
             self._counters[name] = n
