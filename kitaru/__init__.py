@@ -40,7 +40,6 @@ from kitaru.errors import (
     ServerLoginError,
     ServerUnavailableError,
     WaitAbortedError,
-    WaitInputError,
 )
 from kitaru.flow import flow
 from kitaru.llm import llm
@@ -176,7 +175,6 @@ __all__ = [
     "ServerLoginError",
     "ServerUnavailableError",
     "WaitAbortedError",
-    "WaitInputError",
     "__version__",
     "allm",
     "checkpoint",

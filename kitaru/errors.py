@@ -35,7 +35,6 @@ __all__ = [
     "ServerLoginError",
     "ServerUnavailableError",
     "WaitAbortedError",
-    "WaitInputError",
 ]
 
 
@@ -381,39 +380,21 @@ class ReplayError(KitaruError):
 
 
 class FlowWaitingError(KitaruError):
-    """The execution stopped at a ``kitaru.wait()`` and released its process.
-
-    ``waits`` names the pending waits. Answer one with ``kitaru executions input``,
-    then continue the same execution with ``kitaru executions resume``.
-    """
+    """The execution stopped at ``kitaru.wait()`` and released its process (``waits``: pending)."""
 
     def __init__(self, *, execution_id: str, flow: str, waits: tuple[str, ...]) -> None:
-        named = ", ".join(repr(w) for w in waits) if waits else "(answered, not yet resumed)"
+        named = f"wait {', '.join(map(repr, waits))}" if waits else "a wait answered since"
         super().__init__(
-            f"Execution {execution_id} of flow {flow!r} is waiting for input on wait {named}. "
-            f"Answer it with `kitaru executions input {execution_id} --value JSON` (or --abort), "
-            f"then continue it with `kitaru executions resume {execution_id}`."
+            f"Execution {execution_id} of flow {flow!r} is waiting ({named}). Answer: "
+            f"`kitaru executions input {execution_id} --value JSON` (or --abort); then "
+            f"continue it: `kitaru executions resume {execution_id}`."
         )
-        self.execution_id = execution_id
-        self.flow = flow
-        self.waits = waits
+        self.execution_id, self.flow, self.waits = execution_id, flow, waits
 
 
 class WaitAbortedError(KitaruError):
-    """Raised by ``kitaru.wait()`` in the flow when the wait was aborted instead of answered."""
+    """Raised by ``kitaru.wait()`` in the flow when the wait was aborted, not answered."""
 
-    def __init__(self, *, execution_id: str, wait: str, by: str | None = None) -> None:
-        who = f" by {by}" if by else ""
-        super().__init__(f"Wait {wait!r} of execution {execution_id} was aborted{who}.")
-        self.execution_id = execution_id
-        self.wait = wait
-        self.by = by
-
-
-class WaitInputError(KitaruError):
-    """Input or resume refused because of the execution's state (``status`` names it)."""
-
-    def __init__(self, message: str, *, execution_id: str, status: str) -> None:
-        super().__init__(message)
-        self.execution_id = execution_id
-        self.status = status
+    def __init__(self, *, execution_id: str, wait: str) -> None:
+        super().__init__(f"Wait {wait!r} of execution {execution_id} was aborted.")
+        self.execution_id, self.wait = execution_id, wait

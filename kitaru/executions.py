@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kitaru.wait_input import WaitInfo
+
 if TYPE_CHECKING:
     from kitaru._handle import FlowHandle
 
@@ -19,6 +21,7 @@ __all__ = [
     "CheckpointRecord",
     "Execution",
     "ExecutionSummary",
+    "WaitInfo",
     "abort_wait",
     "get_execution",
     "give_input",
@@ -73,7 +76,7 @@ class Execution(ExecutionSummary):
     error: str | None = None
     result: str | None = None  # a short summary, with ``get_execution(..., outputs=True)``
     metadata: dict[str, Any] = Field(default_factory=dict)  # kitaru.log() in the flow body
-    waits: tuple[dict[str, Any], ...] = ()  # kitaru.wait() calls: question, schema, answer
+    waits: tuple[WaitInfo, ...] = ()  # kitaru.wait() calls: question, schema, answer
 
 
 MAX_LIMIT = 1000
@@ -238,12 +241,12 @@ def recover(flow: str | None = None) -> list[FlowHandle[Any]]:
     return recover_all(flow)
 
 
-def list_waits(execution_id: str, *, pending_only: bool = False) -> list[dict[str, Any]]:
+def list_waits(execution_id: str, *, pending_only: bool = False) -> list[WaitInfo]:
     """The ``kitaru.wait()`` calls of an execution (full ID or unique prefix), oldest first.
 
-    Each is a dict with ``name``, ``status`` (``pending``, ``answered`` or
-    ``aborted``), ``question``, ``schema`` (JSON Schema; None for a gate),
-    ``metadata``, ``answered_by``, ``answered_at`` and ``value``.
+    Each :class:`WaitInfo` has the wait's name, status (``pending``, ``answered``
+    or ``aborted``), question, the JSON Schema of its answer (None for a
+    continue/abort gate), metadata, and who answered, when, and what.
     """
     from kitaru import wait_input
 
@@ -257,7 +260,7 @@ def give_input(execution_id: str, value: Any, *, wait: str | None = None) -> str
     once; a released one continues with :func:`resume`.
 
     Raises:
-        WaitInputError: the execution has no pending wait (its status is named).
+        ExecutionStateError: the execution has no pending wait (its status is named).
         KitaruValidationError: the value is not JSON or does not match the schema,
             or several waits are pending and ``wait`` does not name one.
         SecretLeakError: the value holds a value of a secret the execution read.
@@ -274,7 +277,7 @@ def abort_wait(execution_id: str, *, wait: str | None = None) -> str:
     (at once if it still polls, else when it is resumed).
 
     Raises:
-        WaitInputError: the execution has no pending wait.
+        ExecutionStateError: the execution has no pending wait.
     """
     from kitaru import wait_input
 
@@ -289,7 +292,7 @@ def resume(execution_id: str) -> FlowHandle[Any]:
 
     Raises:
         KitaruValidationError: the execution still waits for input.
-        WaitInputError: the execution is not waiting (its status is named).
+        ExecutionStateError: the execution is not waiting (its status is named).
     """
     from kitaru import wait_input
 

@@ -10,14 +10,16 @@ is checked against them.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from kitaru._json_values import json_problem
 from kitaru.errors import (
+    ExecutionStateError,
     KitaruError,
     KitaruValidationError,
     SecretLeakError,
-    WaitInputError,
 )
 from kitaru.runtime import Redactor
 
@@ -27,36 +29,54 @@ if TYPE_CHECKING:
 _ANSWERABLE = ("running", "waiting")
 
 
-def list_waits(execution_id: str, *, pending_only: bool = False) -> list[dict[str, Any]]:
-    """The waits of execution ``execution_id`` (full ID), oldest first, as plain dicts.
+class WaitInfo(BaseModel):
+    """One ``kitaru.wait()`` of an execution: what it asks, and how it was answered."""
 
-    Each has ``name``, ``status`` (pending, answered, aborted), ``question``,
-    ``schema`` (JSON Schema, None for a continue/abort gate), ``metadata``,
-    ``answered_by``, ``answered_at`` and ``value`` (the answer).
-    """
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    status: Literal["pending", "answered", "aborted"]
+    question: str | None = None
+    answer_schema: dict[str, Any] | None = None  # JSON Schema; None for a continue/abort gate
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created: str | None = None
+    answered_by: str | None = None  # the user name (in team mode, whoever gave the input)
+    answered_at: str | None = None
+    value: Any = None  # the answer (None while pending, for a gate, or when aborted)
+
+
+def _info(found: dict[str, Any]) -> WaitInfo:
+    return WaitInfo(
+        name=found["name"],
+        status=found["status"],
+        question=found["question"],
+        answer_schema=found["schema"],
+        metadata=found["metadata"],
+        created=found["created"],
+        answered_by=found["answered_by"],
+        answered_at=found["answered_at"],
+        value=found["value"],
+    )
+
+
+def list_waits(execution_id: str, *, pending_only: bool = False) -> list[WaitInfo]:
+    """The waits of execution ``execution_id`` (full ID), oldest first."""
     from kitaru._zenml.client import get_client
 
     get_client()
     from kitaru._zenml import waits
 
-    return [
-        {k: v for k, v in w.items() if k not in ("id", "secrets")}
-        for w in waits.waits_of(execution_id, pending_only=pending_only)
-    ]
+    return [_info(w) for w in waits.waits_of(execution_id, pending_only=pending_only)]
 
 
-def pending_waits(limit: int = 50) -> list[dict[str, Any]]:
-    """Pending waits of every execution, newest first (``execution_id``, ``flow`` and
-    the fields of :func:`list_waits`)."""
+def pending_waits(limit: int = 50) -> list[tuple[str, str | None, WaitInfo]]:
+    """Pending waits of every execution, newest first: (execution ID, flow, the wait)."""
     from kitaru._zenml.client import get_client
 
     get_client()
     from kitaru._zenml import waits
 
-    return [
-        {k: v for k, v in w.items() if k not in ("id", "secrets")}
-        for w in waits.pending_waits(limit)
-    ]
+    return [(w["execution_id"], w["flow"], _info(w)) for w in waits.pending_waits(limit)]
 
 
 def _pending_wait(execution_id: str, wait: str | None) -> dict[str, Any]:
@@ -70,11 +90,11 @@ def _pending_wait(execution_id: str, wait: str | None) -> dict[str, Any]:
             if status == "waiting"
             else ""
         )
-        raise WaitInputError(
+        raise ExecutionStateError(
+            execution_id,
+            status,
             f"Execution {execution_id} is {status} and has no wait pending; nothing to "
             f"answer.{hint}",
-            execution_id=execution_id,
-            status=status,
         )
     if wait is None:
         if len(pending) > 1:
@@ -185,11 +205,11 @@ def _resolve(execution_id: str, pending: dict[str, Any], result: Any) -> None:
     except KitaruError:
         raise
     except Exception as exc:  # noqa: BLE001 - e.g. answered by someone else meanwhile
-        raise WaitInputError(
+        raise ExecutionStateError(
+            execution_id,
+            "waiting",
             f"Wait {pending['name']!r} of execution {execution_id} could not be answered "
             f"({type(exc).__name__}); it may have been answered meanwhile.",
-            execution_id=execution_id,
-            status="waiting",
         ) from None
 
 
@@ -220,10 +240,10 @@ def resume(execution_id: str) -> FlowHandle[Any]:
             )
         status = runs.run_status(execution_id)
         if status != "waiting":
-            raise WaitInputError(
+            raise ExecutionStateError(
+                execution_id,
+                status,
                 f"Execution {execution_id} is {status}, not waiting: there is nothing to resume.",
-                execution_id=execution_id,
-                status=status,
             )
 
     refuse_unless_resumable()

@@ -383,7 +383,7 @@ async def test_wait_tools_list_and_answer_a_waiting_execution(server: Server, ca
     _assert_no_trace(canary, _wire(wrong))
     unknown = await server.call(INPUT, {"execution_id": execution_id, "valeu": 3})
     assert unknown.is_error is True
-    assert [w["status"] for w in kitaru.executions.list_waits(execution_id)] == ["pending"]
+    assert [w.status for w in kitaru.executions.list_waits(execution_id)] == ["pending"]
 
     given = await server.call(INPUT, {"execution_id": execution_id[:13], "value": 5})
     assert given.is_error is False, _text(given)

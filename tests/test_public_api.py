@@ -51,7 +51,6 @@ EXPECTED = sorted(
         "ServerLoginError",
         "ServerUnavailableError",
         "WaitAbortedError",
-        "WaitInputError",
         "__version__",
         "allm",
         "checkpoint",

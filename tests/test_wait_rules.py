@@ -11,12 +11,12 @@ from conftest import run_cli
 
 import kitaru
 from kitaru import (
+    ExecutionStateError,
     FlowWaitingError,
     KitaruContextError,
     KitaruValidationError,
     SecretLeakError,
     WaitAbortedError,
-    WaitInputError,
 )
 
 _SECRET = f"wait-{uuid.uuid4().hex[:10]}"
@@ -105,7 +105,7 @@ def test_leak_guard_on_question_and_input_nothing_stored() -> None:
         with pytest.raises(SecretLeakError) as leak:
             kitaru.executions.give_input(execution_id, f"my key is {_VALUE}!")
         assert leak.value.secret == _SECRET and _VALUE not in str(leak.value)
-        assert [w["status"] for w in kitaru.executions.list_waits(execution_id)] == ["pending"]
+        assert [w.status for w in kitaru.executions.list_waits(execution_id)] == ["pending"]
         cli = run_cli("executions", "input", execution_id, "--value", f'"{_VALUE}"')
         assert cli.returncode == 1 and _SECRET in cli.stderr
         assert _VALUE not in cli.stderr + cli.stdout
@@ -124,7 +124,7 @@ def test_an_abort_nobody_catches_fails_the_execution() -> None:
     with pytest.raises(KitaruValidationError, match="gate"):
         kitaru.executions.give_input(execution_id, 5)
     assert kitaru.executions.abort_wait(execution_id) == "wait"
-    with pytest.raises(WaitInputError) as info:
+    with pytest.raises(ExecutionStateError) as info:
         kitaru.executions.abort_wait(execution_id)
     assert info.value.status == "waiting"
     resumed = kitaru.executions.resume(execution_id)
@@ -134,7 +134,7 @@ def test_an_abort_nobody_catches_fails_the_execution() -> None:
     ex = kitaru.get_execution(execution_id)
     assert ex.status == "failed"
     assert ex.error == f"WaitAbortedError: Wait 'wait' of execution {execution_id} was aborted."
-    with pytest.raises(WaitInputError, match="is failed"):
+    with pytest.raises(ExecutionStateError, match="is failed"):
         kitaru.executions.resume(execution_id)
 
 
@@ -157,5 +157,5 @@ def test_a_replay_reuses_the_recorded_answer_like_a_checkpoint_output() -> None:
     assert replayed.execution_id != first.execution_id
     assert replayed.wait() == 15  # did not stop at the wait: the answer was reused
     ex = kitaru.get_execution(replayed.execution_id)
-    assert [(w["name"], w["status"], w["value"]) for w in ex.waits] == [("wait", "answered", 5)]
+    assert [(w.name, w.status, w.value) for w in ex.waits] == [("wait", "answered", 5)]
     assert [c.reused_from is not None for c in ex.checkpoints] == [True]

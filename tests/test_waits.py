@@ -132,7 +132,7 @@ def test_released_wait_is_answered_and_resumed_in_place_from_other_processes(
     assert "does not match the schema of wait 'wait'" in bad.stderr
     not_json = run_cli("executions", "input", execution_id, "--value", "ship")
     assert not_json.returncode == 2 and "must be JSON" in not_json.stderr
-    assert [w["status"] for w in kitaru.executions.list_waits(execution_id)] == ["pending"]
+    assert [w.status for w in kitaru.executions.list_waits(execution_id)] == ["pending"]
     early = run_cli("executions", "resume", execution_id)
     assert early.returncode == 2 and "still waiting for input on wait 'wait'" in early.stderr
 
@@ -157,11 +157,11 @@ def test_released_wait_is_answered_and_resumed_in_place_from_other_processes(
 
     ex = kitaru.get_execution(execution_id, outputs=True)
     assert ex.result == "'6:ship+gate-aborted'"
-    assert [(w["name"], w["status"], w["answered_by"]) for w in ex.waits] == [
+    assert [(w.name, w.status, w.answered_by) for w in ex.waits] == [
         ("wait", "answered", "default"),
         ("wait_2", "aborted", "default"),
     ]
-    assert ex.waits[0]["value"] == "ship" and ex.waits[0]["answered_at"]
+    assert ex.waits[0].value == "ship" and ex.waits[0].answered_at
     late = run_cli("executions", "input", execution_id, "--value", '"hold"')
     assert late.returncode == 1 and "is completed and has no wait pending" in late.stderr
     again = run_cli("executions", "resume", execution_id)
@@ -194,7 +194,7 @@ def test_input_while_the_flow_still_polls_continues_in_the_same_process(
             return [
                 w
                 for w in kitaru.executions.list_waits(execution_id, pending_only=True)
-                if w["name"] == name
+                if w.name == name
             ]
 
         execution_id = _until(
@@ -267,7 +267,7 @@ def test_on_a_terminal_kitaru_asks_re_asks_and_continues_in_process(script: Path
     assert lines[0]["status"] == "completed"
     assert lines[1] == {"result": 21}
     (answered,) = kitaru.executions.list_waits(lines[0]["id"])
-    assert (answered["status"], answered["value"], answered["answered_by"]) == (
+    assert (answered.status, answered.value, answered.answered_by) == (
         "answered",
         7,
         "default",

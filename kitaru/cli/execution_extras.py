@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kitaru.wait_input import WaitInfo
 
 MAX_LINE = 200
 
@@ -14,26 +17,24 @@ def metadata_line(metadata: Any) -> str:
     return text if len(text) <= MAX_LINE else text[: MAX_LINE - 1] + "…"
 
 
-def wait_lines(waits: tuple[dict[str, Any], ...]) -> list[str]:
+def wait_lines(waits: tuple[WaitInfo, ...]) -> list[str]:
     """The ``Waits:`` section: each wait, pending ones with question, schema and metadata."""
     lines = []
     for w in waits:
-        name, status = w.get("name"), w.get("status")
-        if status == "pending":
-            lines.append(f"  {name:<24} pending since {str(w.get('created') or '-')[:19]}")
-            if w.get("question"):
-                lines.append(f"      question: {w['question']}")
-            schema = w.get("schema")
+        if w.status == "pending":
+            lines.append(f"  {w.name:<24} pending since {(w.created or '-')[:19]}")
+            if w.question:
+                lines.append(f"      question: {w.question}")
+            schema = w.answer_schema
             lines.append(
                 "      schema:   "
                 + (json.dumps(schema) if schema is not None else "none (continue or abort)")
             )
-            if w.get("metadata"):
-                lines.append(f"      metadata: {metadata_line(w['metadata'])}")
+            if w.metadata:
+                lines.append(f"      metadata: {metadata_line(w.metadata)}")
             continue
-        who = w.get("answered_by") or "?"
-        when = str(w.get("answered_at") or "-")[:19]
-        lines.append(f"  {name:<24} {status} by {who} at {when}")
-        if status == "answered" and w.get("value") is not None:
-            lines.append(f"      value: {metadata_line(w['value'])}")
+        when = (w.answered_at or "-")[:19]
+        lines.append(f"  {w.name:<24} {w.status} by {w.answered_by or '?'} at {when}")
+        if w.status == "answered" and w.value is not None:
+            lines.append(f"      value: {metadata_line(w.value)}")
     return lines

@@ -104,14 +104,14 @@ def tools(run: Runner) -> list[Tool]:
         def work() -> WaitList:
             found = [
                 PendingWait(
-                    execution_id=w["execution_id"],
-                    flow=w["flow"],
-                    wait=w["name"],
-                    question=w["question"],
-                    answer_schema=w["schema"],
-                    metadata=w["metadata"],
+                    execution_id=execution_id,
+                    flow=flow,
+                    wait=w.name,
+                    question=w.question,
+                    answer_schema=w.answer_schema,
+                    metadata=w.metadata,
                 )
-                for w in wait_input.pending_waits(limit)
+                for execution_id, flow, w in wait_input.pending_waits(limit)
             ]
             return WaitList(waits=found, count=len(found))
 
