@@ -212,14 +212,16 @@ class _CheckpointSpec:
         if self.runtime == "isolated":
 
             def call() -> Any:
-                return _isolated.call(
+                value = _isolated.call(
                     scope, self.name, invocation_id, wrapped, args, kwargs, runner
                 )
+                return scope.output_of(invocation_id, value)
 
         else:
 
             def call() -> Any:
-                return pipelines.call_checkpoint(scope.execution_id, invocation_id, runner)
+                value = pipelines.call_checkpoint(scope.execution_id, invocation_id, runner)
+                return scope.output_of(invocation_id, value)
 
         if inspect.iscoroutinefunction(wrapped):
             # The step (and the body's own event loop) runs in a worker thread with

@@ -36,6 +36,7 @@ from zenml.exceptions import RunInterruptedException, RunStoppedException
 from kitaru.runtime import process_redactor
 from kitaru.runtime.interrupts import register_interrupt
 from kitaru.runtime.record import RECORD_VERSION, CheckpointRecord, plain_json
+from kitaru.runtime.replay import ReplayPlan
 
 _LEAN_STEP: dict[str, Any] = {
     "enable_cache": False,
@@ -206,6 +207,7 @@ def kitaru_flow(
     registry: dict[str, Any] | None = None,
     replay_of: str | None = None,
     source_root: str | None = None,
+    replay: dict[str, Any] | None = None,
 ) -> None:
     """Entry of every kitaru flow's ZenML dynamic pipeline, in whatever process runs it.
 
@@ -241,7 +243,9 @@ def kitaru_flow(
             runner.end({"status": "failed", "error": process_redactor().redact(_one_line(exc))})
             raise
         retry = run_record.retry_plan(runs.load_run(run_id)) if continuing else None
-        result = target.run_in_orchestrator(run_id, inputs, registry, replay_of, runner, retry)
+        if replay is None and replay_of is not None:
+            replay = {"of": replay_of}  # a run started before cuts existed
+        result = target.run_in_orchestrator(run_id, inputs, registry, replay, runner, retry)
         if plain_json(result) is None:
             # Not plain JSON (the flow wrote those into its record): persist it as an
             # artifact. A fresh invocation ID per run, so a replay never reuses it.
@@ -285,15 +289,15 @@ def start_flow(
 def replay_flow(
     name: str,
     run_name: str,
-    original_run_id: str,
+    plan: ReplayPlan,
     params: dict[str, Any],
     settings: dict[str, Any] | None = None,
 ) -> Any:
-    """Like :func:`start_flow`, as a ZenML replay of ``original_run_id``.
+    """Like :func:`start_flow`, as a ZenML replay of ``plan.original_id``.
 
-    ZenML skips every step whose invocation ID succeeded in the original run and
-    hands back its recorded output; kitaru checks in the run that each such call
-    is the same call (see ``kitaru.runtime.replay``).
+    ZenML skips the steps the plan reuses (those that completed before the cut)
+    and hands back their recorded outputs; kitaru checks in the run that each
+    such call is the same call (see ``kitaru.runtime.replay``).
     """
     options: dict[str, Any] = {"run_name": run_name}
     if settings:
@@ -302,8 +306,8 @@ def replay_flow(
         _pipeline_for(name)
         .with_options(**options)
         .replay(
-            pipeline_run=uuid.UUID(original_run_id),
-            skip_successful_steps=True,
+            pipeline_run=uuid.UUID(plan.original_id),
+            skip=sorted(plan.reusable),
             input_overrides=params,
         )
     )
