@@ -206,9 +206,11 @@ def wait(
         kept[waits.SCHEMA_KEY] = json_schema
     kept[waits.SECRETS_KEY] = sorted({r.secret for r in scope.reads})
     ask: Callable[[], Any] | None = None
-    if scope.replay is not None:
-        # A replay reuses the original's answer, as it reuses a checkpoint's output.
-        found, recorded = waits.recorded_result(scope.replay.original_id, wait_name)
+    plan = scope.replay
+    if plan is not None and (plan.cut is None or plan.cut not in scope.checkpoints):
+        # A replay reuses the original's answer as it reuses checkpoint outputs: only
+        # before its cut (the cut call not made yet), or everywhere without one.
+        found, recorded = waits.recorded_result(plan.original_id, wait_name)
         if found:
             ask = lambda: recorded  # noqa: E731 - the answer, handed over as is
     if ask is None and _terminal():

@@ -159,3 +159,6 @@ def test_a_replay_reuses_the_recorded_answer_like_a_checkpoint_output() -> None:
     ex = kitaru.get_execution(replayed.execution_id)
     assert [(w.name, w.status, w.value) for w in ex.waits] == [("wait", "answered", 5)]
     assert [c.reused_from is not None for c in ex.checkpoints] == [True]
+    cut = multiply.replay(first.execution_id, from_="base")  # the wait comes after the cut
+    assert cut.status == "waiting"
+    assert [w.status for w in kitaru.executions.list_waits(cut.execution_id)] == ["pending"]
