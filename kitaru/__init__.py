@@ -20,6 +20,7 @@ from kitaru.errors import (
     ExecutionNotFoundError,
     ExecutionStateError,
     FlowFailedError,
+    FlowWaitingError,
     ImportTimeSecretError,
     InvalidSecretError,
     KitaruContextError,
@@ -38,6 +39,7 @@ from kitaru.errors import (
     SecretVisibilityError,
     ServerLoginError,
     ServerUnavailableError,
+    WaitAbortedError,
 )
 from kitaru.flow import flow
 from kitaru.llm import llm
@@ -51,6 +53,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "list_executions": ("kitaru.executions", "list_executions"),
     "recover": ("kitaru.executions", "recover"),
     "FlowHandle": ("kitaru.flow", "FlowHandle"),
+    "current_execution_id": ("kitaru.run_log", "current_execution_id"),
+    "log": ("kitaru.run_log", "log"),
     "allm": ("kitaru.llm", "allm"),
     "ModelAlias": ("kitaru.models", "ModelAlias"),
     "list_models": ("kitaru.models", "list_models"),
@@ -71,9 +75,11 @@ _LAZY: dict[str, tuple[str, str]] = {
     "list_secrets": ("kitaru.secrets", "list_secrets"),
     "secret_ref": ("kitaru.secrets", "secret_ref"),
     "set_secret": ("kitaru.secrets", "set_secret"),
+    "wait": ("kitaru.waiting", "wait"),
 }
 
 if TYPE_CHECKING:
+    from kitaru import executions
     from kitaru.executions import (
         Execution,
         ExecutionSummary,
@@ -90,6 +96,7 @@ if TYPE_CHECKING:
         remove_model,
         set_default_model,
     )
+    from kitaru.run_log import current_execution_id, log
     from kitaru.runtime import ExecutionInfo, in_checkpoint, in_flow
     from kitaru.runtime import execution_info as current_execution
     from kitaru.secrets import (
@@ -104,21 +111,28 @@ if TYPE_CHECKING:
         secret_ref,
         set_secret,
     )
+    from kitaru.waiting import wait
+
+
+# Submodules that are part of the public face (``kitaru.executions.give_input``).
+_SUBMODULES = ("executions",)
 
 
 def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _SUBMODULES:
+        return importlib.import_module(f"kitaru.{name}")
     target = _LAZY.get(name)
     if target is None:
         raise AttributeError(f"module 'kitaru' has no attribute {name!r}")
-    import importlib
-
     value = getattr(importlib.import_module(target[0]), target[1])
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))
 
 
 __version__ = "0.1.0"
@@ -136,6 +150,7 @@ __all__ = [
     "ExecutionSummary",
     "FlowFailedError",
     "FlowHandle",
+    "FlowWaitingError",
     "ImportTimeSecretError",
     "InvalidSecretError",
     "KitaruContextError",
@@ -159,12 +174,15 @@ __all__ = [
     "SecretVisibilityError",
     "ServerLoginError",
     "ServerUnavailableError",
+    "WaitAbortedError",
     "__version__",
     "allm",
     "checkpoint",
     "create_secret",
     "current_execution",
+    "current_execution_id",
     "delete_secret",
+    "executions",
     "flow",
     "get_execution",
     "get_secret",
@@ -174,10 +192,12 @@ __all__ = [
     "list_models",
     "list_secrets",
     "llm",
+    "log",
     "recover",
     "register_model",
     "remove_model",
     "secret_ref",
     "set_default_model",
     "set_secret",
+    "wait",
 ]

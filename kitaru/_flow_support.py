@@ -47,7 +47,11 @@ def end_record(
         "result_json": result_json,
         "duration_s": round(time.time() - started, 3),
     }
-    if error is not None:
+    from kitaru._zenml import waits
+
+    if error is not None and waits.is_release(error):
+        data["status"] = "waiting"  # stopped at a wait, to be resumed: not an error
+    elif error is not None:
         cancelled = is_interrupt(error) or isinstance(error, ExecutionCancelledError)
         data["status"] = "cancelled" if cancelled else "failed"
         text = (

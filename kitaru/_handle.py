@@ -111,7 +111,7 @@ class FlowHandle(Generic[R]):
 
         if self._status is None:
             status = runs.run_status(self.execution_id)
-            if status not in _TERMINAL:
+            if status not in _TERMINAL or status == "waiting":  # a resume moves it on
                 return status
             self._status = status
         return self._status
@@ -136,7 +136,7 @@ class FlowHandle(Generic[R]):
     def error(self) -> BaseException | None:
         """The error that ended the execution, or None (also while it is running)."""
         status = self._read_status()
-        if status == "completed" or status not in _TERMINAL:
+        if status in ("completed", "waiting") or status not in _TERMINAL:
             return None
         if self._local_error is not None and status == "failed":
             return self._local_error
@@ -172,6 +172,8 @@ class FlowHandle(Generic[R]):
 
         Raises:
             TimeoutError: ``timeout`` seconds passed and the run is still going.
+            FlowWaitingError: the run stopped at a ``kitaru.wait()`` and released its
+                process; answer the wait, then resume the execution.
             FlowFailedError: the run failed elsewhere (or was stopped).
             Exception: the flow's own (redacted) error, when it failed in this process.
         """
@@ -193,6 +195,10 @@ class FlowHandle(Generic[R]):
             time.sleep(delay if deadline is None else min(delay, deadline - time.monotonic()))
             delay = min(delay * 2, _POLL_MAX)
         self._report(final=True)
+        if self._read_status() == "waiting":  # stopped at a wait, its process released
+            from kitaru._zenml import waits
+
+            raise waits.waiting_error(self.execution_id, self.flow_name)
         error = self.error
         if error is not None:
             raise user_traceback(error)

@@ -15,6 +15,7 @@ __all__ = [
     "ExecutionNotFoundError",
     "ExecutionStateError",
     "FlowFailedError",
+    "FlowWaitingError",
     "ImportTimeSecretError",
     "InvalidSecretError",
     "KitaruContextError",
@@ -33,6 +34,7 @@ __all__ = [
     "SecretVisibilityError",
     "ServerLoginError",
     "ServerUnavailableError",
+    "WaitAbortedError",
 ]
 
 
@@ -375,3 +377,24 @@ class ReplayError(KitaruError):
     def __init__(self, message: str, *, execution_id: str) -> None:
         super().__init__(message)
         self.execution_id = execution_id
+
+
+class FlowWaitingError(KitaruError):
+    """The execution stopped at ``kitaru.wait()`` and released its process (``waits``: pending)."""
+
+    def __init__(self, *, execution_id: str, flow: str, waits: tuple[str, ...]) -> None:
+        named = f"wait {', '.join(map(repr, waits))}" if waits else "a wait answered since"
+        super().__init__(
+            f"Execution {execution_id} of flow {flow!r} is waiting ({named}). Answer: "
+            f"`kitaru executions input {execution_id} --value JSON` (or --abort); then "
+            f"continue it: `kitaru executions resume {execution_id}`."
+        )
+        self.execution_id, self.flow, self.waits = execution_id, flow, waits
+
+
+class WaitAbortedError(KitaruError):
+    """Raised by ``kitaru.wait()`` in the flow when the wait was aborted, not answered."""
+
+    def __init__(self, *, execution_id: str, wait: str) -> None:
+        super().__init__(f"Wait {wait!r} of execution {execution_id} was aborted.")
+        self.execution_id, self.wait = execution_id, wait

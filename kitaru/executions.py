@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from kitaru.wait_input import WaitInfo
 
 if TYPE_CHECKING:
     from kitaru._handle import FlowHandle
@@ -19,10 +21,15 @@ __all__ = [
     "CheckpointRecord",
     "Execution",
     "ExecutionSummary",
+    "WaitInfo",
+    "abort_wait",
     "get_execution",
+    "give_input",
     "list_executions",
+    "list_waits",
     "recover",
     "resolve_execution_id",
+    "resume",
     "retry",
 ]
 
@@ -57,6 +64,7 @@ class CheckpointRecord(BaseModel):
     reused_from: str | None = None
     error: str | None = None  # the redacted error of a failed call
     output: str | None = None  # a short summary, with ``get_execution(..., outputs=True)``
+    metadata: dict[str, Any] = Field(default_factory=dict)  # what kitaru.log() attached
 
 
 class Execution(ExecutionSummary):
@@ -67,6 +75,8 @@ class Execution(ExecutionSummary):
     llm_calls: tuple[dict[str, Any], ...] = ()  # redacted when recorded; never a credential
     error: str | None = None
     result: str | None = None  # a short summary, with ``get_execution(..., outputs=True)``
+    metadata: dict[str, Any] = Field(default_factory=dict)  # kitaru.log() in the flow body
+    waits: tuple[WaitInfo, ...] = ()  # kitaru.wait() calls: question, schema, answer
 
 
 MAX_LIMIT = 1000
@@ -173,6 +183,7 @@ def get_execution(execution_id: str, *, outputs: bool = False) -> Execution:
         AmbiguousExecutionIdError: the prefix matches more than one execution.
         KitaruValidationError: ``execution_id`` is not a string, or too short a prefix.
     """
+    from kitaru import wait_input
     from kitaru._zenml import runs
 
     full_id = resolve_execution_id(execution_id)
@@ -193,6 +204,7 @@ def get_execution(execution_id: str, *, outputs: bool = False) -> Execution:
             data["result"] = None
         except Exception:  # noqa: BLE001 - e.g. an artifact store not reachable from here
             data["result"] = "(not readable here)"
+    data["waits"] = tuple(wait_input.list_waits(full_id))
     data["checkpoints"] = tuple(CheckpointRecord(**c) for c in checkpoints)
     data["secret_reads"] = tuple(data["secret_reads"])
     return Execution(**data)
@@ -228,3 +240,61 @@ def recover(flow: str | None = None) -> list[FlowHandle[Any]]:
     from kitaru._retry import recover as recover_all
 
     return recover_all(flow)
+
+
+def list_waits(execution_id: str, *, pending_only: bool = False) -> list[WaitInfo]:
+    """The ``kitaru.wait()`` calls of an execution (full ID or unique prefix), oldest first.
+
+    Each :class:`WaitInfo` has the wait's name, status (``pending``, ``answered``
+    or ``aborted``), question, the JSON Schema of its answer (None for a
+    continue/abort gate), metadata, and who answered, when, and what.
+    """
+    from kitaru import wait_input
+
+    return wait_input.list_waits(resolve_execution_id(execution_id), pending_only=pending_only)
+
+
+def give_input(execution_id: str, value: Any, *, wait: str | None = None) -> str:
+    """Answer the pending ``kitaru.wait()`` of an execution with ``value``; returns the wait's name.
+
+    ``value`` must match the wait's schema. A flow still polling continues at
+    once; a released one continues with :func:`resume`.
+
+    Raises:
+        ExecutionStateError: the execution has no pending wait (its status is named).
+        KitaruValidationError: the value is not JSON or does not match the schema,
+            or several waits are pending and ``wait`` does not name one.
+        SecretLeakError: the value holds a value of a secret the execution read.
+    """
+    from kitaru import wait_input
+
+    return wait_input.give_input(resolve_execution_id(execution_id), value, wait=wait)
+
+
+def abort_wait(execution_id: str, *, wait: str | None = None) -> str:
+    """Abort the pending ``kitaru.wait()`` of an execution; returns the wait's name.
+
+    ``wait()`` then raises :class:`~kitaru.errors.WaitAbortedError` in the flow
+    (at once if it still polls, else when it is resumed).
+
+    Raises:
+        ExecutionStateError: the execution has no pending wait.
+    """
+    from kitaru import wait_input
+
+    return wait_input.abort_wait(resolve_execution_id(execution_id), wait=wait)
+
+
+def resume(execution_id: str) -> FlowHandle[Any]:
+    """Continue a waiting execution in place, after its wait was answered; returns its handle.
+
+    Checkpoints that completed return their stored outputs without running and
+    ``wait()`` returns the answer.
+
+    Raises:
+        KitaruValidationError: the execution still waits for input.
+        ExecutionStateError: the execution is not waiting (its status is named).
+    """
+    from kitaru import wait_input
+
+    return wait_input.resume(resolve_execution_id(execution_id))

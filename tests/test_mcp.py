@@ -28,6 +28,8 @@ pytestmark = pytest.mark.anyio
 
 CREATE = "kitaru_secrets_create"
 LIST = "kitaru_secrets_list"
+WAITING = "kitaru_executions_waiting"
+INPUT = "kitaru_executions_input"
 SERVER_EXE = Path(sys.executable).parent / "kitaru-mcp"
 
 
@@ -97,15 +99,24 @@ async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
             yield Server(session=session, stderr_path=stderr_path, stream_errors=errors)
 
 
-async def test_exactly_two_metadata_tools(server: Server) -> None:
+async def test_two_secret_metadata_tools_and_two_wait_tools(server: Server) -> None:
     tools = {t.name: t for t in (await server.session.list_tools()).tools}
-    assert set(tools) == {CREATE, LIST}
+    assert set(tools) == {CREATE, LIST, WAITING, INPUT}
     assert not any("delete" in name for name in tools)
     create = tools[CREATE]
     assert set(create.input_schema["properties"]) == {"name", "values", "private", "force"}
     assert sorted(create.input_schema["required"]) == ["name", "values"]
     assert create.input_schema["properties"]["private"]["default"] is False
-    for tool in tools.values():
+    assert set(tools[INPUT].input_schema["properties"]) == {
+        "execution_id",
+        "value",
+        "abort",
+        "wait",
+    }
+    assert tools[INPUT].input_schema["required"] == ["execution_id"]
+    assert tools[WAITING].annotations is not None
+    assert tools[WAITING].annotations.read_only_hint is True
+    for tool in (tools[CREATE], tools[LIST]):
         description = tool.description or ""
         assert "never returned" in description
         assert "Deleting secrets is intentionally not exposed" in description
@@ -336,6 +347,7 @@ async def test_input_schemas_are_strict(server: Server) -> None:
     for tool in tools.values():
         assert tool.input_schema.get("additionalProperties") is False, tool.name
     assert tools[CREATE].input_schema["properties"]["private"]["type"] == "boolean"
+    assert tools[INPUT].input_schema["properties"]["abort"]["type"] == "boolean"
 
 
 @pytest.mark.parametrize(
@@ -373,3 +385,49 @@ def test_kitaru_mcp_help_prints_usage_and_exits() -> None:
         stdin=subprocess.DEVNULL,
     )
     assert bad.returncode == 2 and "--help" in bad.stderr and bad.stdout == ""
+
+
+@kitaru.flow(name="mcp-approval")
+def mcp_approval(n: int) -> int:
+    return n * kitaru.wait(schema=int, question="Multiply by?", timeout=0, metadata={"n": n})
+
+
+async def test_wait_tools_list_and_answer_a_waiting_execution(server: Server, canary: str) -> None:
+    handle = mcp_approval.run(4)
+    execution_id = handle.execution_id
+    assert handle.status == "waiting"
+
+    listed = await server.call(WAITING, {})
+    assert listed.is_error is False, _text(listed)
+    assert listed.structured_content is not None
+    mine = [w for w in listed.structured_content["waits"] if w["execution_id"] == execution_id]
+    assert mine == [
+        {
+            "execution_id": execution_id,
+            "flow": "mcp-approval",
+            "wait": "wait",
+            "question": "Multiply by?",
+            "answer_schema": {"type": "integer"},
+            "metadata": {"n": 4},
+        }
+    ]
+
+    wrong = await server.call(INPUT, {"execution_id": execution_id, "value": canary})
+    assert wrong.is_error is True
+    assert "does not match the schema of wait 'wait'" in _text(wrong)
+    _assert_no_trace(canary, _wire(wrong))
+    unknown = await server.call(INPUT, {"execution_id": execution_id, "valeu": 3})
+    assert unknown.is_error is True
+    assert [w.status for w in kitaru.executions.list_waits(execution_id)] == ["pending"]
+
+    given = await server.call(INPUT, {"execution_id": execution_id[:13], "value": 5})
+    assert given.is_error is False, _text(given)
+    assert given.structured_content == {
+        "execution_id": execution_id,
+        "wait": "wait",
+        "aborted": False,
+        "status": "waiting",
+    }
+    again = await server.call(INPUT, {"execution_id": execution_id, "value": 6})
+    assert again.is_error is True and "has no wait pending" in _text(again)
+    assert kitaru.executions.resume(execution_id).wait() == 20

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from kitaru._zenml import run_record, run_state
+from kitaru._zenml import run_log_store, run_record, run_state
 from kitaru._zenml.client import get_client
 from kitaru.errors import ExecutionNotFoundError
 from kitaru.runtime.record import OUTPUT_CARD, CheckpointRecord
@@ -82,11 +82,13 @@ def get_run(execution_id: str) -> dict[str, Any]:
     item = _summary(run)
     record = run_record.fold(run)
     if record.get("legacy"):
-        return {**item, **_legacy_view(run, record)}
-    item["checkpoints"] = record["checkpoints"]
-    item["secret_reads"] = record["secret_reads"]
-    item["llm_calls"] = record["llm_calls"]
-    item["error"] = record["error"]
+        item = {**item, **_legacy_view(run, record)}
+    else:
+        item["checkpoints"] = record["checkpoints"]
+        item["secret_reads"] = record["secret_reads"]
+        item["llm_calls"] = record["llm_calls"]
+        item["error"] = record["error"]
+    run_log_store.attach(run, item)
     return item
 
 

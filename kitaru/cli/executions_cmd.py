@@ -7,6 +7,7 @@ import datetime as _dt
 import click
 
 from kitaru.cli._base import json_option, print_json, print_table
+from kitaru.cli.execution_extras import metadata_line, wait_lines
 from kitaru.cli.llm_calls import llm_call_line
 from kitaru.runtime.record import EXECUTION_STATUSES
 
@@ -105,6 +106,8 @@ def show_cmd(execution_id: str, as_json: bool) -> None:
         click.echo(f"Error:      {ex.error}")
     if ex.result is not None:
         click.echo(f"Result:     {ex.result}")
+    if ex.metadata:
+        click.echo(f"Metadata:   {metadata_line(ex.metadata)}")
     click.echo("Checkpoints:")
     if not ex.checkpoints:
         click.echo("  (none)")
@@ -115,6 +118,12 @@ def show_cmd(execution_id: str, as_json: bool) -> None:
         click.echo(f"  {c.id:<24} {c.status:<10} {dur}{extra}{reused}")
         if c.output is not None:
             click.echo(f"      -> {c.output}")
+        if c.metadata:
+            click.echo(f"      metadata: {metadata_line(c.metadata)}")
+    if ex.waits:
+        click.echo("Waits:")
+        for line in wait_lines(ex.waits):
+            click.echo(line)
     click.echo("LLM calls:")
     if not ex.llm_calls:
         click.echo("  (none)")

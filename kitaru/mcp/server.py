@@ -1,10 +1,12 @@
-"""The kitaru MCP server: metadata-only secret tools over stdio.
+"""The kitaru MCP server: metadata-only secret tools, and answering waiting flows, over stdio.
 
 Tools:
 
 - ``kitaru_secrets_create``: create a secret from KEY -> value pairs and return
   its metadata (name, ID, visibility, key names).
 - ``kitaru_secrets_list``: metadata of every secret the current user can see.
+- ``kitaru_executions_waiting`` and ``kitaru_executions_input``: list the flows
+  waiting for a person's input, and answer one (see ``kitaru.mcp.wait_tools``).
 
 Guarantees:
 
@@ -42,6 +44,7 @@ from kitaru import _secret_validation as check
 from kitaru._zenml.backend import StoredSecret
 from kitaru._zenml.secret_store import backend
 from kitaru.errors import InvalidSecretError, KitaruError
+from kitaru.mcp import wait_tools
 from kitaru.secrets import SecretSummary
 
 __all__ = [
@@ -65,7 +68,8 @@ INSTRUCTIONS = (
     "flows). You can create a secret and list secret metadata. Secret values are "
     "write-only here: no tool ever returns a value. Reading values, updating and "
     "deleting secrets are intentionally not exposed over MCP; use the kitaru CLI "
-    "(`kitaru secrets set/show/delete`) or the Python SDK for those."
+    "(`kitaru secrets set/show/delete`) or the Python SDK for those. You can also list "
+    "flow executions waiting for a person's input and answer them."
 )
 
 CREATE_DESCRIPTION = """\
@@ -319,11 +323,12 @@ def _tools() -> list[Tool]:
             open_world_hint=False,
         ),
     )
-    return [_strict_arguments(create), _strict_arguments(listing)]
+    waits = wait_tools.tools(_call)
+    return [_strict_arguments(t) for t in (create, listing, *waits)]
 
 
 def build_server() -> MCPServer[Any]:
-    """The kitaru MCP server with its two secret tools (not started)."""
+    """The kitaru MCP server with its secret and wait tools (not started)."""
     # ZenML may lower the root logger's level when it is first imported; the
     # SDK's DEBUG records can hold raw protocol frames (i.e. values), so they
     # are never emitted whatever the root level.
