@@ -15,12 +15,17 @@ LOGIN_HELP = """Connect kitaru to the ZenML server at URL (team mode).
   kitaru login https://zenml.example.com              # prompts for username and password
   kitaru login http://127.0.0.1:8237 -u alice --stdin  # password from standard input
   kitaru login https://zenml.example.com --api-key     # a service account's API key
+  kitaru login --local                                 # a dashboard on this machine
 
 The password is exchanged for a session token; only the token is kept, in
 server.json in kitaru's config directory (mode 0600). Neither is ever printed.
 Afterwards every kitaru command, the SDK and flows use the server instead of the
 local store. For CI and remote runs, set KITARU_SERVER_URL and KITARU_API_KEY
 instead: no login and no file are needed.
+
+With --local, kitaru starts ZenML's server with its dashboard on 127.0.0.1 over
+its own local store (the same runs and secrets) and prints the dashboard's URL;
+`kitaru logout` stops it. This needs the server extra: pip install 'kitaru[server]'.
 """
 
 
@@ -41,14 +46,40 @@ def _read_stdin_line() -> str:
 @click.option(
     "--api-key", "use_api_key", is_flag=True, help="Log in with a service account's API key."
 )
+@click.option(
+    "--local", "local", is_flag=True, help="Start a local server with its dashboard and use it."
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Port of the local server on 127.0.0.1 (default 8237, or a free one).",
+)
 @json_option
 def login_cmd(
-    url: str | None, username: str | None, from_stdin: bool, use_api_key: bool, as_json: bool
+    url: str | None,
+    username: str | None,
+    from_stdin: bool,
+    use_api_key: bool,
+    local: bool,
+    port: int | None,
+    as_json: bool,
 ) -> None:
     from kitaru._config import ENV_SERVER_URL, paths
     from kitaru._zenml import connection
     from kitaru._zenml.secret_store import forget
     from kitaru.errors import KitaruValidationError
+
+    if local:
+        if url or username or from_stdin or use_api_key:
+            raise KitaruValidationError(
+                "--local takes no URL, --username, --stdin or --api-key.", field="local"
+            )
+        from kitaru.cli.local_login import login_local
+
+        login_local(port, as_json)
+        return
+    if port is not None:
+        raise KitaruValidationError("--port applies only to --local.", field="port")
 
     url = url or os.environ.get(ENV_SERVER_URL, "").strip() or connection.saved_server_url()
     if not url:
@@ -113,20 +144,26 @@ def login_cmd(
 @click.command("logout")
 @json_option
 def logout_cmd(as_json: bool) -> None:
-    """Forget the server login; kitaru goes back to the local store."""
+    """Forget the server login (stopping a local server); kitaru goes back to the local store."""
     from kitaru._config import ENV_SERVER_URL
     from kitaru._zenml.connection import logout
     from kitaru._zenml.secret_store import forget
+    from kitaru.cli.local_login import stop_if_local
 
     url = logout()
     forget()
+    stopped = stop_if_local(url)
     env_url = os.environ.get(ENV_SERVER_URL, "").strip()
     if as_json:
-        print_json({"logged_out_of": url, "server_url_env": env_url or None})
+        print_json(
+            {"logged_out_of": url, "stopped_local_server": stopped, "server_url_env": env_url or None}
+        )
         return
+    if stopped:
+        click.echo(f"Stopped the local server at {stopped}.")
     if url:
         click.echo(f"Logged out of {url}; its session token was deleted from this machine.")
-    else:
+    elif not stopped:
         click.echo("Not logged in to any server; nothing changed.")
     if env_url:
         click.echo(
