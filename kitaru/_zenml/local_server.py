@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kitaru._config import ENV_CONFIG_PATH, ENV_SERVER_URL, Paths, paths, write_private_file
+from kitaru._config import ENV_CONFIG_PATH, Paths, paths, write_private_file
 from kitaru.errors import BackendError, KitaruValidationError
 
 DEFAULT_PORT = 8237
@@ -300,9 +300,16 @@ def stop() -> str | None:
     return server.url
 
 
-def is_local_server(url: str | None) -> bool:
-    """True if ``url`` is the local server kitaru started (and ``KITARU_SERVER_URL`` is unset)."""
-    server = running()
-    return bool(url and server and server.url == url.rstrip("/")) and not os.environ.get(
-        ENV_SERVER_URL
-    )
+def local_stores_path(url: str) -> str | None:
+    """The embedded store's local stores directory if ``url`` is kitaru's local server.
+
+    Reads only the state file (no process check): this runs on every client start.
+    """
+    p = paths()
+    try:
+        data = json.loads(_state_file(p).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("url") != url.rstrip("/"):
+        return None
+    return str(p.zenml / "local_stores")

@@ -122,13 +122,14 @@ def record_checkpoint_output(text: str) -> None:
     """Keep what the running checkpoint printed and logged (redacted) on its step run."""
     from zenml import get_step_context
 
-    from kitaru._zenml import runs
+    from kitaru._zenml import runs, step_logs
 
     try:
         step_run_id = str(get_step_context().step_run.id)
     except RuntimeError:
         return  # not inside a ZenML step (nothing to attach it to)
     runs.record_step(step_run_id, {"output": text}, key=runs.LOGS_KEY)
+    step_logs.attach(step_run_id, text)
 
 
 def can_run_isolated() -> bool:
