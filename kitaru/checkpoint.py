@@ -210,7 +210,7 @@ class _CheckpointSpec:
         else:
 
             def call() -> Any:
-                return pipelines.call_checkpoint(invocation_id, runner)
+                return pipelines.call_checkpoint(invocation_id, runner, source=wrapped)
 
         if inspect.iscoroutinefunction(wrapped):
             # The step (and the body's own event loop) runs in a worker thread with
@@ -238,7 +238,7 @@ def _submit(
     runner = spec.runner(fn, scope, invocation_id, args, kwargs)
     from kitaru._zenml import pipelines
 
-    future = pipelines.submit_checkpoint(invocation_id, runner)
+    future = pipelines.submit_checkpoint(invocation_id, runner, source=fn)
     scope.futures.append(future)
     return future
 

@@ -11,9 +11,9 @@ reads it from the store wherever the run happened.
 
 Inline checkpoints run as ZenML steps inside the process that runs the flow
 body. Their arguments (which may hold credentials) must not be written to the
-store, so the step receives only a call key and finds the body in
-``_inline_calls``, a table local to that process: the step always runs in the
-process and the call that put the body there.
+store, so the step receives nothing and finds the body in ``_inline_calls``, a
+table local to that process, by its run and invocation ID: the step always runs
+in the process and the call that put the body there.
 
 This module imports zenml at top level; import it only after
 :func:`kitaru._zenml.client.get_client` has configured ZenML.
@@ -31,6 +31,8 @@ from typing import Any, Generic, TypeVar
 
 from zenml import pipeline, step
 from zenml.enums import StepRuntime
+
+from kitaru._zenml import step_code
 
 _LEAN_STEP: dict[str, Any] = {
     "enable_cache": False,
@@ -55,6 +57,9 @@ _LEAN_PIPELINE: dict[str, Any] = {
 _MISSING = object()
 T = TypeVar("T")
 
+# ZenML records the user's code for checkpoints and flows, not these wrappers'.
+step_code.install()
+
 
 @dataclass
 class _InlineCall:
@@ -67,8 +72,8 @@ _inline_calls: dict[str, _InlineCall] = {}
 _inline_lock = threading.Lock()
 
 
-def _put(call: _InlineCall) -> str:
-    key = uuid.uuid4().hex
+def _put(call: _InlineCall, invocation_id: str, source: Callable[..., Any] | None) -> str:
+    key = step_code.call_key(invocation_id, source)
     with _inline_lock:
         _inline_calls[key] = call
     return key
@@ -82,12 +87,13 @@ def _take(key: str) -> _InlineCall:
 def _discard(key: str) -> None:
     with _inline_lock:
         _inline_calls.pop(key, None)
+    step_code.forget(key)
 
 
 @step(**_LEAN_STEP)  # type: ignore[untyped-decorator]
-def kitaru_checkpoint(call_key: str) -> Any:
+def kitaru_checkpoint() -> Any:
     """ZenML step that runs one inline checkpoint body (waiting in ``_inline_calls``)."""
-    call = _take(call_key)
+    call = _take(step_code.current_call_key())
     value = call.context.run(call.runner) if call.context is not None else call.runner()
     call.result = value
     return value
@@ -283,12 +289,17 @@ def replay_flow(
     )
 
 
-def call_checkpoint(invocation_id: str, runner: Callable[[], Any]) -> Any:
-    """Run ``runner`` as ZenML step ``invocation_id``; return its (persisted) output."""
+def call_checkpoint(
+    invocation_id: str, runner: Callable[[], Any], source: Callable[..., Any] | None = None
+) -> Any:
+    """Run ``runner`` as ZenML step ``invocation_id``; return its (persisted) output.
+
+    ``source`` is the user's function, recorded as the step's code.
+    """
     call = _InlineCall(runner)
-    key = _put(call)
+    key = _put(call, invocation_id, source)
     try:
-        artifact = kitaru_checkpoint(key, id=invocation_id)
+        artifact = kitaru_checkpoint(id=invocation_id)
     finally:
         _discard(key)
     if call.result is not _MISSING:
@@ -330,16 +341,18 @@ class CheckpointFuture(Generic[T]):
         return f"CheckpointFuture({self.invocation_id!r}, done={self.done()})"
 
 
-def submit_checkpoint(invocation_id: str, runner: Callable[[], T]) -> CheckpointFuture[T]:
+def submit_checkpoint(
+    invocation_id: str, runner: Callable[[], T], source: Callable[..., Any] | None = None
+) -> CheckpointFuture[T]:
     """Submit ``runner`` as ZenML step ``invocation_id`` to ZenML's worker threads.
 
     ZenML's worker threads do not inherit the caller's context variables, so the
     caller's context is copied here and the body runs inside it.
     """
     call = _InlineCall(runner, context=contextvars.copy_context())
-    key = _put(call)
+    key = _put(call, invocation_id, source)
     try:
-        future = kitaru_checkpoint.submit(key, id=invocation_id)
+        future = kitaru_checkpoint.submit(id=invocation_id)
     except BaseException:
         _discard(key)
         raise

@@ -1,0 +1,239 @@
+"""What ZenML records as a step's and a run's code: the user's, not kitaru's wrappers.
+
+Every inline checkpoint runs as ZenML step ``kitaru_checkpoint`` and every flow
+as pipeline ``kitaru_flow``, so ZenML would record those wrappers' source for
+the dashboard's Code tabs, point "Go to error" at a wrapper line and keep
+kitaru's and ZenML's frames in a failed step's traceback. :func:`install`
+changes three places of ZenML in this process:
+
+- the docstring and source code recorded with a step run: for a checkpoint, its
+  user function (registered by :func:`call_key` for the call, found by run and
+  invocation ID when ZenML creates the step run; an isolated checkpoint's by its
+  source path);
+- the source code recorded with a flow's snapshot: the flow function;
+- the exception info of a failed step or run: the line is counted from the
+  start of the outermost user function in the traceback (the one the Code tab
+  shows), and frames of kitaru and ZenML are dropped (``KITARU_DEBUG=1`` keeps
+  them).
+
+Source text is read once per function (memoised). Nothing else changes.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+_INLINE_STEP = "kitaru._zenml.pipelines.kitaru_checkpoint"
+_ISOLATED_STEP = "kitaru._zenml.pipelines.kitaru_isolated_checkpoint"
+_FLOW_ENTRY = ("kitaru._zenml.pipelines", "kitaru_flow")
+
+_sources: dict[str, Callable[..., Any]] = {}
+_lock = threading.Lock()
+_installed = False
+
+
+# ----------------------------------------------------------------- call keys
+
+
+def call_key(invocation_id: str, source: Callable[..., Any] | None = None) -> str:
+    """The key of checkpoint call ``invocation_id`` of the running flow; notes its function.
+
+    The step finds its call again by the same key (:func:`current_call_key`), so
+    no kitaru-internal value has to travel as a step parameter.
+    """
+    from zenml.execution.pipeline.dynamic.run_context import DynamicPipelineRunContext
+
+    ctx = DynamicPipelineRunContext.get()
+    run_id = ctx.run.id if ctx is not None and ctx.run is not None else "-"
+    key = f"{run_id}:{invocation_id}"
+    if source is not None:
+        with _lock:
+            _sources[key] = source
+    return key
+
+
+def current_call_key() -> str:
+    """The key of the checkpoint call the running ZenML step executes."""
+    from zenml import get_step_context
+
+    ctx = get_step_context()
+    return f"{ctx.pipeline_run.id}:{ctx.step_run.name}"
+
+
+def forget(key: str) -> None:
+    """Drop the function noted for ``key`` (the call has ended)."""
+    with _lock:
+        _sources.pop(key, None)
+
+
+# ------------------------------------------------------------------ source text
+
+
+def unwrapped(target: Any) -> Any:
+    """The plain function behind a kitaru decorator (wrapt keeps it in ``__wrapped__``)."""
+    seen = 0
+    while hasattr(target, "__wrapped__") and seen < 10:
+        target = target.__wrapped__
+        seen += 1
+    return target
+
+
+@functools.lru_cache(maxsize=512)
+def _text(fn: Any) -> tuple[str | None, str | None]:
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        source = None
+    return inspect.getdoc(fn), source
+
+
+def docstring_and_source(fn: Any) -> tuple[str | None, str | None]:
+    """``fn``'s docstring and source (None where they cannot be read)."""
+    try:
+        return _text(unwrapped(fn))
+    except TypeError:  # unhashable callable
+        return None, None
+
+
+def _step_text(factory: Any, step: Any) -> tuple[str | None, str | None] | None:
+    """The user's docstring and source for a kitaru step, or None for other steps."""
+    path = str(getattr(step.spec.source, "import_path", ""))
+    if path == _INLINE_STEP:
+        key = f"{factory.pipeline_run.id}:{step.spec.invocation_id}"
+        with _lock:
+            fn = _sources.get(key)
+        # A flow-body call (an LLM call) has no function of the user's to show.
+        return docstring_and_source(fn) if fn is not None else (None, None)
+    if path == _ISOLATED_STEP:
+        from zenml.utils import source_utils
+
+        checkpoint = step.config.parameters.get("checkpoint")
+        try:
+            return docstring_and_source(source_utils.load(str(checkpoint)))
+        except Exception:  # noqa: BLE001 - not importable here: show nothing
+            return None, None
+    return None
+
+
+def _flow_text(pipeline: Any) -> str | None:
+    from zenml.utils import source_utils
+
+    from kitaru._zenml.flow_sources import load_flow_object
+
+    flow = pipeline._parameters.get("flow") if isinstance(pipeline._parameters, dict) else None
+    if not isinstance(flow, str):
+        return None
+    try:
+        return docstring_and_source(load_flow_object(flow, source_utils.load))[1]
+    except Exception:  # noqa: BLE001 - not importable here: ZenML's own text
+        return None
+
+
+def _is_flow_entry(fn: Any) -> bool:
+    return (getattr(fn, "__module__", None), getattr(fn, "__name__", None)) == _FLOW_ENTRY
+
+
+# ------------------------------------------------------------------ tracebacks
+
+_PACKAGE_DIRS: tuple[str, ...] = ()
+_FRAME = re.compile(r'  File "([^"]+)", line \d+')
+
+
+def _internal_dirs() -> tuple[str, ...]:
+    global _PACKAGE_DIRS
+    if not _PACKAGE_DIRS:
+        import zenml
+
+        kitaru_dir = Path(__file__).resolve().parents[1]
+        zenml_dir = Path(str(zenml.__file__)).resolve().parent
+        _PACKAGE_DIRS = (str(kitaru_dir) + os.sep, str(zenml_dir) + os.sep)
+    return _PACKAGE_DIRS
+
+
+def _is_internal(filename: str) -> bool:
+    return os.path.abspath(filename).startswith(_internal_dirs())
+
+
+def outermost_user_code(exc: BaseException) -> Any:
+    """The code object of the outermost traceback frame outside kitaru and ZenML."""
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if not _is_internal(code.co_filename):
+            return code
+        tb = tb.tb_next
+    return None
+
+
+def drop_internal_frames(text: str) -> str:
+    """``text`` (a formatted traceback) without the frames of kitaru's and ZenML's files."""
+    kept: list[str] = []
+    skipping = False
+    for line in text.splitlines(keepends=True):
+        m = _FRAME.match(line)
+        if m:
+            skipping = _is_internal(m.group(1))
+        elif not line.startswith("    "):
+            skipping = False  # the exception line, or "During handling ..." between chains
+        if not skipping:
+            kept.append(line)
+    return "".join(kept)
+
+
+def _exception_info(original: Callable[..., Any], exc: BaseException, user_func: Any) -> Any:
+    kitaru_entry = _is_flow_entry(user_func) or (
+        getattr(user_func, "__module__", None) == "kitaru._zenml.pipelines"
+    )
+    if not kitaru_entry:
+        return original(exc, user_func)
+    info = original(exc, outermost_user_code(exc))
+    if not os.environ.get("KITARU_DEBUG"):
+        info.traceback = drop_internal_frames(info.traceback)
+    return info
+
+
+# ------------------------------------------------------------------ install
+
+
+def install() -> None:
+    """Apply the three changes above to ZenML in this process (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    from zenml.orchestrators.step_run_utils import StepRunRequestFactory
+    from zenml.pipelines.pipeline_definition import Pipeline
+    from zenml.utils import exception_utils
+
+    step_text = StepRunRequestFactory._get_docstring_and_source_code
+
+    def get_docstring_and_source_code(self: Any, step: Any) -> Any:
+        found = _step_text(self, step)
+        return found if found is not None else step_text(self, step)
+
+    StepRunRequestFactory._get_docstring_and_source_code = get_docstring_and_source_code  # type: ignore[method-assign]
+
+    pipeline_text = Pipeline.source_code.fget
+
+    def source_code(self: Any) -> str:
+        if _is_flow_entry(getattr(self, "entrypoint", None)):
+            text = _flow_text(self)
+            if text is not None:
+                return text
+        return str(pipeline_text(self))
+
+    Pipeline.source_code = property(source_code)  # type: ignore[method-assign,assignment]
+
+    collect = exception_utils.collect_exception_information
+
+    def collect_exception_information(exception: BaseException, user_func: Any = None) -> Any:
+        return _exception_info(collect, exception, user_func)
+
+    exception_utils.collect_exception_information = collect_exception_information
