@@ -19,7 +19,7 @@ import logging
 import posixpath
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 logger = logging.getLogger("kitaru")
@@ -29,7 +29,7 @@ _LOGGED = re.compile(r"(DEBUG|INFO|WARNING|ERROR|CRITICAL) ([\w.\-]+): (.*)\Z", 
 
 def log_entries(text: str, when: datetime | None = None) -> list[dict[str, Any]]:
     """``text`` as ZenML log entries (one per non-empty line), oldest first."""
-    stamp = (when or datetime.now(timezone.utc)).isoformat()
+    stamp = (when or datetime.now(UTC)).isoformat()
     entries = []
     for line in text.splitlines():
         if not line.strip():
@@ -87,6 +87,4 @@ def _write_and_attach(step_run_id: str, text: str) -> None:
         uri=uri,
         artifact_store_id=store.id,
     )
-    client.zen_store.update_run_step(
-        uuid.UUID(step_run_id), StepRunUpdate(add_logs=[request])
-    )
+    client.zen_store.update_run_step(uuid.UUID(step_run_id), StepRunUpdate(add_logs=[request]))

@@ -156,7 +156,11 @@ def logout_cmd(as_json: bool) -> None:
     env_url = os.environ.get(ENV_SERVER_URL, "").strip()
     if as_json:
         print_json(
-            {"logged_out_of": url, "stopped_local_server": stopped, "server_url_env": env_url or None}
+            {
+                "logged_out_of": url,
+                "stopped_local_server": stopped,
+                "server_url_env": env_url or None,
+            }
         )
         return
     if stopped:
