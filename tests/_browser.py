@@ -123,7 +123,7 @@ class Browser:
         return text
 
     def open_step(self, step: str) -> None:
-        """Open a step's side sheet from the run's graph."""
+        """Open a step's (or an artifact's) side sheet from the run's graph."""
         self.wait_for_text(step)
         self.page.get_by_text(step, exact=True).first.click()
         self.page.get_by_role("tab", name="Overview").last.wait_for(timeout=30_000)

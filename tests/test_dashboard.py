@@ -185,6 +185,15 @@ def test_the_dashboard_shows_the_users_code_output_and_errors(
         assert "def dash_flow(who: str, n: int) -> str:" in text
         assert "kitaru_flow" not in text
 
+        # A small output is viewable: the server reads the local artifact store.
+        b.open_step("output")
+        b.tab("Visualization")
+        b.page.get_by_role("button", name="Load Preview").click()
+        b.settle()
+        b.wait_for_text("Hello, ada!")
+        assert "Hello, ada!" in b.shot("output-view")
+
+        b.open(f"{runs}/{dashboard['ok']}", "completed-run-again", expect="risky_step")
         b.open_step("compose_greeting")
         code = b.tab("Code", expect="def compose_greeting")
         assert "def compose_greeting(who: str) -> str:" in code

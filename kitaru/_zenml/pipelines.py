@@ -32,13 +32,14 @@ from typing import Any, Generic, TypeVar
 from zenml import pipeline, step
 from zenml.enums import StepRuntime
 
-from kitaru._zenml import step_code
+from kitaru._zenml import output_views, step_code
 
 _LEAN_STEP: dict[str, Any] = {
     "enable_cache": False,
     "enable_step_logs": False,
     "enable_artifact_metadata": False,
-    "enable_artifact_visualization": False,
+    # Views of small outputs, only while a server is in use (see output_views).
+    "enable_artifact_visualization": True,
 }
 _LEAN_PIPELINE: dict[str, Any] = {
     "dynamic": True,
@@ -57,8 +58,10 @@ _LEAN_PIPELINE: dict[str, Any] = {
 _MISSING = object()
 T = TypeVar("T")
 
-# ZenML records the user's code for checkpoints and flows, not these wrappers'.
+# ZenML records the user's code for checkpoints and flows, not these wrappers',
+# and offers small outputs as views on a server's dashboard.
 step_code.install()
+output_views.install()
 
 
 @dataclass

@@ -220,7 +220,8 @@ def install() -> None:
 
     StepRunRequestFactory._get_docstring_and_source_code = get_docstring_and_source_code  # type: ignore[method-assign]
 
-    pipeline_text = Pipeline.source_code.fget
+    prop: Any = vars(Pipeline)["source_code"]
+    pipeline_text = prop.fget
 
     def source_code(self: Any) -> str:
         if _is_flow_entry(getattr(self, "entrypoint", None)):

@@ -69,7 +69,7 @@ def stop_if_local(url: str | None) -> str | None:
 
     server = local_server.running()
     if server is None:
-        return None
+        return local_server.stop()  # drops a state file left by a server that died
     if url is not None and url != server.url:
         return None
     return local_server.stop()
