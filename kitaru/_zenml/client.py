@@ -56,7 +56,7 @@ def zenml_environment() -> dict[str, str]:
         "ZENML_PARAMETER_SIZE_THRESHOLD": os.environ.get("ZENML_PARAMETER_SIZE_THRESHOLD", "-1"),
     }
     if url:
-        from kitaru._zenml.local_server import local_stores_path
+        from kitaru._zenml.local_server_state import local_stores_path
 
         stores = local_stores_path(url)
         if stores:

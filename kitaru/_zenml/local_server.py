@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from kitaru._config import ENV_CONFIG_PATH, Paths, paths, write_private_file
+from kitaru._zenml.local_server_state import state_file
 from kitaru.errors import BackendError, KitaruValidationError
 
 DEFAULT_PORT = 8237
@@ -50,10 +51,6 @@ class LocalServer:
     user: str
     password_file: Path
     log_file: Path
-
-
-def _state_file(p: Paths) -> Path:
-    return p.root / "local-server.json"
 
 
 def _password_file(p: Paths) -> Path:
@@ -77,7 +74,7 @@ def running() -> LocalServer | None:
     """The local server kitaru started for this config directory, if it still runs."""
     p = paths()
     try:
-        data = json.loads(_state_file(p).read_text(encoding="utf-8"))
+        data = json.loads(state_file(p).read_text(encoding="utf-8"))
         server = LocalServer(
             url=str(data["url"]),
             pid=int(data["pid"]),
@@ -140,7 +137,7 @@ def _prepare_store(p: Paths, password: str) -> None:
         engine.dispose()
 
 
-def server_environment(p: Paths, port: int, jwt_secret: str) -> dict[str, str]:
+def server_environment(p: Paths, jwt_secret: str) -> dict[str, str]:
     """The server process's environment: kitaru's store, password auth, no analytics."""
     from kitaru._zenml import KEYED_STORE_CLASS_PATH
 
@@ -193,7 +190,7 @@ def start(port: int | None = None) -> tuple[LocalServer, bool]:
     chosen = _free_port(port)
     url = f"http://127.0.0.1:{chosen}"
     log_file = p.root / "local-server.log"
-    env = server_environment(p, chosen, secrets.token_hex(32))
+    env = server_environment(p, secrets.token_hex(32))
     cmd = [
         sys.executable,
         "-m",
@@ -229,7 +226,7 @@ def start(port: int | None = None) -> tuple[LocalServer, bool]:
         "log_file": str(log_file),
         "started_at": int(time.time()),
     }
-    write_private_file(_state_file(p), json.dumps(state, indent=2) + "\n")
+    write_private_file(state_file(p), json.dumps(state, indent=2) + "\n")
     return server, True
 
 
@@ -293,23 +290,8 @@ def stop() -> str | None:
     """Stop the local server kitaru started; returns its URL (None if none ran)."""
     p = paths()
     server = running()
-    _state_file(p).unlink(missing_ok=True)
+    state_file(p).unlink(missing_ok=True)
     if server is None:
         return None
     _terminate(server.pid)
     return server.url
-
-
-def local_stores_path(url: str) -> str | None:
-    """The embedded store's local stores directory if ``url`` is kitaru's local server.
-
-    Reads only the state file (no process check): this runs on every client start.
-    """
-    p = paths()
-    try:
-        data = json.loads(_state_file(p).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("url") != url.rstrip("/"):
-        return None
-    return str(p.zenml / "local_stores")
