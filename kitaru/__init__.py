@@ -15,7 +15,10 @@ from kitaru.errors import (
     AmbiguousExecutionIdError,
     BackendError,
     EncryptionKeyError,
+    ExecutionBusyError,
+    ExecutionCancelledError,
     ExecutionNotFoundError,
+    ExecutionStateError,
     FlowFailedError,
     ImportTimeSecretError,
     InvalidSecretError,
@@ -46,6 +49,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "ExecutionSummary": ("kitaru.executions", "ExecutionSummary"),
     "get_execution": ("kitaru.executions", "get_execution"),
     "list_executions": ("kitaru.executions", "list_executions"),
+    "recover": ("kitaru.executions", "recover"),
     "FlowHandle": ("kitaru.flow", "FlowHandle"),
     "allm": ("kitaru.llm", "allm"),
     "ModelAlias": ("kitaru.models", "ModelAlias"),
@@ -70,7 +74,13 @@ _LAZY: dict[str, tuple[str, str]] = {
 }
 
 if TYPE_CHECKING:
-    from kitaru.executions import Execution, ExecutionSummary, get_execution, list_executions
+    from kitaru.executions import (
+        Execution,
+        ExecutionSummary,
+        get_execution,
+        list_executions,
+        recover,
+    )
     from kitaru.flow import FlowHandle
     from kitaru.llm import allm
     from kitaru.models import (
@@ -118,8 +128,11 @@ __all__ = [
     "BackendError",
     "EncryptionKeyError",
     "Execution",
+    "ExecutionBusyError",
+    "ExecutionCancelledError",
     "ExecutionInfo",
     "ExecutionNotFoundError",
+    "ExecutionStateError",
     "ExecutionSummary",
     "FlowFailedError",
     "FlowHandle",
@@ -161,6 +174,7 @@ __all__ = [
     "list_models",
     "list_secrets",
     "llm",
+    "recover",
     "register_model",
     "remove_model",
     "secret_ref",

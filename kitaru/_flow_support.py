@@ -8,63 +8,59 @@ execution record, the replay plan).
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import logging
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, cast
 
-from kitaru.errors import ImportTimeFlowStartError, KitaruError, KitaruValidationError, ReplayError
+from kitaru.errors import (
+    ExecutionCancelledError,
+    ImportTimeFlowStartError,
+    KitaruError,
+    KitaruValidationError,
+    ReplayError,
+)
 from kitaru.runtime import ExecutionScope, find_resolved_value
 from kitaru.runtime.import_guard import importing_module
+from kitaru.runtime.interrupts import is_interrupt
 from kitaru.runtime.replay import ReplayPlan
 
 
-def source_of(fn: Callable[..., Any]) -> dict[str, Any]:
-    """Where the flow function lives, so `kitaru executions replay` can import it."""
-    target = inspect.unwrap(fn)
-    try:
-        file = inspect.getsourcefile(target)
-    except TypeError:
-        file = None
-    return {
-        "module": getattr(target, "__module__", None),
-        "qualname": getattr(target, "__qualname__", None),
-        "file": file,
-    }
-
-
-def record(
+def end_record(
     scope: ExecutionScope,
     error: BaseException | None,
     started: float,
-    extra: dict[str, Any] | None = None,
-) -> None:
-    from kitaru._zenml import runs
+    result_json: str | None,
+) -> dict[str, Any]:
+    """How this attempt of the flow body ended, for the run's ``kitaru_end`` record.
 
+    Checkpoint calls carry their own records; this adds what only the flow body
+    knows: its own secret reads, its result (plain JSON) or its redacted error.
+    """
     data: dict[str, Any] = {
-        **(extra or {}),
-        "flow": scope.flow_name,
-        "checkpoints": list(scope.checkpoints.values()),
-        "secret_reads": [r.to_json() for r in scope.reads],
-        "llm_calls": list(scope.events),
-        "model_registry": scope.model_registry,
-        "replayed_from": scope.replay.original_id if scope.replay else None,
-        "reused": [c["id"] for c in scope.checkpoints.values() if c.get("reused")],
+        "status": "completed",
+        "body_reads": [r.to_json() for r in scope.reads if r.checkpoint is None],
+        "body_llm_calls": [e for e in scope.events if e.get("checkpoint") is None],
+        "result_json": result_json,
         "duration_s": round(time.time() - started, 3),
     }
     if error is not None:
-        data["error"] = scope.redactor.redact(f"{type(error).__name__}: {error}")[:2000]
+        cancelled = is_interrupt(error) or isinstance(error, ExecutionCancelledError)
+        data["status"] = "cancelled" if cancelled else "failed"
+        text = (
+            "Interrupted (Ctrl-C)." if is_interrupt(error) else f"{type(error).__name__}: {error}"
+        )
+        data["error"] = scope.redactor.redact(text)[:2000]
         failed = [
             c["id"]
             for c in scope.checkpoints.values()
             if 0 < int(c.get("attempts", 0)) <= len(c.get("errors", []))
         ]
         data["failed_checkpoint"] = failed[-1] if failed else None
-    runs.record_execution(scope.execution_id, data)
+    return data
 
 
 def plan_replay(execution_id: str, flow_name: str) -> tuple[ReplayPlan, dict[str, Any] | None]:
@@ -76,7 +72,7 @@ def plan_replay(execution_id: str, flow_name: str) -> tuple[ReplayPlan, dict[str
             f"Execution {execution_id} belongs to flow {info['flow']!r}, not {flow_name!r}.",
             execution_id=execution_id,
         )
-    if info["status"] in ("running", "initializing", "provisioning"):
+    if info["status"] in ("running", "waiting"):
         raise ReplayError(
             f"Execution {execution_id} is still {info['status']}; replay it once it has ended.",
             execution_id=execution_id,
@@ -86,7 +82,7 @@ def plan_replay(execution_id: str, flow_name: str) -> tuple[ReplayPlan, dict[str
         c["id"]: c for c in meta.get("checkpoints", []) if isinstance(c, dict) and "id" in c
     }
     plan = ReplayPlan(info["id"], recorded, set(info["successful"]))
-    stored = meta.get("inputs")
+    stored = info.get("inputs") or meta.get("inputs")
     return plan, stored if isinstance(stored, dict) else None
 
 

@@ -14,7 +14,8 @@ from kitaru.runtime import SecretRead
 
 R = TypeVar("R")
 
-_TERMINAL = {"completed", "failed", "stopped", "cached"}
+# A waiting execution is not over, but nothing more happens until someone answers it.
+_TERMINAL = {"completed", "failed", "crashed", "cancelled", "waiting"}
 _POLL_START, _POLL_MAX = 0.2, 2.0
 _MISSING = object()
 
@@ -54,6 +55,15 @@ def user_traceback(error: BaseException) -> BaseException:
     for t in reversed(kept):
         chain = types.TracebackType(chain, t.tb_frame, t.tb_lasti, t.tb_lineno)
     return error.with_traceback(chain)
+
+
+def interrupted(execution_id: str) -> None:
+    """The one line a Ctrl-C of a running flow prints before ``KeyboardInterrupt``."""
+    print(
+        f"kitaru: execution {execution_id} cancelled (Ctrl-C); continue it with: "
+        f"kitaru executions retry {execution_id}",
+        file=sys.stderr,
+    )
 
 
 class FlowHandle(Generic[R]):
@@ -108,8 +118,8 @@ class FlowHandle(Generic[R]):
 
     @property
     def status(self) -> str:
-        """The run's status: ``initializing``, ``provisioning``, ``running``,
-        ``completed``, ``failed`` or ``stopped``."""
+        """The execution's status: ``running``, ``waiting``, ``completed``, ``failed``,
+        ``crashed`` (its process died; retry it) or ``cancelled``."""
         return self._read_status()
 
     def _kitaru_record(self) -> dict[str, Any]:
@@ -126,9 +136,9 @@ class FlowHandle(Generic[R]):
     def error(self) -> BaseException | None:
         """The error that ended the execution, or None (also while it is running)."""
         status = self._read_status()
-        if status in ("completed", "cached") or status not in _TERMINAL:
+        if status == "completed" or status not in _TERMINAL:
             return None
-        if self._local_error is not None:
+        if self._local_error is not None and status == "failed":
             return self._local_error
         record = self._kitaru_record()
         return FlowFailedError(
@@ -196,6 +206,18 @@ class FlowHandle(Generic[R]):
                     f"Execution {self.execution_id} completed but recorded no result."
                 ) from None
         return self._result  # type: ignore[no-any-return]
+
+    def cancel(self, *, now: bool = False) -> str:
+        """Cancel this execution: no further checkpoint starts (``now``: interrupt it).
+
+        Returns what happened, in one line. See ``kitaru executions cancel``.
+
+        Raises:
+            ExecutionStateError: it has already ended.
+        """
+        from kitaru._control import cancel_execution
+
+        return cancel_execution(self.execution_id, now=now)
 
     def __repr__(self) -> str:
         return (

@@ -18,6 +18,7 @@ from typing import Any
 
 from kitaru.errors import KitaruValidationError, SecretLeakError
 from kitaru.runtime import ExecutionScope, SecretRead
+from kitaru.runtime.record import CheckpointRecord
 
 RUNTIMES = ("inline", "isolated")
 
@@ -51,7 +52,7 @@ def call(
                 RuntimeWarning,
                 stacklevel=4,
             )
-        return pipelines.call_checkpoint(invocation_id, inline)
+        return pipelines.call_checkpoint(scope.execution_id, invocation_id, inline)
     match = scope.redactor.find_in_object((args, kwargs))
     if match is not None:
         raise SecretLeakError(
@@ -73,49 +74,35 @@ def call(
         "execution_id": scope.execution_id,
         "invocation_id": invocation_id,
         "registry": scope.model_registry,
+        "args_hash": scope.checkpoints.get(invocation_id, {}).get("args_hash"),
     }
     value, record, error = pipelines.call_isolated(
         invocation_id, found.path, list(args), dict(kwargs), context
     )
-    merge(scope, invocation_id, record)
+    if record is not None:
+        merge(scope, record)
     if error is not None:
-        text = record.get("error") or f"{type(error).__name__}: {error}"
+        text = (record.error if record else None) or f"{type(error).__name__}: {error}"
         raise RuntimeError(f"Isolated checkpoint {invocation_id!r} failed: {text}")
     return value
 
 
-def merge(scope: ExecutionScope, invocation_id: str, record: dict[str, Any]) -> None:
-    """Fold what an isolated process recorded into the execution's own record."""
-    for r in record.get("secret_reads", []):
+def merge(scope: ExecutionScope, record: CheckpointRecord) -> None:
+    """Fold what an isolated process recorded into the execution's own audit."""
+    for r in record.secret_reads:
         scope.reads.append(
             SecretRead(
-                secret=str(r["secret"]),
-                keys=tuple(r.get("keys") or ()),
-                checkpoint=r.get("checkpoint"),
-                at=float(r.get("at") or 0.0),
-                count=int(r.get("count") or 1),
-                last_at=r.get("last_at"),
+                secret=r.secret,
+                keys=r.keys,
+                checkpoint=record.name,
+                at=r.at,
+                count=r.count,
+                last_at=r.last_at,
             )
         )
-    scope.events.extend(e for e in record.get("llm_calls", []) if isinstance(e, dict))
-    rec = scope.checkpoints.setdefault(invocation_id, {"id": invocation_id, "attempts": 0})
-    rec["attempts"] = int(record.get("attempts", rec.get("attempts", 0)) or 0)
+    scope.events.extend(record.llm_calls)
+    rec = scope.checkpoints.setdefault(record.id, {"id": record.id, "attempts": 0})
+    rec["attempts"] = record.attempts
     rec["runtime"] = "isolated"
-    if record.get("errors"):
-        rec["errors"] = list(record["errors"])
-
-
-def record_of(
-    scope: ExecutionScope, invocation_id: str, error: BaseException | None
-) -> dict[str, Any]:
-    """What an isolated process hands back through its step's metadata (never a value)."""
-    rec = scope.checkpoints.get(invocation_id, {})
-    out: dict[str, Any] = {
-        "secret_reads": [r.to_json() for r in scope.reads],
-        "llm_calls": list(scope.events),
-        "attempts": rec.get("attempts", 1),
-        "errors": rec.get("errors", []),
-    }
-    if error is not None:
-        out["error"] = scope.redactor.redact(f"{type(error).__name__}: {error}")[:2000]
-    return out
+    if record.errors:
+        rec["errors"] = list(record.errors)

@@ -12,13 +12,15 @@ from typing import Any
 from kitaru.errors import ImportTimeSecretError, ReplayError
 
 
-def replay_execution(execution_id: str, *, stack: str | None = None) -> Any:
-    """Replay execution ``execution_id``; returns the new execution's ``FlowHandle``.
+def load_recorded_flow(execution_id: str, verb: str) -> Any:
+    """Import the @flow that ran ``execution_id``, from the path and root on the run.
+
+    ``verb`` ("replay", "retry") words the errors.
 
     Raises:
         ExecutionNotFoundError: no such execution.
         ReplayError: the flow cannot be imported (gone, defined inside a function,
-            or its module reads a secret at import time) or the replay is unsafe.
+            or its module reads a secret at import time).
     """
     from kitaru._zenml.client import get_client
 
@@ -30,26 +32,37 @@ def replay_execution(execution_id: str, *, stack: str | None = None) -> Any:
     if not isinstance(source, str) or source.startswith(flow_sources.LOCAL_FLOW_PREFIX):
         raise ReplayError(
             f"Execution {execution_id} ran a flow defined inside a function (or bound to an "
-            "instance), which only its own process could import: replay it from Python with "
-            "my_flow.replay(ID), or define the flow at module level.",
+            f"instance), which only its own process could import: {verb} it from Python "
+            f"with my_flow.{verb}(ID) in a process that defines it, or define the flow at "
+            "module level.",
             execution_id=execution_id,
         )
     root = params.get("source_root")
     try:
-        target = flow_sources.load_flow(source, root if isinstance(root, str) else None)
+        return flow_sources.load_flow(source, root if isinstance(root, str) else None)
     except ImportTimeSecretError as exc:
         raise ReplayError(
-            f"Cannot replay {execution_id}: replaying imports the flow's file as module "
+            f"Cannot {verb} {execution_id}: that imports the flow's file as module "
             f"{exc.module!r}, and its top level reads secret {exc.secret!r} "
             f"({exc.filename}:{exc.lineno}). That read is allowed when the file runs as a "
             "script, but not on import (an orchestrator imports it too): move it into the "
-            "flow or a checkpoint, then replay.",
+            f"flow or a checkpoint, then {verb} again.",
             execution_id=execution_id,
         ) from None
     except (ImportError, AttributeError, TypeError) as exc:
         raise ReplayError(
-            f"Cannot replay {execution_id}: its flow {source!r} (project root {root}) cannot "
+            f"Cannot {verb} {execution_id}: its flow {source!r} (project root {root}) cannot "
             f"be imported any more ({type(exc).__name__}: {exc}).",
             execution_id=execution_id,
         ) from None
-    return target.replay(execution_id, stack=stack)
+
+
+def replay_execution(execution_id: str, *, stack: str | None = None) -> Any:
+    """Replay execution ``execution_id``; returns the new execution's ``FlowHandle``.
+
+    Raises:
+        ExecutionNotFoundError: no such execution.
+        ReplayError: the flow cannot be imported (gone, defined inside a function,
+            or its module reads a secret at import time) or the replay is unsafe.
+    """
+    return load_recorded_flow(execution_id, "replay").replay(execution_id, stack=stack)

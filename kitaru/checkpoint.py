@@ -33,7 +33,8 @@ from kitaru.runtime import (
     register_boundary,
 )
 from kitaru.runtime.capture import checkpoint_output
-from kitaru.runtime.progress import ProgressSink, current_sink
+from kitaru.runtime.interrupts import is_interrupt
+from kitaru.runtime.progress import current_sink, report_end
 
 if TYPE_CHECKING:
     from kitaru._zenml.pipelines import CheckpointFuture
@@ -54,84 +55,92 @@ def _run_checkpoint_body(
     retries: int,
     retry_delay: float,
 ) -> Any:
-    with checkpoint_output(lambda text: _keep_output(scope, text)):
-        sink = current_sink()
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            attempt += 1
-            if sink is not None:
-                sink.checkpoint_started(invocation_id, attempt)
-            cp = CheckpointScope(name=name, invocation_id=invocation_id, attempt=attempt)
-            failure: Exception | None = None
-            try:
-                with checkpoint_scope(cp):
-                    value = call_body(fn, args, kwargs)
-            except Exception as exc:  # noqa: BLE001 - user code may raise anything
-                failure = exc
-            if failure is not None:
-                # Raised outside the ``except`` block, so a redacted replacement does
-                # not carry the original (unredacted) exception as its context.
-                scope.record_attempt(invocation_id, failure)
-                if attempt <= retries:
-                    time.sleep(min(retry_delay * (2 ** (attempt - 1)), MAX_RETRY_DELAY))
-                    # Secrets are read again only if the store changed (a rotated key);
-                    # a read that failed was never cached, so it is retried anyway.
-                    from kitaru._zenml import secret_store
+    """Run the body (with its retries) and leave the call's record on its step.
 
-                    scope.forget_changed(secret_store.updated_at)
-                    continue
-                error: BaseException = redact_exception(failure, scope.redactor)
-                _report_end(sink, scope, invocation_id, started, error)
-                raise error
-            scope.record_attempt(invocation_id, None)
-            match = scope.redactor.find_in_object(value)
-            if match is not None:
-                error = SecretLeakError(
-                    where=f"Output of checkpoint {invocation_id!r}",
-                    secret=match.secret,
-                    key=match.key,
-                )
-                _report_end(sink, scope, invocation_id, started, error)
-                raise error
-            _report_end(sink, scope, invocation_id, started, None)
-            return value
+    The record, with what the body printed and logged (redacted), is written in
+    one metadata write when the call ends, before the next checkpoint starts.
+    """
+    printed: list[str] = []
+    began = time.time()
+    error: Exception | None = None
+    ended = False
+    try:
+        with checkpoint_output(printed.append):
+            value = _attempts(scope, name, invocation_id, fn, args, kwargs, retries, retry_delay)
+        ended = True
+        return value
+    except Exception as exc:
+        ended = not is_interrupt(exc)  # a Ctrl-C is not the call's end: it runs again
+        error = exc
+        raise
+    finally:
+        # Only a call that ended is recorded: an interrupt (Ctrl-C, SystemExit) is
+        # not the body's failure, and the call runs again when the run continues.
+        if ended:
+            from kitaru._zenml import pipelines
+
+            record = scope.call_record(invocation_id, began, error)
+            output = scope.redactor.redact("".join(printed)) if printed else None
+            pipelines.record_checkpoint(record.to_metadata(output))
 
 
-def _keep_output(scope: ExecutionScope, text: str) -> None:
-    """Store what the checkpoint printed and logged, with secret values redacted."""
-    from kitaru._zenml import pipelines
-
-    pipelines.record_checkpoint_output(scope.redactor.redact(text))
-
-
-def _report_end(
-    sink: ProgressSink | None,
-    scope: ExecutionScope,
-    invocation_id: str,
-    started: float,
-    error: BaseException | None,
-) -> None:
-    if sink is None:
-        return
-    text = None if error is None else f"{type(error).__name__}: {error}"[:200]
-    calls = [e for e in scope.events if e.get("checkpoint") == invocation_id]
-    sink.checkpoint_finished(invocation_id, time.monotonic() - started, text, calls)
-
-
-register_boundary(_run_checkpoint_body.__code__)
-
-
-def run_body_in_scope(
+def _attempts(
     scope: ExecutionScope,
     name: str,
     invocation_id: str,
     fn: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
+    retries: int,
+    retry_delay: float,
 ) -> Any:
-    """Run a checkpoint body once in ``scope`` (checkpoint scope, leak guard, audit)."""
-    return _run_checkpoint_body(scope, name, invocation_id, fn, args, kwargs, 0, 0.0)
+    sink = current_sink()
+    started = time.monotonic()
+    attempt = 0
+    while True:
+        attempt += 1
+        if sink is not None:
+            sink.checkpoint_started(invocation_id, attempt)
+        cp = CheckpointScope(name=name, invocation_id=invocation_id, attempt=attempt)
+        failure: Exception | None = None
+        try:
+            with checkpoint_scope(cp):
+                value = call_body(fn, args, kwargs)
+        except Exception as exc:
+            if is_interrupt(exc):
+                raise  # a Ctrl-C is not the body's failure: neither retried nor recorded
+            failure = exc
+        if failure is not None:
+            # Raised outside the ``except`` block, so a redacted replacement does
+            # not carry the original (unredacted) exception as its context.
+            scope.record_attempt(invocation_id, failure)
+            if attempt <= retries:
+                time.sleep(min(retry_delay * (2 ** (attempt - 1)), MAX_RETRY_DELAY))
+                # Secrets are read again only if the store changed (a rotated key);
+                # a read that failed was never cached, so it is retried anyway.
+                from kitaru._zenml import secret_store
+
+                scope.forget_changed(secret_store.updated_at)
+                continue
+            error: BaseException = redact_exception(failure, scope.redactor)
+            report_end(sink, scope.events, invocation_id, started, error)
+            raise error
+        scope.record_attempt(invocation_id, None)
+        match = scope.redactor.find_in_object(value)
+        if match is not None:
+            error = SecretLeakError(
+                where=f"Output of checkpoint {invocation_id!r}",
+                secret=match.secret,
+                key=match.key,
+            )
+            report_end(sink, scope.events, invocation_id, started, error)
+            raise error
+        report_end(sink, scope.events, invocation_id, started, None)
+        return value
+
+
+register_boundary(_run_checkpoint_body.__code__)
+register_boundary(_attempts.__code__)
 
 
 def run_as_checkpoint(
@@ -148,7 +157,7 @@ def run_as_checkpoint(
     def run() -> Any:
         return _run_checkpoint_body(scope, name, invocation_id, body, (), {}, 0, 0.0)
 
-    return pipelines.call_checkpoint(invocation_id, run)
+    return pipelines.call_checkpoint(scope.execution_id, invocation_id, run)
 
 
 class _CheckpointSpec:
@@ -210,7 +219,9 @@ class _CheckpointSpec:
         else:
 
             def call() -> Any:
-                return pipelines.call_checkpoint(invocation_id, runner, source=wrapped)
+                return pipelines.call_checkpoint(
+                    scope.execution_id, invocation_id, runner, source=wrapped
+                )
 
         if inspect.iscoroutinefunction(wrapped):
             # The step (and the body's own event loop) runs in a worker thread with
@@ -238,7 +249,7 @@ def _submit(
     runner = spec.runner(fn, scope, invocation_id, args, kwargs)
     from kitaru._zenml import pipelines
 
-    future = pipelines.submit_checkpoint(invocation_id, runner, source=fn)
+    future = pipelines.submit_checkpoint(scope.execution_id, invocation_id, runner, source=fn)
     scope.futures.append(future)
     return future
 
@@ -271,11 +282,11 @@ class _CheckpointMethods(Generic[P, R]):
 
     def run_isolated(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], context: dict[str, Any]
-    ) -> tuple[Any, dict[str, Any], BaseException | None]:
+    ) -> tuple[Any, BaseException | None]:
         """Run one isolated call in this process (called by kitaru's isolated ZenML step).
 
-        Returns the output, the call's record (reads, LLM calls, attempts; never a
-        value) and the (redacted) error, if the body failed.
+        Returns the output and the (redacted) error, if the body failed; the
+        call's record (reads, LLM calls, attempts; never a value) is on the step.
         """
         from kitaru._zenml import secret_store
 
@@ -287,7 +298,12 @@ class _CheckpointMethods(Generic[P, R]):
             fetch_secret=secret_store.get_secret,
         )
         scope.model_registry = context.get("registry")
-        scope.checkpoints[invocation_id] = {"id": invocation_id, "name": spec.name, "attempts": 0}
+        scope.checkpoints[invocation_id] = {
+            "id": invocation_id,
+            "name": spec.name,
+            "attempts": 0,
+            "args_hash": context.get("args_hash"),
+        }
         value, error = None, None
         try:
             with execution_scope(scope):
@@ -303,7 +319,7 @@ class _CheckpointMethods(Generic[P, R]):
                 )
         except Exception as exc:  # noqa: BLE001 - handed back, already redacted
             error = exc
-        return value, _isolated.record_of(scope, invocation_id, error), error
+        return value, error
 
 
 class BoundCheckpointFunction(_CheckpointMethods[P, R], wrapt.BoundFunctionWrapper[P, R]):

@@ -10,7 +10,10 @@ from __future__ import annotations
 __all__ = [
     "BackendError",
     "EncryptionKeyError",
+    "ExecutionBusyError",
+    "ExecutionCancelledError",
     "ExecutionNotFoundError",
+    "ExecutionStateError",
     "FlowFailedError",
     "ImportTimeSecretError",
     "InvalidSecretError",
@@ -323,13 +326,47 @@ class FlowFailedError(KitaruError, RuntimeError):
     ) -> None:
         where = f" in checkpoint {checkpoint!r}" if checkpoint else ""
         detail = f": {error}" if error else " (no error was recorded; see the orchestrator's logs)"
-        super().__init__(f"Execution {execution_id} of flow {flow!r} {status}{where}{detail}")
+        if status == "cancelled":
+            detail = ""
+        fix = ""
+        if status in ("crashed", "cancelled", "failed"):
+            fix = (
+                " Retry it in place (finished checkpoints are not run again): "
+                f"kitaru executions retry {execution_id}"
+            )
+        super().__init__(f"Execution {execution_id} of flow {flow!r} {status}{where}{detail}.{fix}")
         self.execution_id = execution_id
         self.flow = flow
         self.error = error
         self.checkpoint = checkpoint
         self.status = status
         self.error_type = error.split(":", 1)[0] if error else None
+
+
+class ExecutionBusyError(KitaruValidationError):
+    """An execution cannot be retried now: its runner is alive, or another retry holds it."""
+
+    def __init__(self, execution_id: str, reason: str) -> None:
+        super().__init__(f"Execution {execution_id} {reason}", field="execution_id")
+        self.execution_id = execution_id
+        self.reason = reason
+
+
+class ExecutionStateError(KitaruError):
+    """The execution is not in a state that allows this (its status is named)."""
+
+    def __init__(self, execution_id: str, status: str, message: str) -> None:
+        super().__init__(message)
+        self.execution_id = execution_id
+        self.status = status
+
+
+class ExecutionCancelledError(KitaruError):
+    """Raised in a flow when its execution was cancelled: no further checkpoint starts."""
+
+    def __init__(self, execution_id: str) -> None:
+        super().__init__(f"Execution {execution_id} was cancelled before this checkpoint.")
+        self.execution_id = execution_id
 
 
 class ReplayError(KitaruError):

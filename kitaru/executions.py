@@ -8,9 +8,12 @@ or more); an ambiguous prefix raises
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from kitaru._handle import FlowHandle
 
 __all__ = [
     "CheckpointRecord",
@@ -18,7 +21,9 @@ __all__ = [
     "ExecutionSummary",
     "get_execution",
     "list_executions",
+    "recover",
     "resolve_execution_id",
+    "retry",
 ]
 
 
@@ -50,6 +55,7 @@ class CheckpointRecord(BaseModel):
     duration_s: float | None = None
     attempts: int = 1
     reused_from: str | None = None
+    error: str | None = None  # the redacted error of a failed call
     output: str | None = None  # a short summary, with ``get_execution(..., outputs=True)``
 
 
@@ -75,8 +81,9 @@ def list_executions(
 ) -> list[ExecutionSummary]:
     """The newest executions first (optionally of one flow, or with one status).
 
-    ``status`` is a run status such as ``running``, ``completed`` or ``failed``;
-    it is matched among the newest 1000 executions.
+    ``status`` is one of ``running``, ``waiting``, ``completed``, ``failed``,
+    ``crashed`` (the process running it died) or ``cancelled``; it is matched
+    among the newest 1000 executions.
 
     Raises:
         KitaruValidationError: ``limit`` is not an integer from 1 to 1000, or
@@ -101,6 +108,13 @@ def list_executions(
     if status is None:
         return [ExecutionSummary(**r) for r in runs.list_runs(limit=limit, flow=flow)]
     wanted = status.strip().lower()
+    from kitaru.runtime.record import EXECUTION_STATUSES
+
+    if wanted not in EXECUTION_STATUSES:
+        raise KitaruValidationError(
+            f"status must be one of {', '.join(EXECUTION_STATUSES)}; got {status!r}.",
+            field="status",
+        )
     found = [r for r in runs.list_runs(limit=MAX_LIMIT, flow=flow) if r["status"] == wanted]
     return [ExecutionSummary(**r) for r in found[:limit]]
 
@@ -162,7 +176,7 @@ def get_execution(execution_id: str, *, outputs: bool = False) -> Execution:
 
     full_id = resolve_execution_id(execution_id)
     data = runs.get_run(full_id)
-    data["llm_calls"] = tuple(runs.kitaru_record(full_id).get("llm_calls") or ())
+    data["llm_calls"] = tuple(data.get("llm_calls") or ())
     checkpoints = data["checkpoints"]
     if outputs:
         from kitaru._zenml.run_lookup import UNREADABLE, checkpoint_outputs
@@ -181,3 +195,35 @@ def get_execution(execution_id: str, *, outputs: bool = False) -> Execution:
     data["checkpoints"] = tuple(CheckpointRecord(**c) for c in checkpoints)
     data["secret_reads"] = tuple(data["secret_reads"])
     return Execution(**data)
+
+
+def retry(execution_id: str) -> FlowHandle[Any]:
+    """Continue a failed, crashed or cancelled execution in place (same ID).
+
+    Checkpoint calls that completed return their stored outputs without
+    running; the first that did not runs again, and everything after it,
+    reading secrets afresh. A completed execution is left as it is. The flow is
+    imported from the module and project root recorded on the execution.
+    ``execution_id`` may be a unique prefix (8 characters or more).
+
+    Raises:
+        ExecutionNotFoundError: no such execution.
+        ExecutionBusyError: it is still running, waiting for input, or being retried.
+        ReplayError: it was recorded before retry in place existed, its flow cannot
+            be imported, or the flow's code changed its calls (replay it instead).
+    """
+    from kitaru._retry import retry_execution
+
+    return retry_execution(resolve_execution_id(execution_id))
+
+
+def recover(flow: str | None = None) -> list[FlowHandle[Any]]:
+    """Retry every crashed execution of the current store (of ``flow`` only, if given).
+
+    For a service that restarts: each crashed execution is retried once, even
+    when several processes recover at the same time. Returns the handles of the
+    executions this call retried.
+    """
+    from kitaru._retry import recover as recover_all
+
+    return recover_all(flow)

@@ -16,7 +16,7 @@ import inspect
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, Generic, ParamSpec, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overload
 
 import wrapt
 
@@ -24,14 +24,13 @@ from kitaru._bodies import call_body, redact_exception
 from kitaru._decorator_checks import validate_function, validate_name
 from kitaru._flow_support import (
     check_inputs,
+    end_record,
     plan_replay,
     process_state_kept,
-    record,
     refuse_start_at_import_time,
     registry_snapshot,
-    source_of,
 )
-from kitaru._handle import FlowHandle
+from kitaru._handle import FlowHandle, interrupted
 from kitaru._progress import Reporter
 from kitaru._progress import enabled as progress_enabled
 from kitaru.errors import (
@@ -47,7 +46,13 @@ from kitaru.runtime import (
     register_boundary,
 )
 from kitaru.runtime.capture import capturing
+from kitaru.runtime.interrupts import is_interrupt
 from kitaru.runtime.progress import reporting_to
+from kitaru.runtime.record import plain_json
+
+if TYPE_CHECKING:
+    from kitaru._zenml.run_state import Runner
+    from kitaru.runtime.replay import RetryPlan
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -166,6 +171,9 @@ class _FlowSpec:
             assert error is not None
             raise error  # failed before ZenML created a run: nothing to hand back
         handle: FlowHandle[Any] = FlowHandle(self.name, execution_id, local_error=error)
+        if error is not None and is_interrupt(error):
+            interrupted(execution_id)
+            raise KeyboardInterrupt from None  # as Python raises it, without ZenML's frames
         if reporter is not None:
             if orchestrator.runs_in_caller:
                 # Its checkpoints were reported as they ran, in this process.
@@ -182,16 +190,25 @@ class _FlowSpec:
         inputs: dict[str, Any],
         registry: dict[str, Any] | None,
         replay_of: str | None,
+        runner: Runner,
+        retry: RetryPlan | None = None,
     ) -> Any:
-        """Run the flow body as execution ``execution_id``, in the process running the run."""
-        from kitaru._zenml import pipelines, secret_store
+        """Run the flow body as execution ``execution_id``, in the process running the run.
+
+        ``runner`` records how this attempt ends; ``retry`` is set when the run
+        continues itself in place (completed calls return their stored outputs).
+        """
+        from kitaru._zenml import secret_store
 
         started = time.time()
         scope = ExecutionScope(
             flow_name=self.name, execution_id=execution_id, fetch_secret=secret_store.get_secret
         )
         scope.model_registry = registry
+        scope.retry = retry
+        scope.stop_requested = runner.cancel_requested
         error: BaseException | None = None
+        result: Any = None
         try:
             if replay_of is not None:
                 scope.replay = plan_replay(replay_of, self.name)[0]
@@ -202,10 +219,8 @@ class _FlowSpec:
             error = exc
             raise
         finally:
-            extra: dict[str, Any] = {"source": source_of(fn), "inputs": inputs}
-            if error is None:
-                extra["result_json"] = pipelines.plain_json(result)
-            record(scope, error, started, extra)
+            result_json = plain_json(result) if error is None else None
+            runner.end(end_record(scope, error, started, result_json))
         return result
 
     def __call__(
@@ -305,12 +320,32 @@ class _FlowMethods(Generic[P, R]):
             args, kwargs = tuple(stored.get("args", [])), dict(stored.get("kwargs", {}))
         return self._start(args, kwargs, stack, replay_of=execution_id)
 
+    def retry(self, execution_id: str) -> FlowHandle[R]:
+        """Continue ``execution_id`` of this flow in place (same ID) after a failure or crash.
+
+        Checkpoint calls that completed return their stored outputs without
+        running; the first that did not runs again, and everything after it.
+        ``execution_id`` may be a unique prefix (8 characters or more).
+
+        Raises:
+            ExecutionNotFoundError: no such execution.
+            ExecutionBusyError: it is still running, waiting for input, or being retried.
+            ReplayError: it belongs to another flow, was recorded before retry in
+                place existed, or the flow's code changed its calls (replay instead).
+        """
+        from kitaru._retry import retry_execution
+        from kitaru.executions import resolve_execution_id
+
+        return retry_execution(resolve_execution_id(execution_id), flow_target=self)
+
     def run_in_orchestrator(
         self,
         execution_id: str,
         inputs: dict[str, Any],
         registry: dict[str, Any] | None,
         replay_of: str | None,
+        runner: Runner,
+        retry: RetryPlan | None = None,
     ) -> Any:
         """Run the body as execution ``execution_id`` (called by kitaru's pipeline entry).
 
@@ -318,7 +353,7 @@ class _FlowMethods(Generic[P, R]):
         runtime context is rebuilt there from the run's parameters.
         """
         return self._spec().execute(
-            cast(Any, self).__wrapped__, execution_id, inputs, registry, replay_of
+            cast(Any, self).__wrapped__, execution_id, inputs, registry, replay_of, runner, retry
         )
 
 

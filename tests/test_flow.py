@@ -349,7 +349,11 @@ def test_failed_flow_handle_has_status_and_wait_raises_the_error(unique: str) ->
     assert _attempts[f"bad-{unique}"] == 3  # 1 try + 2 retries
     run = _run(handle.execution_id)
     assert _status(run) == "failed"
-    assert _status(run.steps["flaky"]) == "failed"
+    # ZenML keeps a failed checkpoint's step `retrying`: a retry in place runs it again.
+    assert _status(run.steps["flaky"]) == "retrying"
+    [flaky] = [c for c in kitaru.get_execution(handle.execution_id).checkpoints]
+    assert (flaky.status, flaky.attempts) == ("failed", 3)
+    assert flaky.error is not None and f"attempt 3 of bad-{unique} failed" in flaky.error
     assert run.steps["flaky"].outputs == {}
     # Calling the flow raises the same way ``.wait()`` does.
     with pytest.raises(ConnectionError):
@@ -385,7 +389,9 @@ def test_submitted_checkpoint_errors_behave_like_plain_python() -> None:
     handle = catches_submitted_error.run()
     assert handle.status == "completed", handle.error
     assert handle.wait() == "caught: explode 1"
-    assert _status(_run(handle.execution_id).steps["explode"]) == "failed"
+    assert _status(_run(handle.execution_id).steps["explode"]) == "retrying"  # see above
+    explode_call = kitaru.get_execution(handle.execution_id).checkpoints[0]
+    assert (explode_call.id, explode_call.status) == ("explode", "failed")
     # ... and one nobody asked for is not lost: the flow fails with it.
     forgotten = forgets_submitted_error.run()
     assert forgotten.status == "failed"

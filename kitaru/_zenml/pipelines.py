@@ -11,9 +11,9 @@ reads it from the store wherever the run happened.
 
 Inline checkpoints run as ZenML steps inside the process that runs the flow
 body. Their arguments (which may hold credentials) must not be written to the
-store, so the step receives nothing and finds the body in ``_inline_calls``, a
-table local to that process, by its run and invocation ID: the step always runs
-in the process and the call that put the body there.
+store, so the step receives only a call key and finds the body in
+``_inline_calls``, a table local to that process: the step always runs in the
+process and the call that put the body there.
 
 This module imports zenml at top level; import it only after
 :func:`kitaru._zenml.client.get_client` has configured ZenML.
@@ -22,7 +22,6 @@ This module imports zenml at top level; import it only after
 from __future__ import annotations
 
 import contextvars
-import json
 import threading
 import uuid
 from collections.abc import Callable
@@ -30,9 +29,14 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from zenml import pipeline, step
+from zenml.config.retry_config import StepRetryConfig
 from zenml.enums import StepRuntime
+from zenml.exceptions import RunInterruptedException, RunStoppedException
 
 from kitaru._zenml import output_views, step_code
+from kitaru.runtime import process_redactor
+from kitaru.runtime.interrupts import register_interrupt
+from kitaru.runtime.record import RECORD_VERSION, CheckpointRecord, plain_json
 
 _LEAN_STEP: dict[str, Any] = {
     "enable_cache": False,
@@ -55,6 +59,13 @@ _LEAN_PIPELINE: dict[str, Any] = {
     "enable_heartbeat": False,
 }
 
+# Continuing a run in place (``kitaru executions retry``) re-runs a step left
+# running by a dead process only while the step has ZenML retries left, and each
+# such continuation spends one (ZENML_FACTS section 8). This budget is reserved for
+# that: a failing body never spends it (see ``_BodyFailed``); ``retries=N`` is
+# counted by kitaru itself.
+CONTINUATIONS = StepRetryConfig(max_retries=100, delay=0, backoff=1)
+
 _MISSING = object()
 T = TypeVar("T")
 
@@ -62,6 +73,17 @@ T = TypeVar("T")
 # and offers small outputs as views on a server's dashboard.
 step_code.install()
 output_views.install()
+# ZenML's handler turns SIGINT during a step into this, where SIGINT is ignored.
+register_interrupt(RunInterruptedException)
+
+
+class _BodyFailed(RunStoppedException):
+    """A checkpoint body failed: ZenML records the step failed and does not retry it.
+
+    ZenML retries a failing step while it has retries left, except on
+    ``RunStoppedException``. The body's own (redacted) error travels beside it, in
+    the call, and is what the flow sees.
+    """
 
 
 @dataclass
@@ -69,16 +91,29 @@ class _InlineCall:
     runner: Callable[[], Any]
     context: contextvars.Context | None = None
     result: Any = _MISSING
+    error: BaseException | None = None
+
+    def outcome(self, load: Callable[[], Any]) -> Any:
+        """The body's result or error; ``load`` for an output reused from the store."""
+        if self.error is not None:
+            raise self.error
+        return self.result if self.result is not _MISSING else load()
 
 
 _inline_calls: dict[str, _InlineCall] = {}
 _inline_lock = threading.Lock()
 
 
-def _put(call: _InlineCall, invocation_id: str, source: Callable[..., Any] | None) -> str:
-    key = step_code.call_key(invocation_id, source)
+def _put(
+    execution_id: str,
+    invocation_id: str,
+    call: _InlineCall,
+    source: Callable[..., Any] | None = None,
+) -> str:
+    key = f"{execution_id}/{invocation_id}"
     with _inline_lock:
         _inline_calls[key] = call
+    step_code.note_source(key, source)  # the user's function, recorded as the step's code
     return key
 
 
@@ -90,14 +125,30 @@ def _take(key: str) -> _InlineCall:
 def _discard(key: str) -> None:
     with _inline_lock:
         _inline_calls.pop(key, None)
-    step_code.forget(key)
+    step_code.forget_source(key)
 
 
-@step(**_LEAN_STEP)  # type: ignore[untyped-decorator]
+@step(retry=CONTINUATIONS, **_LEAN_STEP)
 def kitaru_checkpoint() -> Any:
-    """ZenML step that runs one inline checkpoint body (waiting in ``_inline_calls``)."""
-    call = _take(step_code.current_call_key())
-    value = call.context.run(call.runner) if call.context is not None else call.runner()
+    """ZenML step that runs one inline checkpoint body (waiting in ``_inline_calls``).
+
+    The body is found by run and invocation ID, never by a step parameter: a
+    continued run reuses the step's recorded configuration, parameters included.
+    """
+    from zenml import get_step_context
+
+    context = get_step_context()
+    key = f"{context.pipeline_run.id}/{context.step_run.name}"
+    try:
+        call = _take(key)
+    except KeyError:
+        raise _BodyFailed(f"No checkpoint body is waiting for step {key} here.") from None
+    try:
+        value = call.context.run(call.runner) if call.context is not None else call.runner()
+    except BaseException as exc:  # noqa: BLE001 - any body failure is the call's to report
+        # A Ctrl-C too: ZenML would otherwise retry the step, and lose the interrupt.
+        call.error = exc
+        raise _BodyFailed(f"{type(exc).__name__}: {exc}"[:2000]) from None
     call.result = value
     return value
 
@@ -112,23 +163,20 @@ def kitaru_isolated_checkpoint(
     recorded (secret reads, LLM calls, attempts; never values) goes on the step's
     metadata for the flow to fold into its audit.
     """
-    from zenml import get_step_context
     from zenml.utils import source_utils
 
-    from kitaru._zenml import client, runs
+    from kitaru._zenml import client
 
     client.adopt_running_client()
-    step_run_id = str(get_step_context().step_run.id)
     target = source_utils.load(checkpoint)
-    value, record, error = target.run_isolated(tuple(args), kwargs, context)
-    runs.record_step(step_run_id, record)
+    value, error = target.run_isolated(tuple(args), kwargs, context)
     if error is not None:
         raise error
     return value
 
 
-def record_checkpoint_output(text: str) -> None:
-    """Keep what the running checkpoint printed and logged (redacted) on its step run."""
+def record_checkpoint(metadata: dict[str, Any]) -> None:
+    """Write a checkpoint call's record (flat metadata cards) on the running step."""
     from zenml import get_step_context
 
     from kitaru._zenml import runs, step_logs
@@ -137,8 +185,8 @@ def record_checkpoint_output(text: str) -> None:
         step_run_id = str(get_step_context().step_run.id)
     except RuntimeError:
         return  # not inside a ZenML step (nothing to attach it to)
-    runs.record_step(step_run_id, {"output": text}, key=runs.LOGS_KEY)
-    step_logs.attach(step_run_id, text)
+    runs.record_step(step_run_id, metadata)
+    step_logs.attach_output(step_run_id, metadata)
 
 
 def can_run_isolated() -> bool:
@@ -155,7 +203,7 @@ def call_isolated(
     args: list[Any],
     kwargs: dict[str, Any],
     context: dict[str, Any],
-) -> tuple[Any, dict[str, Any], BaseException | None]:
+) -> tuple[Any, CheckpointRecord | None, BaseException | None]:
     """Run ``checkpoint`` as isolated step ``invocation_id``: (value, its record, its error)."""
     from kitaru._zenml import runs
 
@@ -184,52 +232,36 @@ def kitaru_flow(
     from zenml.execution.pipeline.dynamic.run_context import DynamicPipelineRunContext
     from zenml.utils import source_utils
 
-    from kitaru._zenml import client, flow_sources, runs
+    from kitaru._zenml import client, flow_sources, run_record, run_state, runs
 
     client.adopt_running_client()
     ctx = DynamicPipelineRunContext.get()
     if ctx is None or ctx.run is None:
         raise RuntimeError("kitaru_flow runs only as the entry of a ZenML dynamic pipeline run.")
     run_id = str(ctx.run.id)
-    try:
-        target = flow_sources.load_flow_object(flow, source_utils.load)
-    except Exception as exc:
-        runs.record_execution(run_id, {"flow": ctx.run.name, "error": _one_line(exc)})
-        raise
-    result = target.run_in_orchestrator(run_id, inputs, registry, replay_of)
-    if plain_json(result) is None:
-        # Not plain JSON (the flow wrote those into its record): persist it as an
-        # artifact. A fresh invocation ID per run, so a replay never reuses it.
-        call_checkpoint(f"{runs.RESULT_STEP_PREFIX}{uuid.uuid4().hex[:12]}", lambda: result)
-
-
-MAX_RECORDED_RESULT = 64 * 1024
-
-
-def plain_json(value: Any) -> str | None:
-    """``value`` as JSON if it is small and made only of JSON's own types, else None.
-
-    Such a result is kept in the execution's record (no extra step); anything
-    else (a tuple, a dataclass, a big payload) is persisted as an artifact, so the
-    caller always gets back exactly what the flow returned.
-    """
-
-    def plain(v: Any) -> bool:
-        if v is None or type(v) in (str, int, float, bool):
-            return not (type(v) is float and v != v)  # NaN is not JSON
-        if type(v) is list:
-            return all(plain(x) for x in v)
-        if type(v) is dict:
-            return all(type(k) is str and plain(x) for k, x in v.items())
-        return False
-
-    try:
-        if not plain(value):
-            return None
-        text = json.dumps(value, allow_nan=False)
-    except (RecursionError, ValueError):
-        return None
-    return text if len(text) <= MAX_RECORDED_RESULT else None
+    # An earlier runner on this run means this is a continuation (a retry in place).
+    continuing = bool(run_state.run_meta(ctx.run, run_state.RUNNER_KEY))
+    runner = run_state.Runner(run_id)
+    runner.start(
+        {
+            "version": RECORD_VERSION,
+            "flow": ctx.snapshot.pipeline_configuration.name,
+            "replayed_from": replay_of,
+        }
+    )
+    with run_state.sigterm_recorded(runner):
+        try:
+            target = flow_sources.load_flow_object(flow, source_utils.load)
+        except Exception as exc:
+            runner.end({"status": "failed", "error": process_redactor().redact(_one_line(exc))})
+            raise
+        retry = run_record.retry_plan(runs.load_run(run_id)) if continuing else None
+        result = target.run_in_orchestrator(run_id, inputs, registry, replay_of, runner, retry)
+        if plain_json(result) is None:
+            # Not plain JSON (the flow wrote those into its record): persist it as an
+            # artifact. A fresh invocation ID per run, so a replay never reuses it.
+            result_id = f"{runs.RESULT_STEP_PREFIX}{uuid.uuid4().hex[:12]}"
+            call_checkpoint(run_id, result_id, lambda: result)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -293,21 +325,26 @@ def replay_flow(
 
 
 def call_checkpoint(
-    invocation_id: str, runner: Callable[[], Any], source: Callable[..., Any] | None = None
+    execution_id: str,
+    invocation_id: str,
+    runner: Callable[[], Any],
+    source: Callable[..., Any] | None = None,
 ) -> Any:
     """Run ``runner`` as ZenML step ``invocation_id``; return its (persisted) output.
 
-    ``source`` is the user's function, recorded as the step's code.
+    ``source`` is the user's function, shown as the step's code.
     """
     call = _InlineCall(runner)
-    key = _put(call, invocation_id, source)
+    key = _put(execution_id, invocation_id, call, source)
+    artifact: Any = None
     try:
         artifact = kitaru_checkpoint(id=invocation_id)
+    except _BodyFailed as exc:
+        if call.error is None:
+            raise RuntimeError(str(exc)) from None
     finally:
         _discard(key)
-    if call.result is not _MISSING:
-        return call.result
-    return artifact.load()  # not executed here (reused from an earlier run)
+    return call.outcome(lambda: artifact.load())  # a reused output is loaded
 
 
 class CheckpointFuture(Generic[T]):
@@ -327,12 +364,15 @@ class CheckpointFuture(Generic[T]):
         self.observed = True
         if self._done:
             return self._value  # type: ignore[no-any-return]
+        call = self._call
         try:
             self._future.wait()
-            call = self._call
-            value = call.result if call.result is not _MISSING else self._future.load()
+        except Exception:
+            if call.error is None:
+                raise  # not the body's failure (the body's own error is on the call)
         finally:
             _discard(self._key)
+        value = call.outcome(self._future.load)
         self._value, self._done = value, True
         return value  # type: ignore[no-any-return]
 
@@ -345,7 +385,10 @@ class CheckpointFuture(Generic[T]):
 
 
 def submit_checkpoint(
-    invocation_id: str, runner: Callable[[], T], source: Callable[..., Any] | None = None
+    execution_id: str,
+    invocation_id: str,
+    runner: Callable[[], T],
+    source: Callable[..., Any] | None = None,
 ) -> CheckpointFuture[T]:
     """Submit ``runner`` as ZenML step ``invocation_id`` to ZenML's worker threads.
 
@@ -353,7 +396,7 @@ def submit_checkpoint(
     caller's context is copied here and the body runs inside it.
     """
     call = _InlineCall(runner, context=contextvars.copy_context())
-    key = _put(call, invocation_id, source)
+    key = _put(execution_id, invocation_id, call, source)
     try:
         future = kitaru_checkpoint.submit(id=invocation_id)
     except BaseException:

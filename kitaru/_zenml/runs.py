@@ -6,44 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from kitaru._zenml import run_record, run_state
 from kitaru._zenml.client import get_client
 from kitaru.errors import ExecutionNotFoundError
+from kitaru.runtime.record import OUTPUT_CARD, CheckpointRecord
 
-META_KEY = "kitaru"
-# Steps that persist a flow result that is not plain JSON (see pipelines.kitaru_flow).
-RESULT_STEP_PREFIX = "kitaru_result_"
-
-
-def record_execution(run_id: str, data: dict[str, Any]) -> None:
-    """Attach kitaru's record (checkpoints, secret reads; never values) to a run."""
-    from zenml.enums import MetadataResourceTypes
-    from zenml.models import RunMetadataResource
-
-    get_client().create_run_metadata(
-        metadata={META_KEY: data},
-        resources=[
-            RunMetadataResource(id=uuid.UUID(run_id), type=MetadataResourceTypes.PIPELINE_RUN)
-        ],
-    )
+RESULT_STEP_PREFIX = run_record.RESULT_STEP_PREFIX
 
 
 def _iso(dt: datetime | None) -> str | None:
     return dt.isoformat() if dt is not None else None
-
-
-def _duration(start: datetime | None, end: datetime | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return round((end - start).total_seconds(), 3)
-
-
-def _kitaru_record(run: Any) -> dict[str, Any]:
-    """kitaru's record attached to a run ({} for a run kitaru did not record)."""
-    try:
-        record = run.run_metadata.get(META_KEY)
-    except Exception:  # noqa: BLE001 - metadata not hydrated / not readable
-        return {}
-    return dict(record) if isinstance(record, dict) else {}
 
 
 def _load_run(execution_id: str) -> Any:
@@ -66,7 +38,6 @@ def _stack_name(run: Any) -> str | None:
 
 
 def _summary(run: Any) -> dict[str, Any]:
-    meta = _kitaru_record(run)
     original = None
     try:
         original = str(run.original_run.id) if run.original_run is not None else None
@@ -77,17 +48,17 @@ def _summary(run: Any) -> dict[str, Any]:
         user = run.user.name if run.user is not None else None
     except Exception:  # noqa: BLE001 - same
         user = None
+    start = run_state.run_meta(run, run_state.START_KEY)
     return {
         "id": str(run.id),
-        "flow": run.pipeline.name if run.pipeline is not None else meta.get("flow"),
-        "status": str(getattr(run.status, "value", run.status)),
+        "flow": run.pipeline.name if run.pipeline is not None else start.get("flow"),
+        "status": run_state.execution_status(run),
         "started": _iso(run.start_time),
         "ended": _iso(run.end_time),
-        "duration_s": _duration(run.start_time, run.end_time),
-        "replayed_from": original or meta.get("replayed_from"),
+        "duration_s": run_state.duration(run.start_time, run.end_time),
+        "replayed_from": original or start.get("replayed_from"),
         "user": user,
         "stack": _stack_name(run),
-        "_meta": meta,
     }
 
 
@@ -97,33 +68,43 @@ def list_runs(limit: int = 50, flow: str | None = None) -> list[dict[str, Any]]:
     if flow:
         kwargs["pipeline_name"] = f"equals:{flow}"
     page = get_client().list_pipeline_runs(hydrate=True, **kwargs)
-    out = []
-    for run in page.items:
-        item = _summary(run)
-        item.pop("_meta")
-        out.append(item)
-    return out
+    return [_summary(run) for run in page.items]
+
+
+def load_run(execution_id: str) -> Any:
+    """ZenML's run of ``execution_id``, hydrated (ExecutionNotFoundError if none)."""
+    return _load_run(execution_id)
 
 
 def get_run(execution_id: str) -> dict[str, Any]:
     """One run with its checkpoints and kitaru record, as a plain dict."""
     run = _load_run(execution_id)
     item = _summary(run)
-    meta = item.pop("_meta")
+    record = run_record.fold(run)
+    if record.get("legacy"):
+        return {**item, **_legacy_view(run, record)}
+    item["checkpoints"] = record["checkpoints"]
+    item["secret_reads"] = record["secret_reads"]
+    item["llm_calls"] = record["llm_calls"]
+    item["error"] = record["error"]
+    return item
+
+
+def _legacy_view(run: Any, meta: dict[str, Any]) -> dict[str, Any]:
     recorded = {c.get("id"): c for c in meta.get("checkpoints", []) if isinstance(c, dict)}
     checkpoints = []
-
     for invocation_id, step_run in run.steps.items():
         if invocation_id.startswith(RESULT_STEP_PREFIX):
-            continue  # the flow's result, not a checkpoint
+            continue
         rec = recorded.get(invocation_id, {})
+        status = run_record.status_of(step_run)
         checkpoints.append(
             {
                 "id": invocation_id,
                 "name": rec.get("name", invocation_id),
-                "status": str(getattr(step_run.status, "value", step_run.status)),
+                "status": "completed" if status in ("completed", "cached") else status,
                 "started": _iso(step_run.start_time),
-                "duration_s": _duration(step_run.start_time, step_run.end_time),
+                "duration_s": run_state.duration(step_run.start_time, step_run.end_time),
                 "attempts": rec.get("attempts", 1),
                 "reused_from": str(step_run.original_step_run_id)
                 if getattr(step_run, "original_step_run_id", None)
@@ -131,49 +112,41 @@ def get_run(execution_id: str) -> dict[str, Any]:
             }
         )
     checkpoints.sort(key=lambda c: c["started"] or "")
-    item["checkpoints"] = checkpoints
-    item["secret_reads"] = list(meta.get("secret_reads", []))
-    item["error"] = meta.get("error")
-    return item
-
-
-_SUCCESS = {"completed", "cached", "skipped"}
+    return {
+        "checkpoints": checkpoints,
+        "secret_reads": list(meta.get("secret_reads", [])),
+        "llm_calls": list(meta.get("llm_calls", [])),
+        "error": meta.get("error"),
+    }
 
 
 def replay_info(execution_id: str) -> dict[str, Any]:
-    """What a replay of ``execution_id`` needs: flow name, kitaru record, successful calls."""
+    """What a replay of ``execution_id`` needs: flow name, its record, successful calls."""
     run = _load_run(execution_id)
-    meta = _kitaru_record(run)
+    record = run_record.fold(run)
     successful = [
         inv
         for inv, step_run in run.steps.items()
-        if str(getattr(step_run.status, "value", step_run.status)) in _SUCCESS
+        if run_record.status_of(step_run) in ("completed", "cached", "skipped")
     ]
     return {
         "id": str(run.id),
-        "flow": run.pipeline.name if run.pipeline is not None else meta.get("flow"),
-        "status": str(getattr(run.status, "value", run.status)),
-        "meta": meta,
+        "flow": run.pipeline.name if run.pipeline is not None else record.get("flow"),
+        "status": run_state.execution_status(run),
+        "meta": record,
+        "inputs": dict(run.config.parameters or {}).get("inputs"),
         "successful": successful,
     }
 
 
 def run_status(execution_id: str) -> str:
-    """The run's status as a plain string (one light request)."""
-    try:
-        run_uuid = uuid.UUID(execution_id)
-    except ValueError:
-        raise ExecutionNotFoundError(execution_id) from None
-    try:
-        run = get_client().zen_store.get_run(run_uuid, hydrate=False)
-    except KeyError:
-        raise ExecutionNotFoundError(execution_id) from None
-    return str(getattr(run.status, "value", run.status))
+    """kitaru's status of the run (a dead runner is recorded crashed on the way)."""
+    return run_state.execution_status(_load_run(execution_id))
 
 
 def kitaru_record(execution_id: str) -> dict[str, Any]:
-    """kitaru's record attached to the run ({} until the flow body has ended)."""
-    return _kitaru_record(_load_run(execution_id))
+    """The execution's record folded from its steps and runner (see ``run_record``)."""
+    return run_record.fold(_load_run(execution_id))
 
 
 def run_id_by_name(run_name: str) -> str | None:
@@ -190,7 +163,7 @@ def flow_result(execution_id: str) -> Any:
     import json
 
     run = _load_run(execution_id)
-    text = _kitaru_record(run).get("result_json")
+    text = run_record.fold(run).get("result_json")
     if isinstance(text, str):
         return json.loads(text)
     for name, step_run in run.steps.items():
@@ -207,29 +180,25 @@ def run_parameters(execution_id: str) -> dict[str, Any]:
     return dict(run.config.parameters or {})
 
 
-LOGS_KEY = "kitaru_logs"
-
-
-def record_step(step_run_id: str, data: dict[str, Any], key: str = META_KEY) -> None:
-    """Attach kitaru's record of one checkpoint call (or its output) to its step run."""
+def record_step(step_run_id: str, metadata: dict[str, Any]) -> None:
+    """Attach kitaru's record of one checkpoint call (flat metadata cards) to its step run."""
     from zenml.enums import MetadataResourceTypes
     from zenml.models import RunMetadataResource
 
     get_client().create_run_metadata(
-        metadata={key: data},
+        metadata=metadata,
         resources=[
             RunMetadataResource(id=uuid.UUID(step_run_id), type=MetadataResourceTypes.STEP_RUN)
         ],
     )
 
 
-def step_record(execution_id: str, invocation_id: str) -> dict[str, Any]:
-    """kitaru's record of one step run ({} if the step recorded none, e.g. it was reused)."""
+def step_record(execution_id: str, invocation_id: str) -> CheckpointRecord | None:
+    """kitaru's record of one step run (None if the step recorded none, e.g. it was reused)."""
     step_run = _load_run(execution_id).steps.get(invocation_id)
     if step_run is None or getattr(step_run, "original_step_run_id", None):
-        return {}
-    record = step_run.run_metadata.get(META_KEY)
-    return dict(record) if isinstance(record, dict) else {}
+        return None
+    return CheckpointRecord.from_metadata(run_record.step_metadata(step_run))
 
 
 def step_states(execution_id: str) -> list[tuple[str, str, float | None]]:
@@ -240,8 +209,8 @@ def step_states(execution_id: str) -> list[tuple[str, str, float | None]]:
     return [
         (
             str(s.name),
-            str(getattr(s.status, "value", s.status)),
-            _duration(s.start_time, s.end_time),
+            run_record.status_of(s),
+            run_state.duration(s.start_time, s.end_time),
         )
         for s in page.items
     ]
@@ -251,8 +220,8 @@ def checkpoint_logs(execution_id: str) -> list[tuple[str, str, str]]:
     """(invocation ID, status, what it printed and logged) for each checkpoint that did."""
     out = []
     for name, step_run in _load_run(execution_id).steps.items():
-        record = step_run.run_metadata.get(LOGS_KEY)
+        record = run_record.step_metadata(step_run).get(OUTPUT_CARD)
         if isinstance(record, dict) and isinstance(record.get("output"), str):
-            status = str(getattr(step_run.status, "value", step_run.status))
+            status = run_record.status_of(step_run)
             out.append((str(name), status, record["output"]))
     return out

@@ -7,14 +7,14 @@ kitaru's and ZenML's frames in a failed step's traceback. :func:`install`
 changes three places of ZenML in this process:
 
 - the docstring and source code recorded with a step run: for a checkpoint, its
-  user function (registered by :func:`call_key` for the call, found by run and
+  user function (noted for the call by :func:`note_source`, found by run and
   invocation ID when ZenML creates the step run; an isolated checkpoint's by its
   source path);
 - the source code recorded with a flow's snapshot: the flow function;
 - the exception info of a failed step or run: the line is counted from the
   start of the outermost user function in the traceback (the one the Code tab
-  shows), and frames of kitaru and ZenML are dropped (``KITARU_DEBUG=1`` keeps
-  them).
+  shows), the body's own (redacted) error stands for kitaru's stand-in, and
+  frames of kitaru and ZenML are dropped (``KITARU_DEBUG=1`` keeps them).
 
 Source text is read once per function (memoised). Nothing else changes.
 """
@@ -39,35 +39,17 @@ _lock = threading.Lock()
 _installed = False
 
 
-# ----------------------------------------------------------------- call keys
+# ------------------------------------------------------------ calls' functions
 
 
-def call_key(invocation_id: str, source: Callable[..., Any] | None = None) -> str:
-    """The key of checkpoint call ``invocation_id`` of the running flow; notes its function.
-
-    The step finds its call again by the same key (:func:`current_call_key`), so
-    no kitaru-internal value has to travel as a step parameter.
-    """
-    from zenml.execution.pipeline.dynamic.run_context import DynamicPipelineRunContext
-
-    ctx = DynamicPipelineRunContext.get()
-    run_id = ctx.run.id if ctx is not None and ctx.run is not None else "-"
-    key = f"{run_id}:{invocation_id}"
+def note_source(key: str, source: Callable[..., Any] | None) -> None:
+    """Note the user's function of the checkpoint call ``key`` (``execution/invocation``)."""
     if source is not None:
         with _lock:
             _sources[key] = source
-    return key
 
 
-def current_call_key() -> str:
-    """The key of the checkpoint call the running ZenML step executes."""
-    from zenml import get_step_context
-
-    ctx = get_step_context()
-    return f"{ctx.pipeline_run.id}:{ctx.step_run.name}"
-
-
-def forget(key: str) -> None:
+def forget_source(key: str) -> None:
     """Drop the function noted for ``key`` (the call has ended)."""
     with _lock:
         _sources.pop(key, None)
@@ -106,7 +88,7 @@ def _step_text(factory: Any, step: Any) -> tuple[str | None, str | None] | None:
     """The user's docstring and source for a kitaru step, or None for other steps."""
     path = str(getattr(step.spec.source, "import_path", ""))
     if path == _INLINE_STEP:
-        key = f"{factory.pipeline_run.id}:{step.spec.invocation_id}"
+        key = f"{factory.pipeline_run.id}/{step.spec.invocation_id}"
         with _lock:
             fn = _sources.get(key)
         # A flow-body call (an LLM call) has no function of the user's to show.
@@ -187,12 +169,25 @@ def drop_internal_frames(text: str) -> str:
     return "".join(kept)
 
 
+def body_error(exc: BaseException) -> BaseException:
+    """The body's own (redacted) error behind the stand-in kitaru's step raised for it.
+
+    The inline step raises an exception of its module ``from None`` (so that ZenML
+    does not retry the step); the body's error is its ``__context__``.
+    """
+    inner = exc.__context__
+    if type(exc).__module__ == _FLOW_ENTRY[0] and exc.__suppress_context__ and inner is not None:
+        return inner
+    return exc
+
+
 def _exception_info(original: Callable[..., Any], exc: BaseException, user_func: Any) -> Any:
     kitaru_entry = _is_flow_entry(user_func) or (
-        getattr(user_func, "__module__", None) == "kitaru._zenml.pipelines"
+        getattr(user_func, "__module__", None) == _FLOW_ENTRY[0]
     )
     if not kitaru_entry:
         return original(exc, user_func)
+    exc = body_error(exc)
     info = original(exc, outermost_user_code(exc))
     if not os.environ.get("KITARU_DEBUG"):
         info.traceback = drop_internal_frames(info.traceback)

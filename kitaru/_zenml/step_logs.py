@@ -43,6 +43,15 @@ def log_entries(text: str, when: datetime | None = None) -> list[dict[str, Any]]
     return entries
 
 
+def attach_output(step_run_id: str, metadata: dict[str, Any]) -> bool:
+    """Show the output kept in a checkpoint record's metadata in the step's Logs tab."""
+    from kitaru.runtime.record import OUTPUT_CARD
+
+    card = metadata.get(OUTPUT_CARD)
+    text = card.get("output") if isinstance(card, dict) else None
+    return attach(step_run_id, text) if isinstance(text, str) else False
+
+
 def attach(step_run_id: str, text: str) -> bool:
     """Show ``text`` (already redacted) in the step's Logs tab; True if it was attached.
 

@@ -6,6 +6,7 @@ import click
 
 from kitaru.cli._base import KitaruGroup
 from kitaru.cli.executions_cmd import executions_group
+from kitaru.cli.executions_retry_cmd import cancel_cmd, recover_cmd, retry_cmd
 from kitaru.cli.login_cmd import login_cmd, logout_cmd
 from kitaru.cli.meta_cmd import completion_cmd, version_cmd
 from kitaru.cli.model_cmd import model_group
@@ -34,6 +35,9 @@ cli.add_command(secrets_group)
 secrets_group.add_command(run_cmd)
 secrets_group.add_command(rename_cmd)
 cli.add_command(executions_group)
+executions_group.add_command(retry_cmd)
+executions_group.add_command(recover_cmd)
+executions_group.add_command(cancel_cmd)
 cli.add_command(model_group)
 cli.add_command(stack_group)
 cli.add_command(version_cmd)

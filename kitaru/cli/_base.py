@@ -43,6 +43,10 @@ class KitaruGroup(click.Group):
             raise
         except KeyboardInterrupt:
             fail("Interrupted.", 130)
+        except BrokenPipeError:
+            # The reader went away (`kitaru ... | head`): stop quietly, as `cat` would.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         except Exception as exc:  # last resort; never print values
             if os.environ.get("KITARU_DEBUG"):
                 raise

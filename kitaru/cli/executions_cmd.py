@@ -8,14 +8,12 @@ import click
 
 from kitaru.cli._base import json_option, print_json, print_table
 from kitaru.cli.llm_calls import llm_call_line
+from kitaru.runtime.record import EXECUTION_STATUSES
 
 
 @click.group("executions", help="Inspect flow executions (status, checkpoints, secret reads).")
 def executions_group() -> None:
     """Group for the executions commands."""
-
-
-STATUSES = ("running", "completed", "failed", "initializing", "stopped", "cached")
 
 
 def _nothing_found(flow: str | None, status: str | None) -> str:
@@ -40,7 +38,7 @@ def _time(iso: str | None) -> str:
 @click.option("--flow", "flow_name", default=None, help="Only executions of this flow.")
 @click.option(
     "--status",
-    type=click.Choice(STATUSES, case_sensitive=False),
+    type=click.Choice(EXECUTION_STATUSES, case_sensitive=False),
     default=None,
     help="Only executions with this status.",
 )
@@ -207,7 +205,7 @@ def logs_cmd(execution_id: str, only: str | None, follow: bool, as_json: bool) -
             if not as_json:
                 click.echo(f"== {invocation_id} ({step_status}) ==")
                 click.echo(text.rstrip("\n"))
-        if not follow or status in ("completed", "failed", "stopped", "cached"):
+        if not follow or status not in ("running",):
             break
         time.sleep(1.0)
     if as_json:

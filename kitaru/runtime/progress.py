@@ -8,6 +8,7 @@ switched off) means the events go nowhere, at the cost of one lookup.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any, Protocol
@@ -43,3 +44,18 @@ def reporting_to(sink: ProgressSink | None) -> Iterator[None]:
         yield
     finally:
         _sink.reset(token)
+
+
+def report_end(
+    sink: ProgressSink | None,
+    events: list[dict[str, Any]],
+    invocation_id: str,
+    started: float,
+    error: BaseException | None,
+) -> None:
+    """Tell ``sink`` that a checkpoint call ended (with its LLM calls among ``events``)."""
+    if sink is None:
+        return
+    text = None if error is None else f"{type(error).__name__}: {error}"[:200]
+    calls = [e for e in events if e.get("checkpoint") == invocation_id]
+    sink.checkpoint_finished(invocation_id, time.monotonic() - started, text, calls)

@@ -72,3 +72,46 @@ class ReplayPlan:
                 execution_id=self.original_id,
             )
         return True
+
+
+@dataclass
+class RetryPlan:
+    """A retry continues its own execution: which calls completed there, and which were made.
+
+    Each completed call returns its stored output; ZenML matches them by
+    invocation ID, so kitaru checks first that the flow still makes the same call
+    (checkpoint name and argument fingerprint). A call the recorded run never
+    made, while completed calls are still to come, means the code changed its
+    calls: it is refused before it runs live. Either refusal says to replay.
+    """
+
+    execution_id: str
+    completed: dict[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    known: set[str] = field(default_factory=set)
+    matched: set[str] = field(default_factory=set)
+
+    def _refuse(self, what: str) -> ReplayError:
+        return ReplayError(
+            f"Execution {self.execution_id} cannot be retried: the flow's code changed its "
+            f"calls since it ran ({what}), so its recorded outputs do not apply. Replay it "
+            f"instead (a new execution): kitaru executions replay {self.execution_id}",
+            execution_id=self.execution_id,
+        )
+
+    def check(self, invocation_id: str, name: str, args_hash: str) -> bool:
+        """True if the call's stored output will be returned; raise if the code changed."""
+        rec = self.completed.get(invocation_id)
+        if rec is None:
+            pending = sorted(set(self.completed) - self.matched)
+            if invocation_id not in self.known and pending:
+                raise self._refuse(
+                    f"call {invocation_id!r} is new, and recorded call {pending[0]!r} "
+                    "has not been reached"
+                )
+            return False
+        if rec[0] is not None and rec[0] != name:
+            raise self._refuse(f"call {invocation_id!r} was checkpoint {rec[0]!r}, now {name!r}")
+        if rec[1] is not None and rec[1] != args_hash:
+            raise self._refuse(f"call {invocation_id!r} ({name}) now gets different arguments")
+        self.matched.add(invocation_id)
+        return True

@@ -24,9 +24,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kitaru.errors import KitaruContextError
+from kitaru.errors import ExecutionCancelledError, KitaruContextError
+from kitaru.runtime.record import CheckpointRecord, SecretReadRecord
 from kitaru.runtime.redaction import Redactor, process_redactor
-from kitaru.runtime.replay import ReplayPlan, fingerprint
+from kitaru.runtime.replay import ReplayPlan, RetryPlan, fingerprint
 
 if TYPE_CHECKING:
     from kitaru._zenml.backend import StoredSecret
@@ -94,13 +95,21 @@ class ExecutionScope:
     model_registry: dict[str, Any] | None = None
     # Set when this execution replays another: what may be reused (see replay.py).
     replay: ReplayPlan | None = None
+    # Set when this execution continues itself after a crash or failure (a retry).
+    retry: RetryPlan | None = None
     # Futures of submitted checkpoints; the flow collects them before it ends.
     futures: list[Any] = field(default_factory=list)
+    # Set when someone cancelled this execution: no further checkpoint starts.
+    stop_requested: threading.Event = field(default_factory=threading.Event)
     # Set once this execution warned that isolated checkpoints run inline here.
     warned_inline_isolated: bool = False
     _counters: dict[str, int] = field(default_factory=dict)
     _cache: dict[str, StoredSecret] = field(default_factory=dict)
     _read_index: dict[tuple[str, tuple[str, ...], str | None], SecretRead] = field(
+        default_factory=dict
+    )
+    # The same reads per checkpoint call, for that call's own record.
+    _call_reads: dict[str, dict[tuple[str, tuple[str, ...]], SecretRead]] = field(
         default_factory=dict
     )
     # Checkpoint bodies running now (in any thread), for reads made outside the context.
@@ -117,12 +126,15 @@ class ExecutionScope:
         Also fingerprints the call's arguments and, in a replay, checks that the
         original call with this ID matches (raises ``ReplayError`` if not).
         """
+        if self.stop_requested.is_set():
+            raise ExecutionCancelledError(self.execution_id)
         with self._lock:
             n = self._counters.get(name, 0) + 1
             self._counters[name] = n
         invocation_id = name if n == 1 else f"{name}_{n}"
         args_hash = fingerprint(args, kwargs or {})
-        reused = self.replay.check(invocation_id, name, args_hash) if self.replay else False
+        plan = self.retry or self.replay
+        reused = plan.check(invocation_id, name, args_hash) if plan is not None else False
         self.checkpoints[invocation_id] = {
             "id": invocation_id,
             "name": name,
@@ -138,6 +150,36 @@ class ExecutionScope:
         rec["attempts"] = int(rec.get("attempts", 0)) + 1
         if error is not None:
             rec.setdefault("errors", []).append(type(error).__name__)
+
+    def call_record(
+        self, invocation_id: str, started: float, error: BaseException | None
+    ) -> CheckpointRecord:
+        """The typed record of a checkpoint call that just ended (reads, LLM calls, attempts)."""
+        rec = self.checkpoints.get(invocation_id, {})
+        with self._lock:
+            reads = list(self._call_reads.pop(invocation_id, {}).values())
+            calls = tuple(e for e in self.events if e.get("checkpoint") == invocation_id)
+        text = None
+        if error is not None:
+            text = self.redactor.redact(f"{type(error).__name__}: {error}")[:2000]
+        return CheckpointRecord(
+            id=invocation_id,
+            name=str(rec.get("name", invocation_id)),
+            status="failed" if error is not None else "completed",
+            attempts=max(1, int(rec.get("attempts", 1))),
+            args_hash=rec.get("args_hash"),
+            errors=tuple(rec.get("errors", ())),
+            error=text,
+            started=started,
+            ended=time.time(),
+            secret_reads=tuple(
+                SecretReadRecord(
+                    secret=r.secret, keys=r.keys, count=r.count, at=r.at, last_at=r.last_at or r.at
+                )
+                for r in reads
+            ),
+            llm_calls=calls,
+        )
 
     def secret_loader(self, ref: str) -> Callable[[], StoredSecret]:
         """A loader that reads ``ref`` from the store once per execution."""
@@ -189,13 +231,19 @@ class ExecutionScope:
         cp = _checkpoint.get()
         now = time.time()
         with self._lock:
-            if cp is not None:
-                where: str | None = cp.name
-            elif _execution.get() is self:
-                where = None
-            else:
+            if cp is None and _execution.get() is not self:
                 names = {c.name for c in self._active}
-                where = names.pop() if len(names) == 1 else None
+                if len(names) == 1:
+                    cp = self._active[0]
+            where = cp.name if cp is not None else None
+            if cp is not None:
+                calls = self._call_reads.setdefault(cp.invocation_id, {})
+                own = calls.get((secret, keys))
+                if own is None:
+                    calls[(secret, keys)] = SecretRead(secret, keys, where, now)
+                else:
+                    own.count += 1
+                    own.last_at = now
             entry = self._read_index.get((secret, keys, where))
             if entry is not None:
                 entry.count += 1
