@@ -33,6 +33,7 @@ import logging
 import os
 import sys
 
+import kitaru
 from kitaru import checkpoint, flow, get_secret
 
 log = logging.getLogger("dashflows")
@@ -41,9 +42,10 @@ log = logging.getLogger("dashflows")
 @checkpoint
 def compose_greeting(who: str) -> str:
     """Greet WHO with the team's key (never shown)."""
-    key = get_secret("dash-creds")["API_KEY"]
+    key = get_secret("dash-creds")["OPENAI_API_KEY"]
     print(f"printed-marker for {who}: key={key}")
     log.warning("logged-marker for %s", who)
+    kitaru.llm(f"summarise {who}", model="dashllm")
     return f"Hello, {who}!"
 
 
@@ -96,14 +98,21 @@ def _run_flow(workdir: Path, config: Path, who: str, **extra: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def dashboard(tmp_path_factory: pytest.TempPathFactory, canary: str) -> Iterator[dict[str, Any]]:
+def dashboard(
+    tmp_path_factory: pytest.TempPathFactory, canary: str, openai_server: Any
+) -> Iterator[dict[str, Any]]:
     """A local server over a fresh store, with a completed, a failed and a replayed run."""
     assert missing_server_extra() is None, "the dev install includes the server extra"
     ensure_playwright()
     root = tmp_path_factory.mktemp("dashboard")
     config = root / "config"
     (root / "dashflows.py").write_text(FLOWS)
-    done = _cli(config, "secrets", "set", "dash-creds", f"--API_KEY={canary}")
+    done = _cli(config, "secrets", "set", "dash-creds", f"--OPENAI_API_KEY={canary}")
+    assert done.returncode == 0, done.stderr
+    model = ["--model", "openai/demo", "--secret", "dash-creds"]
+    done = _cli(
+        config, "model", "register", "dashllm", *model, "--api-base", openai_server.base_url
+    )
     assert done.returncode == 0, done.stderr
     login = _cli(config, "login", "--local", "--json")
     assert login.returncode == 0, login.stderr
@@ -204,7 +213,17 @@ def test_the_dashboard_shows_the_users_code_output_and_errors(
         logs = b.tab("Logs", expect="printed-marker")
         assert "printed-marker for ada: key=[REDACTED]" in logs
         assert "logged-marker for ada" in logs
-        b.tab("Metadata")
+        # The call's record, as cards of fields (item by item, not one JSON blob).
+        b.tab("Metadata", expect="kitaru_llm_call_1")
+        for card in ("kitaru", "kitaru_secret_read_1", "kitaru_llm_call_1"):
+            b.page.get_by_text(card, exact=True).last.click()
+        b.wait_for_text("OPENAI_API_KEY")
+        meta = b.shot("metadata-open")
+        for field in ("attempts", "duration_s", "secret_reads", "llm_calls", "status"):
+            assert field in meta, meta
+        assert "dash-creds" in meta and "OPENAI_API_KEY" in meta  # names and keys only
+        assert "dashllm" in meta and "openai/demo" in meta, meta
+        assert re.search(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", meta), meta  # ISO timestamps
 
         text = b.open(f"{runs}/{dashboard['failed']}", "failed-run", expect="risky_step")
         assert "failed" in text.lower()

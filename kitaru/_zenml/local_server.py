@@ -114,7 +114,7 @@ def _free_port(preferred: int | None) -> int:
     raise BackendError("No free port on 127.0.0.1 for the local server.", operation="login")
 
 
-def _prepare_store(p: Paths, password: str) -> None:
+def _prepare_store(password: str) -> None:
     """Give the store's user the server password and answer the onboarding survey.
 
     Done on the embedded store itself, before the server opens it; the store is
@@ -184,7 +184,7 @@ def start(port: int | None = None) -> tuple[LocalServer, bool]:
         return current, False
     p = paths()
     password = secrets.token_urlsafe(24)
-    _prepare_store(p, password)
+    _prepare_store(password)
     pw_file = _password_file(p)
     write_private_file(pw_file, password + "\n")
     chosen = _free_port(port)
