@@ -223,6 +223,9 @@ def test_the_dashboard_shows_the_users_code_output_and_errors(
             assert field in meta, meta
         assert "dash-creds" in meta and "OPENAI_API_KEY" in meta  # names and keys only
         assert "dashllm" in meta and "openai/demo" in meta, meta
+        llm_fields = ("usage.prompt_tokens", "usage.completion_tokens", "latency_s", "cost_usd")
+        for field in (*llm_fields, "credential_source"):
+            assert field in meta, meta
         assert re.search(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", meta), meta  # ISO timestamps
 
         text = b.open(f"{runs}/{dashboard['failed']}", "failed-run", expect="risky_step")

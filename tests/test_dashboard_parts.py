@@ -112,3 +112,28 @@ def test_login_local_refuses_other_login_options(tmp_path: Path) -> None:
     )
     assert port.returncode == 2
     assert "--port applies only to --local" in port.stderr
+
+
+def test_step_errors_name_the_users_line_and_debug_keeps_kitarus_frames(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from zenml.utils import exception_utils
+
+    from kitaru._bodies import call_body
+    from kitaru._zenml import pipelines  # importing it installs the hooks
+
+    entry = pipelines.kitaru_flow  # what ZenML passes as the run's user function
+    try:
+        call_body(_user_function, (True,), {})
+    except ValueError as exc:
+        body_exc = exc
+    assert step_code.body_error(body_exc) is body_exc  # not a stand-in of kitaru's step
+    monkeypatch.delenv("KITARU_DEBUG", raising=False)
+    info = exception_utils.collect_exception_information(body_exc, entry)
+    assert info.message == "user line"
+    assert "_bodies.py" not in info.traceback
+    assert 'raise ValueError("user line")' in info.traceback
+    assert info.user_code_line is not None
+    monkeypatch.setenv("KITARU_DEBUG", "1")
+    kept = exception_utils.collect_exception_information(body_exc, entry)
+    assert "_bodies.py" in kept.traceback
