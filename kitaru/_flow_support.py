@@ -63,9 +63,20 @@ def end_record(
     return data
 
 
-def plan_replay(execution_id: str, flow_name: str) -> tuple[ReplayPlan, dict[str, Any] | None]:
+def plan_replay(flow_name: str, replay: dict[str, Any]) -> ReplayPlan:
+    """The plan of a replay of ``replay["of"]``: what is reused, up to which cut, and how.
+
+    ``replay`` is what travels with the run: the original execution (``of``),
+    the cut (``from``: the first invocation ID to run live) and replaced
+    outputs (``outputs``: invocation ID -> JSON value).
+
+    Raises:
+        ReplayError: the original belongs to another flow or is still going.
+        KitaruValidationError: the cut or a replaced output names no call of it.
+    """
     from kitaru._zenml import runs
 
+    execution_id = str(replay["of"])
     info = runs.replay_info(execution_id)
     if info["flow"] != flow_name:
         raise ReplayError(
@@ -77,13 +88,60 @@ def plan_replay(execution_id: str, flow_name: str) -> tuple[ReplayPlan, dict[str
             f"Execution {execution_id} is still {info['status']}; replay it once it has ended.",
             execution_id=execution_id,
         )
-    meta = info["meta"]
-    recorded = {
-        c["id"]: c for c in meta.get("checkpoints", []) if isinstance(c, dict) and "id" in c
-    }
-    plan = ReplayPlan(info["id"], recorded, set(info["successful"]))
-    stored = info.get("inputs") or meta.get("inputs")
-    return plan, stored if isinstance(stored, dict) else None
+    calls = [c for c in info["meta"].get("checkpoints", []) if isinstance(c, dict) and "id" in c]
+    order = [str(c["id"]) for c in calls]
+    cut = replay.get("from")
+    if cut is not None and cut not in order:
+        raise KitaruValidationError(
+            f"Execution {execution_id} has no checkpoint call {cut!r}; its calls are: "
+            f"{', '.join(order) or '(none)'}.",
+            field="from",
+        )
+    before = order[: order.index(cut)] if cut is not None else order
+    reusable = {i for i in before if i in set(info["successful"])}
+    outputs = dict(replay.get("outputs") or {})
+    for invocation_id in outputs:
+        if invocation_id not in reusable:
+            raise KitaruValidationError(
+                f"--output {invocation_id}: execution {execution_id} has no completed call "
+                f"{invocation_id!r} before the cut; outputs can be replaced for: "
+                f"{', '.join(sorted(reusable)) or '(none)'}.",
+                field="outputs",
+            )
+    return ReplayPlan(
+        execution_id,
+        recorded={str(c["id"]): c for c in calls},
+        reusable=reusable,
+        known=set(order),
+        cut=cut,
+        outputs=outputs,
+    )
+
+
+def replay_inputs(execution_id: str) -> dict[str, Any] | None:
+    """The arguments the original execution ran with (None if it did not keep them)."""
+    from kitaru._zenml import runs
+
+    stored = runs.run_parameters(execution_id).get("inputs")
+    return stored if isinstance(stored, dict) else None
+
+
+def check_overrides(outputs: dict[str, Any]) -> dict[str, Any]:
+    """Replaced outputs as plain JSON, refused if not JSON or holding a secret value."""
+    try:
+        text = json.dumps(outputs, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise KitaruValidationError(
+            f"A replaced output must be a JSON value: {exc}.", field="outputs"
+        ) from None
+    match = find_resolved_value(outputs)
+    if match is not None:
+        raise KitaruValidationError(
+            f"A replaced output holds a value of secret {match.secret!r} read in this "
+            "process; secret values are never stored with a run.",
+            field="outputs",
+        )
+    return cast(dict[str, Any], json.loads(text))
 
 
 def registry_snapshot() -> dict[str, Any] | None:

@@ -57,12 +57,23 @@ def load_recorded_flow(execution_id: str, verb: str) -> Any:
         ) from None
 
 
-def replay_execution(execution_id: str, *, stack: str | None = None) -> Any:
+def replay_execution(
+    execution_id: str,
+    *,
+    stack: str | None = None,
+    from_: str | None = None,
+    kwargs: dict[str, Any] | None = None,
+    outputs: dict[str, Any] | None = None,
+) -> Any:
     """Replay execution ``execution_id``; returns the new execution's ``FlowHandle``.
+
+    ``from_``, ``outputs``: see ``my_flow.replay``; ``kwargs`` replace the
+    original arguments when given.
 
     Raises:
         ExecutionNotFoundError: no such execution.
         ReplayError: the flow cannot be imported (gone, defined inside a function,
             or its module reads a secret at import time) or the replay is unsafe.
     """
-    return load_recorded_flow(execution_id, "replay").replay(execution_id, stack=stack)
+    target = load_recorded_flow(execution_id, "replay")
+    return target.replay(execution_id, stack=stack, from_=from_, outputs=outputs, **(kwargs or {}))

@@ -207,21 +207,22 @@ class _CheckpointSpec:
         # ``wrapped`` is already bound to ``instance`` for methods.
         scope, invocation_id = self.enter(args, kwargs)
         runner = self.runner(wrapped, scope, invocation_id, args, kwargs)
-        from kitaru._zenml import pipelines
+        from kitaru._zenml import pipelines, step_code
 
         if self.runtime == "isolated":
 
             def call() -> Any:
-                return _isolated.call(
+                value = _isolated.call(
                     scope, self.name, invocation_id, wrapped, args, kwargs, runner
                 )
+                return scope.output_of(invocation_id, value)
 
         else:
 
             def call() -> Any:
-                return pipelines.call_checkpoint(
-                    scope.execution_id, invocation_id, runner, source=wrapped
-                )
+                step_code.note_source(scope.execution_id, invocation_id, wrapped)
+                value = pipelines.call_checkpoint(scope.execution_id, invocation_id, runner)
+                return scope.output_of(invocation_id, value)
 
         if inspect.iscoroutinefunction(wrapped):
             # The step (and the body's own event loop) runs in a worker thread with
@@ -247,9 +248,10 @@ def _submit(
         )
     scope, invocation_id = spec.enter(args, kwargs)
     runner = spec.runner(fn, scope, invocation_id, args, kwargs)
-    from kitaru._zenml import pipelines
+    from kitaru._zenml import pipelines, step_code
 
-    future = pipelines.submit_checkpoint(scope.execution_id, invocation_id, runner, source=fn)
+    step_code.note_source(scope.execution_id, invocation_id, fn)
+    future = pipelines.submit_checkpoint(scope.execution_id, invocation_id, runner)
     scope.futures.append(future)
     return future
 

@@ -20,11 +20,10 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overlo
 
 import wrapt
 
-from kitaru._bodies import call_body, redact_exception
 from kitaru._decorator_checks import validate_function, validate_name
+from kitaru._flow_exec import execute_flow
 from kitaru._flow_support import (
     check_inputs,
-    end_record,
     plan_replay,
     process_state_kept,
     refuse_start_at_import_time,
@@ -37,54 +36,19 @@ from kitaru.errors import (
     KitaruContextError,
     KitaruValidationError,
     ReplayError,
-    SecretLeakError,
 )
 from kitaru.runtime import (
-    ExecutionScope,
     current_execution_or_none,
-    execution_scope,
-    register_boundary,
 )
-from kitaru.runtime.capture import capturing
 from kitaru.runtime.interrupts import is_interrupt
 from kitaru.runtime.progress import reporting_to
-from kitaru.runtime.record import plain_json
 
 if TYPE_CHECKING:
     from kitaru._zenml.run_state import Runner
-    from kitaru.runtime.replay import RetryPlan
+    from kitaru.runtime.replay import ReplayPlan, RetryPlan
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def _run_flow_body(
-    scope: ExecutionScope, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    with execution_scope(scope):
-        failure: Exception | None = None
-        try:
-            result = call_body(fn, args, kwargs)
-            # Structured concurrency: every submitted checkpoint ends with its flow,
-            # and a failure nobody asked for (no ``result()``) fails the flow.
-            for future in list(scope.futures):
-                if not future.observed:
-                    future.result()
-        except Exception as exc:  # noqa: BLE001 - user code may raise anything
-            failure = exc
-        if failure is not None:
-            # Raised outside the ``except`` block, so a redacted replacement does
-            # not carry the original (unredacted) exception as its context.
-            raise redact_exception(failure, scope.redactor)
-        match = scope.redactor.find_in_object(result)
-        if match is not None:
-            raise SecretLeakError(
-                where=f"Result of flow {scope.flow_name!r}", secret=match.secret, key=match.key
-            )
-        return result
-
-
-register_boundary(_run_flow_body.__code__)
 
 
 class _FlowSpec:
@@ -98,10 +62,13 @@ class _FlowSpec:
         kwargs: dict[str, Any],
         *,
         stack: str | None = None,
-        replay_of: str | None = None,
+        replay: ReplayPlan | None = None,
         progress: bool | None = None,
     ) -> FlowHandle[Any]:
-        """Submit a run of this flow (``target`` is the @flow object) and return its handle."""
+        """Submit a run of this flow (``target`` is the @flow object) and return its handle.
+
+        ``replay`` makes it a replay: its plan says which recorded calls are reused.
+        """
         outer = current_execution_or_none()
         if outer is not None:
             raise KitaruContextError(
@@ -144,7 +111,10 @@ class _FlowSpec:
                 "flow": source,
                 "inputs": inputs,
                 "registry": registry_snapshot(),
-                "replay_of": replay_of,
+                "replay_of": replay.original_id if replay is not None else None,
+                "replay": None
+                if replay is None
+                else {"of": replay.original_id, "from": replay.cut, "outputs": replay.outputs},
                 "source_root": root,
             }
             run_name = f"{self.name}-{uuid.uuid4().hex[:16]}"
@@ -153,13 +123,13 @@ class _FlowSpec:
             if reporter is not None:
                 reporter.flow_started(orchestrator.stack)
             try:
-                if replay_of is None:
+                if replay is None:
                     run = pipelines.start_flow(
                         self.name, run_name, params, orchestrator.run_settings()
                     )
                 else:
                     run = pipelines.replay_flow(
-                        self.name, run_name, replay_of, params, orchestrator.run_settings()
+                        self.name, run_name, replay, params, orchestrator.run_settings()
                     )
             except BaseException as exc:  # noqa: BLE001 - the handle carries the flow's error
                 error = exc
@@ -189,39 +159,12 @@ class _FlowSpec:
         execution_id: str,
         inputs: dict[str, Any],
         registry: dict[str, Any] | None,
-        replay_of: str | None,
+        replay: dict[str, Any] | None,
         runner: Runner,
         retry: RetryPlan | None = None,
     ) -> Any:
-        """Run the flow body as execution ``execution_id``, in the process running the run.
-
-        ``runner`` records how this attempt ends; ``retry`` is set when the run
-        continues itself in place (completed calls return their stored outputs).
-        """
-        from kitaru._zenml import secret_store
-
-        started = time.time()
-        scope = ExecutionScope(
-            flow_name=self.name, execution_id=execution_id, fetch_secret=secret_store.get_secret
-        )
-        scope.model_registry = registry
-        scope.retry = retry
-        scope.stop_requested = runner.cancel_requested
-        error: BaseException | None = None
-        result: Any = None
-        try:
-            if replay_of is not None:
-                scope.replay = plan_replay(replay_of, self.name)[0]
-            args, kwargs = tuple(inputs.get("args", [])), dict(inputs.get("kwargs", {}))
-            with capturing():
-                result = _run_flow_body(scope, fn, args, kwargs)
-        except BaseException as exc:
-            error = exc
-            raise
-        finally:
-            result_json = plain_json(result) if error is None else None
-            runner.end(end_record(scope, error, started, result_json))
-        return result
+        """Run the flow body as execution ``execution_id`` (see ``kitaru._flow_exec``)."""
+        return execute_flow(self.name, fn, execution_id, inputs, registry, replay, runner, retry)
 
     def __call__(
         self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -264,12 +207,12 @@ class _FlowMethods(Generic[P, R]):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         stack: str | None,
-        replay_of: str | None = None,
+        replay: ReplayPlan | None = None,
         progress: bool | None = None,
     ) -> FlowHandle[R]:
         with process_state_kept():
             return self._spec().start(
-                self, args, kwargs, stack=stack, replay_of=replay_of, progress=progress
+                self, args, kwargs, stack=stack, replay=replay, progress=progress
             )
 
     def run(
@@ -290,27 +233,41 @@ class _FlowMethods(Generic[P, R]):
         return self._start(args, kwargs, stack, progress=progress)
 
     def replay(
-        self, execution_id: str, *args: Any, stack: str | None = None, **kwargs: Any
+        self,
+        execution_id: str,
+        *args: Any,
+        stack: str | None = None,
+        from_: str | None = None,
+        outputs: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> FlowHandle[R]:
-        """Start a new execution that reuses the completed checkpoints of ``execution_id``.
+        """Start a new execution that reuses the recorded outputs of ``execution_id``.
 
         Checkpoint calls that completed there (same checkpoint, same position,
         same arguments) return their recorded outputs without running; the rest
-        run again, reading secrets fresh. Without arguments, the original
-        execution's arguments are used. ``execution_id`` may be a unique prefix
-        (8 characters or more).
+        run again, reading secrets fresh. ``from_`` cuts the replay at that
+        invocation ID: every call before it is reused by position (even if its
+        arguments changed), the cut and everything after it run live.
+        ``outputs`` replaces recorded outputs of calls before the cut with JSON
+        values. Without arguments, the original execution's arguments are used.
+        ``execution_id`` may be a unique prefix (8 characters or more).
 
         Raises:
             ExecutionNotFoundError: no such execution.
+            KitaruValidationError: ``from_`` or an ``outputs`` key names no call of
+                it; a replaced output is not JSON or holds a secret value.
             ReplayError: the execution belongs to another flow or is still running,
-                or the flow changed shape.
+                or the flow changed its calls (raised before any call runs live).
         """
+        from kitaru._flow_support import check_overrides, replay_inputs
         from kitaru.executions import resolve_execution_id
 
         spec = self._spec()
         execution_id = resolve_execution_id(execution_id)
-        _, stored = plan_replay(execution_id, spec.name)
+        overrides = check_overrides(dict(outputs or {}))
+        plan = plan_replay(spec.name, {"of": execution_id, "from": from_, "outputs": overrides})
         if not args and not kwargs:
+            stored = replay_inputs(execution_id)
             if stored is None:
                 raise ReplayError(
                     f"Execution {execution_id} did not store its arguments; pass them: "
@@ -318,7 +275,7 @@ class _FlowMethods(Generic[P, R]):
                     execution_id=execution_id,
                 )
             args, kwargs = tuple(stored.get("args", [])), dict(stored.get("kwargs", {}))
-        return self._start(args, kwargs, stack, replay_of=execution_id)
+        return self._start(args, kwargs, stack, replay=plan)
 
     def retry(self, execution_id: str) -> FlowHandle[R]:
         """Continue ``execution_id`` of this flow in place (same ID) after a failure or crash.
@@ -343,7 +300,7 @@ class _FlowMethods(Generic[P, R]):
         execution_id: str,
         inputs: dict[str, Any],
         registry: dict[str, Any] | None,
-        replay_of: str | None,
+        replay: dict[str, Any] | None,
         runner: Runner,
         retry: RetryPlan | None = None,
     ) -> Any:
@@ -353,7 +310,7 @@ class _FlowMethods(Generic[P, R]):
         runtime context is rebuilt there from the run's parameters.
         """
         return self._spec().execute(
-            cast(Any, self).__wrapped__, execution_id, inputs, registry, replay_of, runner, retry
+            cast(Any, self).__wrapped__, execution_id, inputs, registry, replay, runner, retry
         )
 
 

@@ -10,7 +10,18 @@ from typing import Any
 import pytest
 from conftest import run_cli
 
-from kitaru._zenml import output_views, step_code, step_logs
+from kitaru._zenml import output_views, step_logs
+
+
+@pytest.fixture
+def step_code() -> Any:
+    """kitaru's ZenML hooks, imported (which installs them) once kitaru configured ZenML."""
+    from kitaru._zenml.client import get_client
+
+    get_client()
+    from kitaru._zenml import step_code
+
+    return step_code
 
 
 def test_output_views_cap() -> None:
@@ -62,7 +73,7 @@ def _user_function(fail: bool) -> None:
         raise ValueError("user line")
 
 
-def test_internal_frames_are_dropped_and_the_user_frame_found() -> None:
+def test_internal_frames_are_dropped_and_the_user_frame_found(step_code: Any) -> None:
     from kitaru._bodies import call_body
 
     try:
@@ -78,7 +89,7 @@ def test_internal_frames_are_dropped_and_the_user_frame_found() -> None:
     assert code is not None and code.co_filename == __file__
 
 
-def test_docstring_and_source_of_a_decorated_function() -> None:
+def test_docstring_and_source_of_a_decorated_function(step_code: Any) -> None:
     import kitaru
 
     @kitaru.checkpoint
@@ -115,7 +126,7 @@ def test_login_local_refuses_other_login_options(tmp_path: Path) -> None:
 
 
 def test_step_errors_name_the_users_line_and_debug_keeps_kitarus_frames(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, step_code: Any
 ) -> None:
     from zenml.utils import exception_utils
 

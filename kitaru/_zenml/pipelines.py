@@ -9,11 +9,9 @@ execution ID. The local orchestrator takes the same path in the calling process.
 The flow's result is persisted as the output of a last step, so the caller
 reads it from the store wherever the run happened.
 
-Inline checkpoints run as ZenML steps inside the process that runs the flow
-body. Their arguments (which may hold credentials) must not be written to the
-store, so the step receives only a call key and finds the body in
-``_inline_calls``, a table local to that process: the step always runs in the
-process and the call that put the body there.
+Inline checkpoints run as ZenML steps in the process that runs the flow body.
+Their arguments (which may hold credentials) are never stored: the step finds
+its body in ``_inline_calls``, a table of that process, by run and invocation ID.
 
 This module imports zenml at top level; import it only after
 :func:`kitaru._zenml.client.get_client` has configured ZenML.
@@ -33,17 +31,17 @@ from zenml.config.retry_config import StepRetryConfig
 from zenml.enums import StepRuntime
 from zenml.exceptions import RunInterruptedException, RunStoppedException
 
-from kitaru._zenml import output_views, step_code
+from kitaru._zenml import step_code  # noqa: F401 - importing it shows the user's code in ZenML
 from kitaru.runtime import process_redactor
 from kitaru.runtime.interrupts import register_interrupt
 from kitaru.runtime.record import RECORD_VERSION, CheckpointRecord, plain_json
+from kitaru.runtime.replay import ReplayPlan
 
 _LEAN_STEP: dict[str, Any] = {
     "enable_cache": False,
     "enable_step_logs": False,
     "enable_artifact_metadata": False,
-    # Views of small outputs, only while a server is in use (see output_views).
-    "enable_artifact_visualization": True,
+    "enable_artifact_visualization": True,  # small outputs, with a server (output_views)
 }
 _LEAN_PIPELINE: dict[str, Any] = {
     "dynamic": True,
@@ -68,11 +66,6 @@ CONTINUATIONS = StepRetryConfig(max_retries=100, delay=0, backoff=1)
 
 _MISSING = object()
 T = TypeVar("T")
-
-# ZenML records the user's code for checkpoints and flows, not these wrappers',
-# and offers small outputs as views on a server's dashboard.
-step_code.install()
-output_views.install()
 # ZenML's handler turns SIGINT during a step into this, where SIGINT is ignored.
 register_interrupt(RunInterruptedException)
 
@@ -101,19 +94,17 @@ class _InlineCall:
 
 
 _inline_calls: dict[str, _InlineCall] = {}
+# The step run whose inline checkpoint body is running in this context.
+_step_run: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "kitaru_step_run", default=None
+)
 _inline_lock = threading.Lock()
 
 
-def _put(
-    execution_id: str,
-    invocation_id: str,
-    call: _InlineCall,
-    source: Callable[..., Any] | None = None,
-) -> str:
+def _put(execution_id: str, invocation_id: str, call: _InlineCall) -> str:
     key = f"{execution_id}/{invocation_id}"
     with _inline_lock:
         _inline_calls[key] = call
-    step_code.note_source(key, source)  # the user's function, recorded as the step's code
     return key
 
 
@@ -125,7 +116,6 @@ def _take(key: str) -> _InlineCall:
 def _discard(key: str) -> None:
     with _inline_lock:
         _inline_calls.pop(key, None)
-    step_code.forget_source(key)
 
 
 @step(retry=CONTINUATIONS, **_LEAN_STEP)
@@ -143,8 +133,19 @@ def kitaru_checkpoint() -> Any:
         call = _take(key)
     except KeyError:
         raise _BodyFailed(f"No checkpoint body is waiting for step {key} here.") from None
+    step_run_id = str(context.step_run.id)
+
+    def body() -> Any:
+        # The body may run in the caller's copied context, where ZenML's step
+        # context is not visible: say here which step run its record belongs to.
+        token = _step_run.set(step_run_id)
+        try:
+            return call.runner()
+        finally:
+            _step_run.reset(token)
+
     try:
-        value = call.context.run(call.runner) if call.context is not None else call.runner()
+        value = call.context.run(body) if call.context is not None else body()
     except BaseException as exc:  # noqa: BLE001 - any body failure is the call's to report
         # A Ctrl-C too: ZenML would otherwise retry the step, and lose the interrupt.
         call.error = exc
@@ -181,10 +182,12 @@ def record_checkpoint(metadata: dict[str, Any]) -> None:
 
     from kitaru._zenml import runs, step_logs
 
-    try:
-        step_run_id = str(get_step_context().step_run.id)
-    except RuntimeError:
-        return  # not inside a ZenML step (nothing to attach it to)
+    step_run_id = _step_run.get()
+    if step_run_id is None:
+        try:
+            step_run_id = str(get_step_context().step_run.id)
+        except RuntimeError:
+            return  # not inside a ZenML step (nothing to attach it to)
     runs.record_step(step_run_id, metadata)
     step_logs.attach_output(step_run_id, metadata)
 
@@ -221,6 +224,7 @@ def kitaru_flow(
     registry: dict[str, Any] | None = None,
     replay_of: str | None = None,
     source_root: str | None = None,
+    replay: dict[str, Any] | None = None,
 ) -> None:
     """Entry of every kitaru flow's ZenML dynamic pipeline, in whatever process runs it.
 
@@ -256,7 +260,9 @@ def kitaru_flow(
             runner.end({"status": "failed", "error": process_redactor().redact(_one_line(exc))})
             raise
         retry = run_record.retry_plan(runs.load_run(run_id)) if continuing else None
-        result = target.run_in_orchestrator(run_id, inputs, registry, replay_of, runner, retry)
+        if replay is None and replay_of is not None:
+            replay = {"of": replay_of}  # a run started before cuts existed
+        result = target.run_in_orchestrator(run_id, inputs, registry, replay, runner, retry)
         if plain_json(result) is None:
             # Not plain JSON (the flow wrote those into its record): persist it as an
             # artifact. A fresh invocation ID per run, so a replay never reuses it.
@@ -300,15 +306,15 @@ def start_flow(
 def replay_flow(
     name: str,
     run_name: str,
-    original_run_id: str,
+    plan: ReplayPlan,
     params: dict[str, Any],
     settings: dict[str, Any] | None = None,
 ) -> Any:
-    """Like :func:`start_flow`, as a ZenML replay of ``original_run_id``.
+    """Like :func:`start_flow`, as a ZenML replay of ``plan.original_id``.
 
-    ZenML skips every step whose invocation ID succeeded in the original run and
-    hands back its recorded output; kitaru checks in the run that each such call
-    is the same call (see ``kitaru.runtime.replay``).
+    ZenML skips the steps the plan reuses (those that completed before the cut)
+    and hands back their recorded outputs; kitaru checks in the run that each
+    such call is the same call (see ``kitaru.runtime.replay``).
     """
     options: dict[str, Any] = {"run_name": run_name}
     if settings:
@@ -317,25 +323,17 @@ def replay_flow(
         _pipeline_for(name)
         .with_options(**options)
         .replay(
-            pipeline_run=uuid.UUID(original_run_id),
-            skip_successful_steps=True,
+            pipeline_run=uuid.UUID(plan.original_id),
+            skip=sorted(plan.reusable),
             input_overrides=params,
         )
     )
 
 
-def call_checkpoint(
-    execution_id: str,
-    invocation_id: str,
-    runner: Callable[[], Any],
-    source: Callable[..., Any] | None = None,
-) -> Any:
-    """Run ``runner`` as ZenML step ``invocation_id``; return its (persisted) output.
-
-    ``source`` is the user's function, shown as the step's code.
-    """
+def call_checkpoint(execution_id: str, invocation_id: str, runner: Callable[[], Any]) -> Any:
+    """Run ``runner`` as ZenML step ``invocation_id``; return its (persisted) output."""
     call = _InlineCall(runner)
-    key = _put(execution_id, invocation_id, call, source)
+    key = _put(execution_id, invocation_id, call)
     artifact: Any = None
     try:
         artifact = kitaru_checkpoint(id=invocation_id)
@@ -385,10 +383,7 @@ class CheckpointFuture(Generic[T]):
 
 
 def submit_checkpoint(
-    execution_id: str,
-    invocation_id: str,
-    runner: Callable[[], T],
-    source: Callable[..., Any] | None = None,
+    execution_id: str, invocation_id: str, runner: Callable[[], T]
 ) -> CheckpointFuture[T]:
     """Submit ``runner`` as ZenML step ``invocation_id`` to ZenML's worker threads.
 
@@ -396,7 +391,7 @@ def submit_checkpoint(
     caller's context is copied here and the body runs inside it.
     """
     call = _InlineCall(runner, context=contextvars.copy_context())
-    key = _put(execution_id, invocation_id, call, source)
+    key = _put(execution_id, invocation_id, call)
     try:
         future = kitaru_checkpoint.submit(id=invocation_id)
     except BaseException:

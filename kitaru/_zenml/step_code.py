@@ -3,8 +3,10 @@
 Every inline checkpoint runs as ZenML step ``kitaru_checkpoint`` and every flow
 as pipeline ``kitaru_flow``, so ZenML would record those wrappers' source for
 the dashboard's Code tabs, point "Go to error" at a wrapper line and keep
-kitaru's and ZenML's frames in a failed step's traceback. :func:`install`
-changes three places of ZenML in this process:
+kitaru's and ZenML's frames in a failed step's traceback. :func:`install`, run
+when this module is first imported (by ``pipelines``, before any flow starts),
+changes three places of ZenML in this process, and lets small outputs be viewed
+(see ``output_views``):
 
 - the docstring and source code recorded with a step run: for a checkpoint, its
   user function (noted for the call by :func:`note_source`, found by run and
@@ -26,6 +28,7 @@ import inspect
 import os
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,25 +37,25 @@ _INLINE_STEP = "kitaru._zenml.pipelines.kitaru_checkpoint"
 _ISOLATED_STEP = "kitaru._zenml.pipelines.kitaru_isolated_checkpoint"
 _FLOW_ENTRY = ("kitaru._zenml.pipelines", "kitaru_flow")
 
-_sources: dict[str, Callable[..., Any]] = {}
+_sources: OrderedDict[str, Callable[..., Any]] = OrderedDict()
 _lock = threading.Lock()
 _installed = False
 
 
 # ------------------------------------------------------------ calls' functions
 
-
-def note_source(key: str, source: Callable[..., Any] | None) -> None:
-    """Note the user's function of the checkpoint call ``key`` (``execution/invocation``)."""
-    if source is not None:
-        with _lock:
-            _sources[key] = source
+# The function of each recent checkpoint call, by "execution/invocation". ZenML
+# reads it right after it is noted (when it creates the step run), so a bounded
+# table is enough and nothing has to be removed when the call ends.
+_MAX_NOTED = 4096
 
 
-def forget_source(key: str) -> None:
-    """Drop the function noted for ``key`` (the call has ended)."""
+def note_source(execution_id: str, invocation_id: str, source: Callable[..., Any]) -> None:
+    """Note the user's function of checkpoint call ``invocation_id`` of ``execution_id``."""
     with _lock:
-        _sources.pop(key, None)
+        _sources[f"{execution_id}/{invocation_id}"] = source
+        while len(_sources) > _MAX_NOTED:
+            _sources.popitem(last=False)
 
 
 # ------------------------------------------------------------------ source text
@@ -203,6 +206,9 @@ def install() -> None:
     if _installed:
         return
     _installed = True
+    from kitaru._zenml import output_views
+
+    output_views.install()
     from zenml.orchestrators.step_run_utils import StepRunRequestFactory
     from zenml.pipelines.pipeline_definition import Pipeline
     from zenml.utils import exception_utils
@@ -233,3 +239,6 @@ def install() -> None:
         return _exception_info(collect, exception, user_func)
 
     exception_utils.collect_exception_information = collect_exception_information
+
+
+install()

@@ -146,15 +146,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 @overload
 def json_option(fn: F) -> F: ...
 @overload
-def json_option(*, show: bool) -> Callable[[F], F]: ...
+def json_option(*, show: bool = False, long_name: str = "--output") -> Callable[[F], F]: ...
 
 
-def json_option(fn: Any = None, *, show: bool = False) -> Any:
+def json_option(fn: Any = None, *, show: bool = False, long_name: str = "--output") -> Any:
     """``-o/--output table|tsv|json|yaml`` and ``--json`` (same as ``-o json``).
 
     The command receives ``as_json``: True when it should print its data
     through :func:`print_json` (json or yaml; for ``show=True`` commands, which
     print one object, tsv too). Listings print tsv through :func:`print_table`.
+    A command whose own ``--output`` means something else names the format
+    option ``long_name`` (``-o`` stays).
     """
 
     def decorate(func: Any) -> Any:
@@ -172,7 +174,7 @@ def json_option(fn: Any = None, *, show: bool = False) -> Any:
 
         wrapper = click.option(
             "-o",
-            "--output",
+            long_name,
             "output_format",
             type=click.Choice(OUTPUT_FORMATS),
             default=None,

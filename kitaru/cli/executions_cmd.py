@@ -137,29 +137,62 @@ def show_cmd(execution_id: str, web: bool, open_web: bool, as_json: bool) -> Non
 
 @executions_group.command("replay")
 @click.argument("execution_id")
-@json_option
-def replay_cmd(execution_id: str, as_json: bool) -> None:
-    """Start a new execution that reuses the completed checkpoints of EXECUTION_ID.
+@click.option(
+    "--from",
+    "cut",
+    default=None,
+    metavar="INVOCATION_ID",
+    help="Cut: reuse every call before this one (by position), run it and the rest live.",
+)
+@click.option(
+    "--args",
+    "args_json",
+    default=None,
+    metavar="JSON",
+    help="A JSON object of the flow's keyword arguments, replacing the original ones.",
+)
+@click.option(
+    "--output",
+    "outputs",
+    multiple=True,
+    metavar="INVOCATION_ID=JSON",
+    help="Replace the recorded output of a call before the cut (repeatable).",
+)
+@json_option(long_name="--format")
+def replay_cmd(
+    execution_id: str,
+    cut: str | None,
+    args_json: str | None,
+    outputs: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Start a new execution that reuses the recorded outputs of EXECUTION_ID.
 
     Checkpoints that completed in the original (same checkpoint, same position,
     same arguments) return their recorded outputs without running; the failed one
-    and everything after it run again, reading secrets fresh. The flow is imported
-    from the module or script that defined it, with the original arguments.
+    and everything after it run again, reading secrets fresh. With --from, every
+    call before that invocation ID is reused by position and the rest run live.
+    The flow is imported from the module or script that defined it, with the
+    original arguments unless --args replaces them. (To continue the SAME
+    execution after a crash or failure, use `kitaru executions retry`.)
     """
     from kitaru._replay_by_id import replay_execution
+    from kitaru.cli.replay_options import parse_args_json, parse_outputs
     from kitaru.executions import get_execution, resolve_execution_id
 
     execution_id = resolve_execution_id(execution_id)
-    handle = replay_execution(execution_id)
-    ex = get_execution(str(handle.execution_id)) if handle.execution_id else None
-    reused = [c.id for c in ex.checkpoints if c.reused_from] if ex else []
+    kwargs = parse_args_json(args_json)
+    overrides = parse_outputs(outputs)
+    handle = replay_execution(execution_id, from_=cut, kwargs=kwargs, outputs=overrides)
+    ex = get_execution(str(handle.execution_id))
+    reused = [f"{c.id} (from step {c.reused_from})" for c in ex.checkpoints if c.reused_from]
     if as_json:
         print_json(
             {
                 "execution_id": handle.execution_id,
                 "replayed_from": execution_id,
                 "status": handle.status,
-                "reused": reused,
+                "reused": [c.id for c in ex.checkpoints if c.reused_from],
                 "error": str(handle.error) if handle.error else None,
             }
         )

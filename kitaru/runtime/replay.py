@@ -40,38 +40,59 @@ def fingerprint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
 
 @dataclass
 class ReplayPlan:
-    """What the original execution recorded, keyed by invocation ID."""
+    """What a replay reuses of the original execution, keyed by invocation ID.
+
+    ``reusable`` are the calls that completed there before the cut (all that
+    completed, without a cut); ``outputs`` replace recorded outputs of some of
+    them. No call runs live while a reusable call the original made earlier has
+    not been matched, so a flow that changed its calls is refused before it
+    does anything again.
+    """
 
     original_id: str
     recorded: dict[str, dict[str, Any]] = field(default_factory=dict)
-    successful: set[str] = field(default_factory=set)
+    reusable: set[str] = field(default_factory=set)
+    known: set[str] = field(default_factory=set)
+    cut: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+    matched: set[str] = field(default_factory=set)
+
+    def _refuse(self, what: str) -> ReplayError:
+        return ReplayError(
+            f"The flow changed shape since execution {self.original_id}: {what}. Reusing "
+            "recorded outputs would be wrong, so nothing ran again; run the flow afresh, or "
+            "replay from a cut before the change (--from INVOCATION_ID).",
+            execution_id=self.original_id,
+        )
 
     def check(self, invocation_id: str, name: str, args_hash: str) -> bool:
         """True if the original output of this call will be reused; raise if unsafe."""
-        if invocation_id not in self.successful:
+        if invocation_id not in self.reusable:
+            pending = sorted(self.reusable - self.matched)
+            if pending and invocation_id not in self.known:
+                raise self._refuse(
+                    f"call {invocation_id!r} ({name}) is new, and recorded call "
+                    f"{pending[0]!r} has not been reached"
+                )
             return False
         rec = self.recorded.get(invocation_id)
         if rec is None:
-            raise ReplayError(
-                f"Execution {self.original_id} has no record of checkpoint call "
-                f"{invocation_id!r}; it cannot be replayed safely. Run the flow afresh.",
-                execution_id=self.original_id,
+            raise self._refuse(f"call {invocation_id!r} has no record")
+        if rec.get("name") not in (None, name):
+            raise self._refuse(
+                f"call {invocation_id!r} was checkpoint {rec.get('name')!r} there and is "
+                f"{name!r} now"
             )
-        if rec.get("name") != name:
-            raise ReplayError(
-                f"The flow changed shape since execution {self.original_id}: call "
-                f"{invocation_id!r} was checkpoint {rec.get('name')!r} there and is {name!r} now. "
-                "Reusing its output would be wrong; run the flow afresh instead of replaying.",
-                execution_id=self.original_id,
-            )
-        if rec.get("args_hash") not in (None, args_hash):
-            raise ReplayError(
-                f"The flow changed shape since execution {self.original_id}: checkpoint call "
-                f"{invocation_id!r} ({name}) now gets different arguments, so its recorded "
-                "output does not apply. Run the flow afresh instead of replaying.",
-                execution_id=self.original_id,
-            )
+        # Before a cut, a call is reused by its position even if its arguments
+        # changed: that is what the cut means.
+        if self.cut is None and rec.get("args_hash") not in (None, args_hash):
+            raise self._refuse(f"call {invocation_id!r} ({name}) now gets different arguments")
+        self.matched.add(invocation_id)
         return True
+
+    def output_for(self, invocation_id: str, value: Any) -> Any:
+        """The output a reused call returns: the recorded one, or its replacement."""
+        return self.outputs.get(invocation_id, value)
 
 
 @dataclass

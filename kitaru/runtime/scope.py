@@ -144,6 +144,10 @@ class ExecutionScope:
         }
         return invocation_id
 
+    def output_of(self, invocation_id: str, value: Any) -> Any:
+        """What a call returns: its output, or the replacement a replay asked for."""
+        return self.replay.output_for(invocation_id, value) if self.replay else value
+
     def record_attempt(self, invocation_id: str, error: BaseException | None) -> None:
         """Count one attempt of a checkpoint (and the error type if it failed)."""
         rec = self.checkpoints.setdefault(invocation_id, {"id": invocation_id, "attempts": 0})
