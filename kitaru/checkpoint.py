@@ -207,7 +207,7 @@ class _CheckpointSpec:
         # ``wrapped`` is already bound to ``instance`` for methods.
         scope, invocation_id = self.enter(args, kwargs)
         runner = self.runner(wrapped, scope, invocation_id, args, kwargs)
-        from kitaru._zenml import pipelines
+        from kitaru._zenml import pipelines, step_code
 
         if self.runtime == "isolated":
 
@@ -220,6 +220,7 @@ class _CheckpointSpec:
         else:
 
             def call() -> Any:
+                step_code.note_source(scope.execution_id, invocation_id, wrapped)
                 value = pipelines.call_checkpoint(scope.execution_id, invocation_id, runner)
                 return scope.output_of(invocation_id, value)
 
@@ -247,8 +248,9 @@ def _submit(
         )
     scope, invocation_id = spec.enter(args, kwargs)
     runner = spec.runner(fn, scope, invocation_id, args, kwargs)
-    from kitaru._zenml import pipelines
+    from kitaru._zenml import pipelines, step_code
 
+    step_code.note_source(scope.execution_id, invocation_id, fn)
     future = pipelines.submit_checkpoint(scope.execution_id, invocation_id, runner)
     scope.futures.append(future)
     return future

@@ -57,7 +57,15 @@ def zenml_environment() -> dict[str, str]:
         # upload per call (the biggest per-step cost on the local store).
         "ZENML_PARAMETER_SIZE_THRESHOLD": os.environ.get("ZENML_PARAMETER_SIZE_THRESHOLD", "-1"),
     }
-    if not url:
+    if url:
+        from kitaru._zenml.local_server_state import local_stores_path
+
+        stores = local_stores_path(url)
+        if stores:
+            # The local server's artifact store is the embedded store's directory:
+            # outputs written while connected stay readable after logout, and by it.
+            env["ZENML_LOCAL_STORES_PATH"] = stores
+    else:
         env["ZENML_SECRETS_STORE_TYPE"] = "custom"
         from kitaru._zenml import KEYED_STORE_CLASS_PATH
 

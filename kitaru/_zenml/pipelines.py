@@ -9,11 +9,9 @@ execution ID. The local orchestrator takes the same path in the calling process.
 The flow's result is persisted as the output of a last step, so the caller
 reads it from the store wherever the run happened.
 
-Inline checkpoints run as ZenML steps inside the process that runs the flow
-body. Their arguments (which may hold credentials) must not be written to the
-store, so the step receives only a call key and finds the body in
-``_inline_calls``, a table local to that process: the step always runs in the
-process and the call that put the body there.
+Inline checkpoints run as ZenML steps in the process that runs the flow body.
+Their arguments (which may hold credentials) are never stored: the step finds
+its body in ``_inline_calls``, a table of that process, by run and invocation ID.
 
 This module imports zenml at top level; import it only after
 :func:`kitaru._zenml.client.get_client` has configured ZenML.
@@ -33,6 +31,7 @@ from zenml.config.retry_config import StepRetryConfig
 from zenml.enums import StepRuntime
 from zenml.exceptions import RunInterruptedException, RunStoppedException
 
+from kitaru._zenml import step_code  # noqa: F401 - importing it shows the user's code in ZenML
 from kitaru.runtime.interrupts import register_interrupt
 from kitaru.runtime.record import RECORD_VERSION, CheckpointRecord, plain_json
 from kitaru.runtime.replay import ReplayPlan
@@ -41,7 +40,7 @@ _LEAN_STEP: dict[str, Any] = {
     "enable_cache": False,
     "enable_step_logs": False,
     "enable_artifact_metadata": False,
-    "enable_artifact_visualization": False,
+    "enable_artifact_visualization": True,  # small outputs, with a server (output_views)
 }
 _LEAN_PIPELINE: dict[str, Any] = {
     "dynamic": True,
@@ -180,7 +179,7 @@ def record_checkpoint(metadata: dict[str, Any]) -> None:
     """Write a checkpoint call's record (flat metadata cards) on the running step."""
     from zenml import get_step_context
 
-    from kitaru._zenml import runs
+    from kitaru._zenml import runs, step_logs
 
     step_run_id = _step_run.get()
     if step_run_id is None:
@@ -189,6 +188,7 @@ def record_checkpoint(metadata: dict[str, Any]) -> None:
         except RuntimeError:
             return  # not inside a ZenML step (nothing to attach it to)
     runs.record_step(step_run_id, metadata)
+    step_logs.attach_output(step_run_id, metadata)
 
 
 def can_run_isolated() -> bool:

@@ -74,14 +74,20 @@ def list_cmd(limit: int, flow_name: str | None, status: str | None, as_json: boo
 
 @executions_group.command("show")
 @click.argument("execution_id")
+@click.option("--web", is_flag=True, help="Print the execution's URL on ZenML's dashboard.")
+@click.option("--open", "open_web", is_flag=True, help="Open that URL in a web browser.")
 @json_option(show=True)
-def show_cmd(execution_id: str, as_json: bool) -> None:
+def show_cmd(execution_id: str, web: bool, open_web: bool, as_json: bool) -> None:
     """Show one execution: status, result, checkpoints, LLM calls and secret reads.
 
     EXECUTION_ID may be a unique prefix of the ID (8 characters or more).
     Outputs are summarised; credentials are named by where they came from
     (env:VAR or secret:NAME), never shown.
     """
+    if web or open_web:
+        from kitaru.cli.dashboard_link import show_web
+
+        return show_web(execution_id, open_web)
     from kitaru.executions import get_execution
 
     ex = get_execution(execution_id, outputs=True)

@@ -15,6 +15,7 @@ LOGIN_HELP = """Connect kitaru to the ZenML server at URL (team mode).
   kitaru login https://zenml.example.com              # prompts for username and password
   kitaru login http://127.0.0.1:8237 -u alice --stdin  # password from standard input
   kitaru login https://zenml.example.com --api-key     # a service account's API key
+  kitaru login --local                                 # a dashboard on this machine
 
 The password is exchanged for a session token; only the token is kept, in
 server.json in kitaru's config directory (mode 0600). Neither is ever printed.
@@ -26,6 +27,10 @@ kept in server.json (mode 0600).
 A plain http:// URL to another machine is refused (credentials would travel
 unencrypted) unless --allow-insecure or KITARU_ALLOW_INSECURE=1 says the server
 sits behind a TLS proxy; the login then remembers that choice for its URL.
+
+With --local, kitaru starts ZenML's server with its dashboard on 127.0.0.1 over
+its own local store (the same runs and secrets) and prints the dashboard's URL;
+`kitaru logout` stops it. This needs the server extra: pip install 'kitaru[server]'.
 """
 
 
@@ -51,6 +56,14 @@ def _read_stdin_line() -> str:
     is_flag=True,
     help="Allow a plain http:// URL to another machine (a server behind a TLS proxy).",
 )
+@click.option(
+    "--local", "local", is_flag=True, help="Start a local server with its dashboard and use it."
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Port of the local server on 127.0.0.1 (default 8237, or a free one).",
+)
 @json_option
 def login_cmd(
     url: str | None,
@@ -58,12 +71,27 @@ def login_cmd(
     from_stdin: bool,
     use_api_key: bool,
     allow_insecure: bool,
+    local: bool,
+    port: int | None,
     as_json: bool,
 ) -> None:
     from kitaru._config import ENV_SERVER_URL, paths
     from kitaru._zenml import connection
     from kitaru._zenml.secret_store import forget
     from kitaru.errors import KitaruValidationError
+
+    if local:
+        if url or username or from_stdin or use_api_key or allow_insecure:
+            raise KitaruValidationError(
+                "--local takes no URL, --username, --stdin, --api-key or --allow-insecure.",
+                field="local",
+            )
+        from kitaru.cli.local_login import login_local
+
+        login_local(port, as_json)
+        return
+    if port is not None:
+        raise KitaruValidationError("--port applies only to --local.", field="port")
 
     url = url or os.environ.get(ENV_SERVER_URL, "").strip() or connection.saved_server_url()
     if not url:
@@ -131,20 +159,30 @@ def login_cmd(
 @click.command("logout")
 @json_option
 def logout_cmd(as_json: bool) -> None:
-    """Forget the server login; kitaru goes back to the local store."""
+    """Forget the server login (stopping a local server); kitaru goes back to the local store."""
     from kitaru._config import ENV_SERVER_URL
     from kitaru._zenml.connection import logout
     from kitaru._zenml.secret_store import forget
+    from kitaru.cli.local_login import stop_if_local
 
     url = logout()
     forget()
+    stopped = stop_if_local(url)
     env_url = os.environ.get(ENV_SERVER_URL, "").strip()
     if as_json:
-        print_json({"logged_out_of": url, "server_url_env": env_url or None})
+        print_json(
+            {
+                "logged_out_of": url,
+                "stopped_local_server": stopped,
+                "server_url_env": env_url or None,
+            }
+        )
         return
+    if stopped:
+        click.echo(f"Stopped the local server at {stopped}.")
     if url:
         click.echo(f"Logged out of {url}; its session token was deleted from this machine.")
-    else:
+    elif not stopped:
         click.echo("Not logged in to any server; nothing changed.")
     if env_url:
         click.echo(

@@ -1,0 +1,150 @@
+"""The parts behind the dashboard view, without a server or browser (see test_dashboard.py)."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import run_cli
+
+from kitaru._zenml import output_views, step_logs
+
+
+@pytest.fixture
+def step_code() -> Any:
+    """kitaru's ZenML hooks, imported (which installs them) once kitaru configured ZenML."""
+    from kitaru._zenml.client import get_client
+
+    get_client()
+    from kitaru._zenml import step_code
+
+    return step_code
+
+
+def test_output_views_cap() -> None:
+    cap = output_views.MAX_VISUALIZED_BYTES
+    assert output_views.small_enough("x" * cap)
+    assert not output_views.small_enough("x" * (cap + 1))
+    assert not output_views.small_enough("é" * (cap // 2 + 1))  # bytes, not characters
+    assert output_views.small_enough({"answer": [1, 2, 3], "ok": True, "none": None})
+    assert not output_views.small_enough({"big": "y" * cap})
+    assert not output_views.small_enough(object())
+    assert not output_views.small_enough({"not json": {1, 2}})
+
+
+def test_output_views_are_off_without_a_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[Any] = []
+
+    def original(data: Any, materializer: Any) -> list[str]:
+        calls.append(data)
+        return ["view"]
+
+    monkeypatch.delenv("KITARU_SERVER_URL", raising=False)
+    assert output_views._viewed(original, "small", None) == []
+    assert calls == []  # ZenML's code is not even called
+    monkeypatch.setenv("KITARU_SERVER_URL", "http://127.0.0.1:9")
+    assert output_views._viewed(original, "small", None) == ["view"]
+    assert output_views._viewed(original, "z" * (output_views.MAX_VISUALIZED_BYTES + 1), None) == []
+    assert calls == ["small"]
+
+
+def test_log_entries_keep_levels_and_loggers() -> None:
+    text = "plain line\n\nWARNING my.logger: careful [REDACTED]\nERROR x: boom\n"
+    entries = step_logs.log_entries(text)
+    assert [e["message"] for e in entries] == ["plain line", "careful [REDACTED]", "boom"]
+    assert [e["level"] for e in entries] == [logging.INFO, logging.WARNING, logging.ERROR]
+    assert entries[1]["name"] == "my.logger"
+    from zenml.models import LogEntry
+
+    parsed = LogEntry.model_validate_json(__import__("json").dumps(entries[1]))
+    assert parsed.level is not None and parsed.level.value == logging.WARNING
+
+
+def test_step_logs_are_not_written_without_a_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KITARU_SERVER_URL", raising=False)
+    assert step_logs.attach("00000000-0000-0000-0000-000000000000", "printed") is False
+
+
+def _user_function(fail: bool) -> None:
+    if fail:
+        raise ValueError("user line")
+
+
+def test_internal_frames_are_dropped_and_the_user_frame_found(step_code: Any) -> None:
+    from kitaru._bodies import call_body
+
+    try:
+        call_body(_user_function, (True,), {})
+    except ValueError as exc:
+        text = "".join(traceback.format_exception(exc))
+        code = step_code.outermost_user_code(exc)
+    assert "_bodies.py" in text
+    kept = step_code.drop_internal_frames(text)
+    assert "_bodies.py" not in kept
+    assert 'raise ValueError("user line")' in kept and "ValueError: user line" in kept
+    # The outermost frame outside kitaru and ZenML is this test itself.
+    assert code is not None and code.co_filename == __file__
+
+
+def test_docstring_and_source_of_a_decorated_function(step_code: Any) -> None:
+    import kitaru
+
+    @kitaru.checkpoint
+    def shown(x: int) -> int:
+        """Doubles x."""
+        return x * 2
+
+    doc, source = step_code.docstring_and_source(shown)
+    assert doc == "Doubles x."
+    assert source is not None and "def shown(x: int) -> int:" in source
+    assert "return x * 2" in source
+
+
+def test_web_without_a_server_says_how_to_start_one(tmp_path: Path) -> None:
+    done = run_cli(
+        "executions", "show", "0123abcd", "--web", env={"KITARU_CONFIG_PATH": str(tmp_path)}
+    )
+    assert done.returncode == 1
+    assert "kitaru login --local" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_login_local_refuses_other_login_options(tmp_path: Path) -> None:
+    done = run_cli(
+        "login", "--local", "http://127.0.0.1:1", env={"KITARU_CONFIG_PATH": str(tmp_path)}
+    )
+    assert done.returncode == 2
+    assert "--local takes no URL" in done.stderr
+    port = run_cli(
+        "login", "http://127.0.0.1:1", "--port", "1", env={"KITARU_CONFIG_PATH": str(tmp_path)}
+    )
+    assert port.returncode == 2
+    assert "--port applies only to --local" in port.stderr
+
+
+def test_step_errors_name_the_users_line_and_debug_keeps_kitarus_frames(
+    monkeypatch: pytest.MonkeyPatch, step_code: Any
+) -> None:
+    from zenml.utils import exception_utils
+
+    from kitaru._bodies import call_body
+    from kitaru._zenml import pipelines  # importing it installs the hooks
+
+    entry = pipelines.kitaru_flow  # what ZenML passes as the run's user function
+    try:
+        call_body(_user_function, (True,), {})
+    except ValueError as exc:
+        body_exc = exc
+    assert step_code.body_error(body_exc) is body_exc  # not a stand-in of kitaru's step
+    monkeypatch.delenv("KITARU_DEBUG", raising=False)
+    info = exception_utils.collect_exception_information(body_exc, entry)
+    assert info.message == "user line"
+    assert "_bodies.py" not in info.traceback
+    assert 'raise ValueError("user line")' in info.traceback
+    assert info.user_code_line is not None
+    monkeypatch.setenv("KITARU_DEBUG", "1")
+    kept = exception_utils.collect_exception_information(body_exc, entry)
+    assert "_bodies.py" in kept.traceback
