@@ -147,7 +147,7 @@ def get_client() -> Client:
         from kitaru._zenml.tuning import atomic_config_writes, config_directory_without_env
 
         atomic_config_writes()
-        config_directory_without_env()
+        config_directory_without_env(current_config_directory)
         if _client_root is not None and _client_root != root:
             GlobalConfiguration._reset_instance()
             Client._reset_instance()

@@ -15,6 +15,7 @@ Applied once per process when kitaru opens its store:
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 _applied = False
@@ -118,12 +119,13 @@ def atomic_config_writes() -> None:
     GlobalConfiguration._write_config = _write_config  # type: ignore[method-assign]
 
 
-def config_directory_without_env() -> None:
+def config_directory_without_env(current: Callable[[], str | None]) -> None:
     """Let ZenML find kitaru's config directory after a flow put ``ZENML_CONFIG_PATH`` back.
 
     ZenML reads the variable every time it needs a path under its config directory
     (the local artifact store's, for one). Without it, and with kitaru's client
-    open, that directory is kitaru's, as it was when the client was opened.
+    open, that directory is kitaru's, as it was when the client was opened:
+    ``current()`` names it (None when no kitaru client is open).
     """
     import os
 
@@ -135,9 +137,7 @@ def config_directory_without_env() -> None:
 
     def get_global_config_directory() -> str:
         if "ZENML_CONFIG_PATH" not in os.environ:
-            from kitaru._zenml.client import current_config_directory
-
-            found = current_config_directory()
+            found = current()
             if found is not None:
                 return found
         return str(original())
