@@ -80,6 +80,7 @@ def server_checks(tmp: Path, reps: int) -> list[Check]:
         )
         checks = _paired(cwd, reps, "server", k_env, z_env)
         checks += _paired(cwd, reps, "server, API key", k_key_env, z_key_env)
+        checks.append(_stack_list(cwd, reps, k_key_env, z_key_env))
         return checks
     finally:
         stop_all([server])
@@ -139,6 +140,38 @@ def _paired(
             )
         )
     return checks
+
+
+def _stack_list(cwd: Path, reps: int, k_env: dict[str, str], z_env: dict[str, str]) -> Check:
+    """``kitaru stack list`` (REST, no ZenML import) vs raw ``zenml stack list``, API key."""
+    sides = {
+        "kitaru stack list": [KITARU_BIN, "stack", "list"],
+        "zenml stack list": [ZENML_BIN, "stack", "list"],
+    }
+    envs = {"kitaru stack list": k_env, "zenml stack list": z_env}
+    for name, cmd in sides.items():  # warm-up (untimed)
+        run_timed(cmd, envs[name], cwd=cwd, timeout=TIMEOUT)
+    times: dict[str, list[float]] = {k: [] for k in sides}
+    for rep in range(reps):
+        for name in list(sides) if rep % 2 == 0 else list(reversed(sides)):
+            wall, _ = run_timed(sides[name], envs[name], cwd=cwd, timeout=TIMEOUT)
+            times[name].append(wall)
+    best_k, best_z = min(times["kitaru stack list"]), min(times["zenml stack list"])
+    r = ratio(best_k, best_z)
+    return report(
+        Check(
+            name="server, API key: `kitaru stack list` / `zenml stack list`",
+            value=r,
+            shown=f"{r:.2f} ({ms(best_k)} / {ms(best_z)})",
+            target=f"<= {TARGET_RATIO}",
+            passed=r <= TARGET_RATIO,
+            detail=(
+                f"server, API key kitaru stack list: {ms(best_k)} vs raw zenml stack list "
+                f"{ms(best_z)} -> ratio {r:.2f}"
+            ),
+            extra={"kitaru_s": best_k, "zenml_s": best_z},
+        )
+    )
 
 
 if __name__ == "__main__":

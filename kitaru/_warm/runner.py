@@ -124,8 +124,10 @@ class Runner:
 
     def close(self) -> None:
         self.sock.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        # The log only matters if the runner fails to start; a clean exit leaves none.
+        for leftover in (self.path, self.path.with_suffix(".log"), wire.preload_file()):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
 
 
 def preload(listing: Path) -> None:
