@@ -269,14 +269,21 @@ def report_crashed(run_id: str, exit_code: int) -> bool:
     from zenml.enums import MetadataResourceTypes
     from zenml.models import PipelineRunUpdate, RunMetadataResource
 
+    from kitaru._zenml import run_state
+
     client = Client()
-    run = client.zen_store.get_run(uuid.UUID(run_id), hydrate=False)
+    run = client.zen_store.get_run(uuid.UUID(run_id), hydrate=True)
     if ExecutionStatus(run.status).is_finished:
         return False
     how = f"code {exit_code}" if exit_code >= 0 else f"signal {-exit_code}"
     reason = f"the flow process exited with {how} before the run ended"
+    # For the run's current runner (if the flow process got as far as recording
+    # itself), with every field named: see run_state.END_FIELDS.
+    runner = run_state.run_meta(run, run_state.RUNNER_KEY)
+    end = {**run_state.END_FIELDS, "status": "crashed", "error": reason, "reason": reason}
+    end["token"] = runner.get("token")
     client.create_run_metadata(
-        metadata={"kitaru_end": {"status": "crashed", "reason": reason}},
+        metadata={run_state.END_KEY: end},
         resources=[RunMetadataResource(id=run.id, type=MetadataResourceTypes.PIPELINE_RUN)],
     )
     # ZenML sets the run's end time itself when its status becomes a finished one.
