@@ -101,8 +101,9 @@ def ensure_store(p: Paths | None = None) -> StoreHealth:
             if holds_user_data(p):
                 raise damaged_store_error(p, health.detail)
             _discard_half_made(p, health.detail)
-        load_or_create_key(p)
-        _install(ensure_template(), p)
+        with _notice(f"kitaru: creating the local store in {p.root} (first use) ..."):
+            load_or_create_key(p)
+            _install(ensure_template(), p)
     return StoreHealth("ok")
 
 
@@ -249,15 +250,14 @@ def _build(target: Path) -> None:
         env["KITARU_CONFIG_PATH"] = str(root)
         env[_ENV_BUILDING] = "1"
         env["ZENML_ANALYTICS_OPT_IN"] = "false"
-        with _notice():
-            proc = subprocess.run(
-                [sys.executable, "-c", _BUILD],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+        proc = subprocess.run(
+            [sys.executable, "-c", _BUILD],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         built = Paths(root)
         if proc.returncode != 0 or not built.local_store_db.is_file():
             lines = (proc.stderr or proc.stdout).strip().splitlines() or ["no output"]
@@ -276,14 +276,12 @@ def _build(target: Path) -> None:
 
 
 @contextlib.contextmanager
-def _notice() -> Any:
-    """Say why the very first command on this machine (per ZenML version) takes a while."""
+def _notice(text: str) -> Any:
+    """A spinner on a terminal while the store is made (seconds when the template is built)."""
     if not sys.stderr.isatty():
         yield
         return
     from rich.console import Console
 
-    with Console(stderr=True).status(
-        "kitaru: preparing the local store (once per ZenML version, a few seconds) ..."
-    ):
+    with Console(stderr=True).status(text):
         yield
