@@ -55,6 +55,7 @@ def continue_execution(execution_id: str, flow_target: Any = None) -> tuple[Flow
 
     get_client()  # first: it imports zenml without letting it touch the process
     from kitaru._zenml import continuation, run_record, run_state, runs
+    from kitaru._zenml.process_env import flow_environment
 
     run = runs.load_run(execution_id)
     flow_name = str(run.pipeline.name) if run.pipeline is not None else "?"
@@ -86,7 +87,7 @@ def continue_execution(execution_id: str, flow_target: Any = None) -> tuple[Flow
         if status == "completed":
             return FlowHandle(flow_name, execution_id), False
         _check_retryable(execution_id, status)
-        with process_state_kept():
+        with process_state_kept(), flow_environment():
             continuation.continue_run(execution_id)
     except ExecutionBusyError:
         raise
