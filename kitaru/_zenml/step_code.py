@@ -190,8 +190,10 @@ def _exception_info(original: Callable[..., Any], exc: BaseException, user_func:
     )
     if not kitaru_entry:
         return original(exc, user_func)
-    exc = body_error(exc)
-    info = original(exc, outermost_user_code(exc))
+    body = body_error(exc)
+    info = original(body, outermost_user_code(body))
+    if body is not exc:
+        info.message = f"{type(body).__name__}: {body}"[:2000]  # as the stand-in said it
     if not os.environ.get("KITARU_DEBUG"):
         info.traceback = drop_internal_frames(info.traceback)
     return info
