@@ -202,6 +202,10 @@ def step_record(execution_id: str, invocation_id: str) -> CheckpointRecord | Non
     return CheckpointRecord.from_metadata(run_record.step_metadata(step_run))
 
 
+# A failed checkpoint's step stays ``retrying`` in ZenML (a retry in place runs it again).
+_STEP_SEEN = {"retrying": "failed", "cached": "completed"}
+
+
 def step_states(execution_id: str) -> list[tuple[str, str, float | None]]:
     """(invocation ID, status, seconds) of each step run so far, oldest first."""
     page = get_client().list_run_steps(
@@ -210,7 +214,7 @@ def step_states(execution_id: str) -> list[tuple[str, str, float | None]]:
     return [
         (
             str(s.name),
-            run_record.status_of(s),
+            _STEP_SEEN.get(run_record.status_of(s), run_record.status_of(s)),
             run_state.duration(s.start_time, s.end_time),
         )
         for s in page.items
