@@ -87,7 +87,8 @@ def _step_view(
         "status": status,
         "started": step_run.start_time.isoformat() if step_run.start_time else None,
         "duration_s": run_state.duration(step_run.start_time, step_run.end_time),
-        "attempts": record.attempts if record else 1,
+        # Each continuation after a crash is a new version of the step: an attempt too.
+        "attempts": (record.attempts if record else 1) + max(0, int(step_run.version or 1) - 1),
         "args_hash": record.args_hash if record else None,
         "errors": list(record.errors) if record else [],
         "error": record.error if record else None,

@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from kitaru._zenml.client import get_client
@@ -46,6 +46,9 @@ END_FIELDS: dict[str, Any] = {
     "token": None,
     "at": None,
 }
+
+# How long the local orchestrator may take from creating a run to starting its flow.
+STARTUP_S = 30.0
 
 _ACTIVE = {"initializing", "provisioning", "running", "resuming", "retrying"}
 _ZENML_TO_KITARU: dict[str, ExecutionStatus] = {
@@ -183,10 +186,27 @@ def end_record(run: Any) -> dict[str, Any]:
     return end
 
 
+def _runs_in_caller(run: Any) -> bool:
+    try:
+        components = run.snapshot.stack.components
+        return any(str(c.flavor_name) == "local" for c in components.get("orchestrator", []))
+    except Exception:  # noqa: BLE001 - the stack may be gone or not readable
+        return False
+
+
 def runner_dead(run: Any) -> str | None:
     """Why the run's runner is known dead (one line), or None if it may be alive."""
     runner = run_meta(run, RUNNER_KEY)
     if not runner:
+        # The local orchestrator starts the flow in the caller at once: a run it never
+        # started after STARTUP_S lost its caller before the flow began (a kill).
+        created = getattr(run, "created", None)
+        if created is None or not _runs_in_caller(run):
+            return None
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=UTC)
+        if time.time() - created.timestamp() > STARTUP_S:
+            return "The process that started the flow died before the flow began."
         return None
     try:
         info = RunnerInfo.model_validate({k: v for k, v in runner.items() if k != "at"})

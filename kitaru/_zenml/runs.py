@@ -165,7 +165,8 @@ def flow_result(execution_id: str) -> Any:
     import json
 
     run = _load_run(execution_id)
-    text = run_record.fold(run).get("result_json")
+    # The end record alone: folding every step's record would load each step.
+    text = run_state.end_record(run).get("result_json")
     if isinstance(text, str):
         return json.loads(text)
     for name, step_run in run.steps.items():
@@ -203,6 +204,10 @@ def step_record(execution_id: str, invocation_id: str) -> CheckpointRecord | Non
     return CheckpointRecord.from_metadata(run_record.step_metadata(step_run))
 
 
+# A failed checkpoint's step stays ``retrying`` in ZenML (a retry in place runs it again).
+_STEP_SEEN = {"retrying": "failed", "cached": "completed"}
+
+
 def step_states(execution_id: str) -> list[tuple[str, str, float | None]]:
     """(invocation ID, status, seconds) of each step run so far, oldest first."""
     page = get_client().list_run_steps(
@@ -211,7 +216,7 @@ def step_states(execution_id: str) -> list[tuple[str, str, float | None]]:
     return [
         (
             str(s.name),
-            run_record.status_of(s),
+            _STEP_SEEN.get(run_record.status_of(s), run_record.status_of(s)),
             run_state.duration(s.start_time, s.end_time),
         )
         for s in page.items
