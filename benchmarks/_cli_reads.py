@@ -2,10 +2,10 @@
 
 ``kitaru stack list/current/show``, ``model list/show`` and ``status`` against raw
 ``zenml stack list``; ``kitaru executions list`` against raw ``zenml pipeline runs
-list`` (3 runs of a one-step flow on each side); ``kitaru secrets rename`` and ``set --remove-key`` against
-raw ``zenml secret rename`` and ``zenml secret update --remove-keys``. Each side
-has its own warm, existing store; cold processes, interleaved, order alternating
-each round, min of N. Target: kitaru / raw <= 0.15.
+list`` (3 runs of a one-step flow on each side); ``kitaru secrets rename`` and
+``set --remove-key`` against raw ``zenml secret rename`` and ``zenml secret update
+--remove-keys``. Each side has its own warm, existing store; cold processes,
+interleaved, order alternating each round, min of N. Target: kitaru / raw <= 0.15.
 
     .venv/bin/python benchmarks/_cli_reads.py [--reps 3]   # only these rows
 """
