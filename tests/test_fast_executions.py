@@ -11,6 +11,7 @@ import json
 import subprocess
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -150,3 +151,36 @@ def test_an_unverified_schema_goes_through_zenml(
     assert runs.list_runs(limit=5, flow=OK_FLOW) == fast
     assert runs.run_status(made.bad) == "failed"
     assert [c for c, _, _ in runs.checkpoint_logs(made.ok)] == ["talk", "talk_2"]
+
+
+CRASHER = """
+import os, sys, kitaru
+
+@kitaru.checkpoint
+def die() -> None:
+    os._exit(3)
+
+@kitaru.flow(name=sys.argv[1])
+def crasher() -> None:
+    die()
+
+crasher.run()
+"""
+
+
+def test_a_dead_runner_is_recorded_crashed_once(tmp_path: Path) -> None:
+    name = f"fx-crash-{TAG}"
+    script = tmp_path / "crasher.py"
+    script.write_text(CRASHER)
+    died = subprocess.run(
+        [PYTHON, str(script), name], cwd=tmp_path, capture_output=True, text=True, timeout=180
+    )
+    assert died.returncode == 3, died.stderr[-2000:]
+    # The first reader notices the dead runner and writes the transition (through
+    # ZenML's client); the next reads it back from the store without ZenML.
+    first, _ = _probe([["executions", "list", "--flow", name, "--json"]])
+    second, imported = _probe([["executions", "list", "--flow", name, "--json"]])
+    assert [e["status"] for e in json.loads(first[0])] == ["crashed"]
+    assert [e["status"] for e in json.loads(second[0])] == ["crashed"]
+    assert not imported
+    assert runs.run_status(json.loads(second[0])[0]["id"]) == "crashed"
