@@ -93,7 +93,7 @@ def _through_zenml(monkeypatch: pytest.MonkeyPatch) -> None:
     def mismatch(*_: Any, **__: Any) -> Any:
         raise run_reads.SchemaMismatch("switched off in this test")
 
-    for name in ("list_runs", "load_run", "ids_with_prefix"):
+    for name in ("list_runs", "load_run", "ids_with_prefix", "waits_of"):
         monkeypatch.setattr(run_reads, name, mismatch)
 
 
@@ -130,13 +130,24 @@ def test_list_and_logs_import_no_zenml_and_agree_with_zenml(
 
 
 def test_the_whole_record_agrees_with_zenml(made: Runs, monkeypatch: pytest.MonkeyPatch) -> None:
+    probe = (
+        "import sys, kitaru; kitaru.executions.get_execution(sys.argv[1]); "
+        "print('zenml' in sys.modules)"
+    )
+    out = subprocess.run(
+        [PYTHON, "-c", probe, made.ok], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"
     fast = {run_id: runs.get_run(run_id) for run_id in (made.ok, made.bad)}
+    shown = kitaru.executions.get_execution(made.bad)
     assert fast[made.ok]["metadata"] == {"body_note": "yes"}
     assert fast[made.ok]["checkpoints"][0]["metadata"] == {"step_note": 1}
     assert fast[made.bad]["error"]
     _through_zenml(monkeypatch)
     for run_id, seen in fast.items():
         assert seen == runs.get_run(run_id)
+    assert shown == kitaru.executions.get_execution(made.bad)
 
 
 def test_an_unverified_schema_goes_through_zenml(
@@ -184,3 +195,36 @@ def test_a_dead_runner_is_recorded_crashed_once(tmp_path: Path) -> None:
     assert [e["status"] for e in json.loads(second[0])] == ["crashed"]
     assert not imported
     assert runs.run_status(json.loads(second[0])[0]["id"]) == "crashed"
+
+
+WAITER = """
+import sys, kitaru
+
+@kitaru.flow(name=sys.argv[1])
+def waiter() -> int:
+    return kitaru.wait(schema=int, question="Which?", timeout=0, metadata={"n": 1})
+
+print("ID", waiter.run().execution_id, flush=True)
+"""
+
+
+def test_waits_read_by_sql_agree_with_zenml(tmp_path: Path) -> None:
+    from kitaru._zenml import waits
+
+    script = tmp_path / "waiter.py"
+    script.write_text(WAITER)
+    out = subprocess.run(
+        [PYTHON, str(script), f"fx-wait-{TAG}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    run_id = out.stdout.split("ID ", 1)[1].split()[0]
+    pending = run_reads.waits_of(run_id)
+    assert [w["status"] for w in pending] == ["pending"]
+    assert pending[0]["metadata"] == {"n": 1} and pending[0]["question"] == "Which?"
+    assert pending == waits.waits_of(run_id)
+    kitaru.executions.give_input(run_id, 7)
+    answered = run_reads.waits_of(run_id)
+    assert answered[0]["status"] == "answered" and answered[0]["value"] == 7
+    assert answered[0]["answered_by"]
+    assert answered == waits.waits_of(run_id)

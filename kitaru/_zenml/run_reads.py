@@ -21,13 +21,13 @@ import contextlib
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
 from kitaru._config import paths
-from kitaru._zenml import local_sqlite
+from kitaru._zenml import local_sqlite, wait_views
 from kitaru._zenml.connection import server_url
 
 _COLUMNS = {
@@ -59,6 +59,17 @@ _COLUMNS = {
         "pipeline_run_id",
     },
     "run_metadata": {"id", "created", "key", "value"},
+    "run_wait_condition": {
+        "id",
+        "created",
+        "run_id",
+        "name",
+        "status",
+        "question",
+        "result_json",
+        "resolved_at",
+        "resolved_by_user_id",
+    },
     "run_metadata_resource": {"resource_id", "resource_type", "run_metadata_id"},
 }
 _RUN_SQL = (
@@ -217,3 +228,37 @@ def ids_with_prefix(prefix: str, limit: int) -> list[tuple[str, str | None]]:
             (hex_prefix + "%", limit),
         ).fetchall()
     return [(local_sqlite.format_id(run_id), flow) for run_id, flow in rows]
+
+
+def _name_or_id(name: str | None) -> Callable[[Any], str]:
+    # A deleted user is shown by its ID, as through ZenML's client.
+    return lambda user_id: name or str(user_id)
+
+
+def waits_of(execution_id: str) -> list[dict[str, Any]]:
+    """The waits of a run, oldest first, as ``waits.waits_of`` gives them (SchemaMismatch)."""
+    run_hex = uuid.UUID(execution_id).hex
+    with _store() as conn:
+        rows = conn.execute(
+            "SELECT w.id, w.name, w.status, w.question, w.result_json, w.created, "
+            "w.resolved_at, w.resolved_by_user_id, u.name FROM run_wait_condition w "
+            "LEFT JOIN user u ON u.id = w.resolved_by_user_id "
+            "WHERE w.run_id = ? ORDER BY w.created, w.id",
+            (run_hex,),
+        ).fetchall()
+        meta = _metadata(conn, "wait_condition", [r[0] for r in rows])
+    out = []
+    for wait_id, name, status, question, result, created, resolved, by_id, by_name in rows:
+        condition = SimpleNamespace(
+            id=local_sqlite.format_id(wait_id),
+            name=name,
+            status=status,
+            question=question,
+            result=json.loads(result) if result else None,
+            created=_time(created),
+            resolved_at=_time(resolved),
+            resolved_by_user_id=local_sqlite.format_id(by_id) if by_id else None,
+            run_metadata=meta.get(wait_id, {}),
+        )
+        out.append(wait_views.describe(condition, _name_or_id(by_name)))
+    return out
