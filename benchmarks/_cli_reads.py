@@ -1,10 +1,11 @@
 """Rows of ``bench_cli.py`` for the commands that need no ZenML import on the embedded store.
 
 ``kitaru stack list/current/show``, ``model list/show`` and ``status`` against raw
-``zenml stack list``; ``kitaru secrets rename`` and ``set --remove-key`` against
-raw ``zenml secret rename`` and ``zenml secret update --remove-keys``. Each side
-has its own warm, existing store; cold processes, interleaved, order alternating
-each round, min of N. Target: kitaru / raw <= 0.15.
+``zenml stack list``; ``kitaru executions list`` against raw ``zenml pipeline runs
+list`` (3 runs of a one-step flow on each side); ``kitaru secrets rename`` and
+``set --remove-key`` against raw ``zenml secret rename`` and ``zenml secret update
+--remove-keys``. Each side has its own warm, existing store; cold processes,
+interleaved, order alternating each round, min of N. Target: kitaru / raw <= 0.15.
 
     .venv/bin/python benchmarks/_cli_reads.py [--reps 3]   # only these rows
 """
@@ -25,10 +26,12 @@ from _common import (
     run_timed,
     say,
 )
+from _seed_runs import run_flows
 
 TARGET_RATIO = 0.15
 TIMEOUT = 240.0
 KEYS = 12  # keys to remove, one per round (and warm-up)
+RUNS = 3  # executions on each side for the list rows
 
 Make = Callable[[int], list[str]]
 
@@ -47,6 +50,8 @@ def read_checks(tmp: Path, reps: int) -> list[Check]:
         ([ZENML_BIN, "secret", "create", "edit-0", *keys], z_env),
     ):  # fmt: skip
         run_timed(cmd, env, cwd=cwd, timeout=TIMEOUT)
+    run_flows("kitaru", RUNS, k_env, cwd)
+    run_flows("zenml", RUNS, z_env, cwd)
 
     def kitaru(*args: str) -> Make:
         return lambda _: [KITARU_BIN, *args]
@@ -72,6 +77,7 @@ def read_checks(tmp: Path, reps: int) -> list[Check]:
         return lambda i: [ZENML_BIN, "secret", "update", f"edit-{i + 1}", "--remove-keys", f"K{i}"]
 
     raw_list = "zenml stack list"
+    raw_runs = "zenml pipeline runs list"
     rows: list[tuple[str, Make, str]] = [
         ("kitaru stack list", kitaru("stack", "list"), raw_list),
         ("kitaru stack current", kitaru("stack", "current"), raw_list),
@@ -79,11 +85,13 @@ def read_checks(tmp: Path, reps: int) -> list[Check]:
         ("kitaru model list", kitaru("model", "list"), raw_list),
         ("kitaru model show fast", kitaru("model", "show", "fast"), raw_list),
         ("kitaru status", kitaru("status"), raw_list),
+        ("kitaru executions list", kitaru("executions", "list"), raw_runs),
         ("kitaru secrets rename", renamed("kitaru"), "zenml secret rename"),
         ("kitaru secrets set --remove-key", removed("kitaru"), "zenml secret update --remove-keys"),
     ]
     raws: dict[str, Make] = {
         raw_list: lambda _: [ZENML_BIN, "stack", "list"],
+        raw_runs: lambda _: [ZENML_BIN, "pipeline", "runs", "list"],
         "zenml secret rename": renamed("zenml"),
         "zenml secret update --remove-keys": removed("zenml"),
     }

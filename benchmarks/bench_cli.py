@@ -148,10 +148,12 @@ def main() -> None:
                 f"{ratio(med_k, med_z):.2f})"
             )
 
+        from _cli_list_scale import scale_checks
         from _cli_reads import read_checks
         from _cli_server import server_checks
 
         checks.extend(read_checks(tmp, args.reps))
+        checks.extend(scale_checks(tmp, args.reps))
         checks.extend(server_checks(tmp, args.reps))
         missed = any(not c.passed for c in checks)
         if args.profile == "always" or (args.profile == "auto" and missed):

@@ -61,6 +61,13 @@ def _info(found: dict[str, Any]) -> WaitInfo:
 
 def list_waits(execution_id: str, *, pending_only: bool = False) -> list[WaitInfo]:
     """The waits of execution ``execution_id`` (full ID), oldest first."""
+    from kitaru._zenml import run_reads
+
+    if not pending_only:
+        try:
+            return [_info(w) for w in run_reads.waits_of(execution_id)]
+        except run_reads.SchemaMismatch:
+            pass  # ZenML's client knows its own store
     from kitaru._zenml.client import get_client
 
     get_client()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from kitaru._zenml import run_reads
 from kitaru._zenml.client import get_client
 
 UNREADABLE = object()  # an output that exists but could not be loaded here
@@ -12,6 +13,11 @@ UNREADABLE = object()  # an output that exists but could not be loaded here
 
 def ids_with_prefix(prefix: str, limit: int = 10) -> list[tuple[str, str | None]]:
     """Up to ``limit`` runs whose ID starts with ``prefix``: ``(id, flow name)``, newest first."""
+    if "-" not in prefix:
+        try:
+            return run_reads.ids_with_prefix(prefix, limit)
+        except run_reads.SchemaMismatch:
+            pass  # ZenML's client knows its own store
     page = get_client().list_pipeline_runs(
         id=f"startswith:{prefix.lower()}", sort_by="desc:created", size=limit, hydrate=True
     )

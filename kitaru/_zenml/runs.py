@@ -6,12 +6,19 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from kitaru._zenml import run_log_store, run_record, run_state
+from kitaru._zenml import run_log_store, run_reads, run_record, run_state
 from kitaru._zenml.client import get_client
 from kitaru.errors import ExecutionNotFoundError
 from kitaru.runtime.record import OUTPUT_CARD, CheckpointRecord
 
 RESULT_STEP_PREFIX = run_record.RESULT_STEP_PREFIX
+# The run metadata a summary reads (start record, and what decides the status).
+_STATUS_KEYS = (
+    run_state.START_KEY,
+    run_state.RUNNER_KEY,
+    run_state.HEARTBEAT_KEY,
+    run_state.END_KEY,
+)
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -27,6 +34,17 @@ def _load_run(execution_id: str) -> Any:
         return get_client().zen_store.get_run(run_uuid, hydrate=True)
     except KeyError:
         raise ExecutionNotFoundError(execution_id) from None
+
+
+def _read_run(execution_id: str) -> Any:
+    """The run for a read-only view: by SQL on a verified embedded store, else ZenML's."""
+    try:
+        run = run_reads.load_run(execution_id)
+    except run_reads.SchemaMismatch:
+        return _load_run(execution_id)
+    if run is None:
+        raise ExecutionNotFoundError(execution_id)
+    return run
 
 
 def _stack_name(run: Any) -> str | None:
@@ -64,7 +82,12 @@ def _summary(run: Any) -> dict[str, Any]:
 
 def list_runs(limit: int = 50, flow: str | None = None) -> list[dict[str, Any]]:
     """Newest runs first, as plain dicts."""
-    kwargs: dict[str, Any] = {"sort_by": "desc:created", "size": max(1, min(limit, 1000))}
+    size = max(1, min(limit, 1000))
+    try:
+        return [_summary(run) for run in run_reads.list_runs(size, flow, _STATUS_KEYS)]
+    except run_reads.SchemaMismatch:
+        pass  # ZenML's client knows its own store
+    kwargs: dict[str, Any] = {"sort_by": "desc:created", "size": size}
     if flow:
         kwargs["pipeline_name"] = f"equals:{flow}"
     page = get_client().list_pipeline_runs(hydrate=True, **kwargs)
@@ -78,7 +101,7 @@ def load_run(execution_id: str) -> Any:
 
 def get_run(execution_id: str) -> dict[str, Any]:
     """One run with its checkpoints and kitaru record, as a plain dict."""
-    run = _load_run(execution_id)
+    run = _read_run(execution_id)
     item = _summary(run)
     record = run_record.fold(run)
     if record.get("legacy"):
@@ -143,7 +166,7 @@ def replay_info(execution_id: str) -> dict[str, Any]:
 
 def run_status(execution_id: str) -> str:
     """kitaru's status of the run (a dead runner is recorded crashed on the way)."""
-    return run_state.execution_status(_load_run(execution_id))
+    return run_state.execution_status(_read_run(execution_id))
 
 
 def kitaru_record(execution_id: str) -> dict[str, Any]:
@@ -226,7 +249,7 @@ def step_states(execution_id: str) -> list[tuple[str, str, float | None]]:
 def checkpoint_logs(execution_id: str) -> list[tuple[str, str, str]]:
     """(invocation ID, status, what it printed and logged) for each checkpoint that did."""
     out = []
-    for name, step_run in _load_run(execution_id).steps.items():
+    for name, step_run in _read_run(execution_id).steps.items():
         record = run_record.step_metadata(step_run).get(OUTPUT_CARD)
         if isinstance(record, dict) and isinstance(record.get("output"), str):
             status = run_record.status_of(step_run)

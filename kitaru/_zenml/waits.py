@@ -25,16 +25,13 @@ from zenml.enums import RunWaitConditionResolution, RunWaitConditionStatus, RunW
 from zenml.models import RunWaitConditionRequest
 from zenml.utils import pydantic_utils
 
+from kitaru._zenml import wait_views
 from kitaru._zenml.client import get_client
 from kitaru.errors import FlowWaitingError
 
-# Keys kitaru keeps in a wait condition's metadata next to the user's.
-SCHEMA_KEY = "kitaru_schema"
-SECRETS_KEY = "kitaru_secrets"
-# Who answered, by name: ZenML keeps only the user's ID, which other users may not
-# be allowed to look up. Trusted only when its ID is the one ZenML recorded.
-ANSWER_KEY = "kitaru_answer"
-_OWN_KEYS = (SCHEMA_KEY, SECRETS_KEY, ANSWER_KEY)
+SCHEMA_KEY = wait_views.SCHEMA_KEY
+SECRETS_KEY = wait_views.SECRETS_KEY
+ANSWER_KEY = wait_views.ANSWER_KEY
 # ZenML polls the condition this often (seconds) while the runner holds the process.
 POLL_INTERVAL = 1
 
@@ -47,7 +44,7 @@ class WaitAbort(BaseModel):
     kitaru_abort: Literal[True] = True
 
 
-ABORT_RESULT: dict[str, Any] = {"kitaru_abort": True}
+ABORT_RESULT = wait_views.ABORT_RESULT
 
 
 def is_release(error: BaseException) -> bool:
@@ -130,11 +127,7 @@ def wait_in_run(
     )
 
 
-def _user_name(user_id: Any, recorded: Any) -> str | None:
-    if user_id is None:
-        return None
-    if isinstance(recorded, dict) and recorded.get("by_id") == str(user_id):
-        return str(recorded.get("by"))
+def _user_name(user_id: Any) -> str:
     try:
         return str(get_client().zen_store.get_user(user_id).name)
     except Exception:  # noqa: BLE001 - a deleted user: keep its ID
@@ -142,24 +135,7 @@ def _user_name(user_id: Any, recorded: Any) -> str | None:
 
 
 def _describe(condition: Any) -> dict[str, Any]:
-    meta = dict(condition.run_metadata or {})
-    pending = condition.status == RunWaitConditionStatus.PENDING
-    aborted = condition.result == ABORT_RESULT
-    return {
-        "id": str(condition.id),
-        "name": condition.name,
-        "status": "pending" if pending else ("aborted" if aborted else "answered"),
-        "question": condition.question,
-        "schema": meta.get(SCHEMA_KEY),
-        "metadata": {k: v for k, v in meta.items() if k not in _OWN_KEYS},
-        "created": condition.created.isoformat() if condition.created else None,
-        "answered_by": None
-        if pending
-        else _user_name(condition.resolved_by_user_id, meta.get(ANSWER_KEY)),
-        "answered_at": condition.resolved_at.isoformat() if condition.resolved_at else None,
-        "value": None if pending or aborted else condition.result,
-        "secrets": list(meta.get(SECRETS_KEY) or []),
-    }
+    return wait_views.describe(condition, _user_name)
 
 
 def waits_of(execution_id: str, *, pending_only: bool = False) -> list[dict[str, Any]]:
