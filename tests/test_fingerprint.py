@@ -41,8 +41,11 @@ def pin_flow(pin: str) -> int:
 def _stored_hashes(execution_id: str) -> dict[str, str]:
     from kitaru._zenml.client import get_client
 
-    run = get_client().get_pipeline_run(execution_id)
-    return {c["id"]: c["args_hash"] for c in run.run_metadata["kitaru"]["checkpoints"]}
+    get_client()
+    from kitaru._zenml import runs
+
+    record = runs.kitaru_record(execution_id)
+    return {c["id"]: c["args_hash"] for c in record["checkpoints"]}
 
 
 def _unkeyed_hashes(data: bytes) -> set[str]:

@@ -189,9 +189,12 @@ def test_checkpoint_outputs_holding_a_secret_value_are_refused_and_not_stored() 
             assert _status(step_run) == "completed"
             assert [a.load() for a in step_run.outputs["output"]] == [result["safe"]]
         else:
-            assert _status(step_run) == "failed", invocation_id
+            assert _status(step_run) == "retrying", invocation_id  # a retry would run it again
             assert step_run.outputs == {}, invocation_id
-            assert "SecretLeakError" in step_run.exception_info.source  # type: ignore[union-attr]
+            # ZenML records the body's error by its text (its own type is kitaru's wrapper,
+            # which keeps ZenML from retrying a failed body in place).
+            message = step_run.exception_info.message  # type: ignore[union-attr]
+            assert message.startswith("SecretLeakError: Output of checkpoint"), invocation_id
 
 
 @kitaru.flow
@@ -277,7 +280,7 @@ def test_errors_holding_a_secret_value_are_redacted_for_caller_and_zenml() -> No
     run = _run(handle.execution_id)
     for invocation_id in ("raises", "raises_2", "raises_3", "raises_4"):
         step_run = run.steps[invocation_id]
-        assert _status(step_run) == "failed"
+        assert _status(step_run) == "retrying"  # a retry in place would run it again
         exc_info = step_run.exception_info
         assert exc_info is not None
         _assert_canary_free(exc_info.message, f"{invocation_id} exception message")
@@ -289,6 +292,9 @@ def test_errors_holding_a_secret_value_are_redacted_for_caller_and_zenml() -> No
     assert ex.error is not None and ex.error.startswith("LookupError: flow gave up")
     _assert_canary_free(ex.model_dump_json(), "kitaru's execution record")
     _assert_canary_free(json.dumps(dict(run.run_metadata), default=str), "run metadata")
+    for invocation_id, step_run in run.steps.items():
+        text = json.dumps(dict(step_run.run_metadata), default=str)
+        _assert_canary_free(text, f"{invocation_id} step metadata")
 
 
 # --- canary scan (keep last) ---------------------------------------------------------

@@ -251,9 +251,9 @@ def test_encodings_are_redacted_in_llm_records() -> None:
         server.stop()
     assert handle.wait() == "done"
     assert mark in json.dumps(server.requests[-1].body)
-    from zenml.client import Client
+    from kitaru._zenml import runs
 
-    (call,) = Client().get_pipeline_run(handle.execution_id).run_metadata["kitaru"]["llm_calls"]
+    (call,) = runs.kitaru_record(handle.execution_id)["llm_calls"]
     text = json.dumps(call)
     assert mark in text and text.count(REDACTED) >= len(ENCODINGS)
     for form in _encodings(LONG).values():

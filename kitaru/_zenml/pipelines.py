@@ -95,6 +95,10 @@ class _InlineCall:
 
 
 _inline_calls: dict[str, _InlineCall] = {}
+# The step run whose inline checkpoint body is running in this context.
+_step_run: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "kitaru_step_run", default=None
+)
 _inline_lock = threading.Lock()
 
 
@@ -130,8 +134,19 @@ def kitaru_checkpoint() -> Any:
         call = _take(key)
     except KeyError:
         raise _BodyFailed(f"No checkpoint body is waiting for step {key} here.") from None
+    step_run_id = str(context.step_run.id)
+
+    def body() -> Any:
+        # The body may run in the caller's copied context, where ZenML's step
+        # context is not visible: say here which step run its record belongs to.
+        token = _step_run.set(step_run_id)
+        try:
+            return call.runner()
+        finally:
+            _step_run.reset(token)
+
     try:
-        value = call.context.run(call.runner) if call.context is not None else call.runner()
+        value = call.context.run(body) if call.context is not None else body()
     except BaseException as exc:  # noqa: BLE001 - any body failure is the call's to report
         # A Ctrl-C too: ZenML would otherwise retry the step, and lose the interrupt.
         call.error = exc
@@ -168,10 +183,12 @@ def record_checkpoint(metadata: dict[str, Any]) -> None:
 
     from kitaru._zenml import runs
 
-    try:
-        step_run_id = str(get_step_context().step_run.id)
-    except RuntimeError:
-        return  # not inside a ZenML step (nothing to attach it to)
+    step_run_id = _step_run.get()
+    if step_run_id is None:
+        try:
+            step_run_id = str(get_step_context().step_run.id)
+        except RuntimeError:
+            return  # not inside a ZenML step (nothing to attach it to)
     runs.record_step(step_run_id, metadata)
 
 

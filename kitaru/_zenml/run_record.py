@@ -113,6 +113,7 @@ def fold(run: Any) -> dict[str, Any]:
             reads.append({**r.model_dump(), "keys": list(r.keys), "checkpoint": record.name})
         calls.extend(record.llm_calls)
     reads.extend(r for r in end.get("body_reads") or [] if isinstance(r, dict))
+    reads.sort(key=lambda r: float(r.get("at") or 0.0))
     calls.extend(c for c in end.get("body_llm_calls") or [] if isinstance(c, dict))
     error = end.get("error") or end.get("reason")
     failed = end.get("failed_checkpoint")
