@@ -15,15 +15,6 @@ from kitaru._zenml.client import get_client
 LOG_KEY = "kitaru_metadata"
 
 
-def _current_step_run_id() -> str | None:
-    from zenml import get_step_context
-
-    try:
-        return str(get_step_context().step_run.id)
-    except RuntimeError:
-        return None  # not inside a ZenML step
-
-
 def logged(resource: Any) -> dict[str, Any]:
     """What ``kitaru.log()`` stored on a ZenML run or step run response ({} if nothing)."""
     try:
@@ -43,16 +34,19 @@ def attach(run: Any, item: dict[str, Any]) -> None:
 
 
 def add(execution_id: str, in_checkpoint: bool, metadata: dict[str, Any]) -> None:
-    """Merge ``metadata`` into the log of the running step (or of the run)."""
+    """Merge ``metadata`` into the log of the running checkpoint's step (or of the run)."""
+    if in_checkpoint:
+        from kitaru._zenml import pipelines
+
+        # Finds the step also for a body running in a worker thread (``.submit``).
+        pipelines.record_checkpoint({LOG_KEY: metadata})
+        return
     from zenml.enums import MetadataResourceTypes
     from zenml.models import RunMetadataResource
 
-    step_run_id = _current_step_run_id() if in_checkpoint else None
-    if step_run_id is not None:
-        resource_id, kind = step_run_id, MetadataResourceTypes.STEP_RUN
-    else:
-        resource_id, kind = execution_id, MetadataResourceTypes.PIPELINE_RUN
     get_client().create_run_metadata(
         metadata={LOG_KEY: metadata},
-        resources=[RunMetadataResource(id=uuid.UUID(resource_id), type=kind)],
+        resources=[
+            RunMetadataResource(id=uuid.UUID(execution_id), type=MetadataResourceTypes.PIPELINE_RUN)
+        ],
     )
