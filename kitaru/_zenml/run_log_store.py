@@ -1,16 +1,13 @@
-"""Where ``kitaru.log()`` metadata lives: one dict per step run or pipeline run.
+"""Where ``kitaru.log()`` metadata lives (one dict per step run or pipeline run), read back.
 
 ZenML reads back a metadata key written several times with dict values as
 those dicts merged, newest last, so each ``log()`` call writes only what it
-was given and later calls merge key by key.
+was given (see ``run_log_writer``) and later calls merge key by key.
 """
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
-
-from kitaru._zenml.client import get_client
 
 LOG_KEY = "kitaru_metadata"
 
@@ -31,22 +28,3 @@ def attach(run: Any, item: dict[str, Any]) -> None:
     for checkpoint in item.get("checkpoints", []):
         step_run = steps.get(checkpoint.get("id"))
         checkpoint["metadata"] = logged(step_run) if step_run is not None else {}
-
-
-def add(execution_id: str, in_checkpoint: bool, metadata: dict[str, Any]) -> None:
-    """Merge ``metadata`` into the log of the running checkpoint's step (or of the run)."""
-    if in_checkpoint:
-        from kitaru._zenml import pipelines
-
-        # Finds the step also for a body running in a worker thread (``.submit``).
-        pipelines.record_checkpoint({LOG_KEY: metadata})
-        return
-    from zenml.enums import MetadataResourceTypes
-    from zenml.models import RunMetadataResource
-
-    get_client().create_run_metadata(
-        metadata={LOG_KEY: metadata},
-        resources=[
-            RunMetadataResource(id=uuid.UUID(execution_id), type=MetadataResourceTypes.PIPELINE_RUN)
-        ],
-    )
