@@ -68,11 +68,13 @@ class ReplayPlan:
     def check(self, invocation_id: str, name: str, args_hash: str) -> bool:
         """True if the original output of this call will be reused; raise if unsafe."""
         if invocation_id not in self.reusable:
-            pending = sorted(self.reusable - self.matched)
+            # In recorded order: the first call that should have come by now.
+            pending = [i for i in self.recorded if i in self.reusable and i not in self.matched]
             if pending and invocation_id not in self.known:
+                first = self.recorded[pending[0]].get("name")
                 raise self._refuse(
-                    f"call {invocation_id!r} ({name}) is new, and recorded call "
-                    f"{pending[0]!r} has not been reached"
+                    f"call {invocation_id!r} ({name}) is new, where the recorded run had "
+                    f"call {pending[0]!r} ({first})"
                 )
             return False
         rec = self.recorded.get(invocation_id)
@@ -123,11 +125,12 @@ class RetryPlan:
         """True if the call's stored output will be returned; raise if the code changed."""
         rec = self.completed.get(invocation_id)
         if rec is None:
-            pending = sorted(set(self.completed) - self.matched)
+            # In recorded order: the first completed call that should have come by now.
+            pending = [i for i in self.completed if i not in self.matched]
             if invocation_id not in self.known and pending:
                 raise self._refuse(
-                    f"call {invocation_id!r} is new, and recorded call {pending[0]!r} "
-                    "has not been reached"
+                    f"call {invocation_id!r} ({name}) is new, where the recorded run had "
+                    f"call {pending[0]!r} ({self.completed[pending[0]][0]})"
                 )
             return False
         if rec[0] is not None and rec[0] != name:
