@@ -62,8 +62,8 @@ def log(**metadata: Any) -> None:
         raise SecretLeakError(where=where, secret=match.secret, key=match.key)
     if not metadata:
         return
-    from kitaru._zenml import run_log_store
+    from kitaru._zenml import run_log_writer
 
     # JSON round trip: tuples become lists, as they will be read back.
     plain = json.loads(json.dumps(metadata, allow_nan=False))
-    run_log_store.add(scope.execution_id, cp is not None, plain)
+    run_log_writer.add(scope.execution_id, cp is not None, plain)

@@ -51,6 +51,7 @@ def logged_flow(n: int) -> list[str]:
     SEEN["flow_id"] = kitaru.current_execution_id()
     kitaru.log(stage="start", config={"n": n})
     fetch(n)
+    fetch.submit(n + 1).result()  # in a worker thread: the log still reaches its own call
     refused = refused_logs()
     kitaru.log(stage="end")
     try:
@@ -87,6 +88,7 @@ def test_log_merges_on_the_checkpoint_and_the_execution(execution_id: str) -> No
     assert ex.metadata == {"stage": "end", "config": {"n": 3}}
     by_id = {c.id: c for c in ex.checkpoints}
     assert by_id["fetch"].metadata == {"rows": 6, "source": "db", "pages": [1, 2]}
+    assert by_id["fetch_2"].metadata == {"rows": 8, "source": "db", "pages": [1, 2]}
     # Every refused call stored nothing.
     assert by_id["refused_logs"].metadata == {}
 

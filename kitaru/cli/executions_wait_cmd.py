@@ -29,6 +29,8 @@ def input_cmd(
 ) -> None:
     """Answer the pending kitaru.wait() of EXECUTION_ID (--value JSON), or abort it.
 
+    A continue/abort gate (a wait without a schema) takes --value null.
+
     The value is checked against the wait's schema and refused (nothing stored)
     if it does not match or holds a value of a secret the execution read. A flow
     still polling continues at once; a released one continues with
