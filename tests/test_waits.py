@@ -272,3 +272,19 @@ def test_on_a_terminal_kitaru_asks_re_asks_and_continues_in_process(script: Path
         7,
         "default",
     )
+
+
+def test_a_waiting_execution_is_cancelled_at_once_and_can_be_retried(script: Path) -> None:
+    started, _ = _run_script(script, "approval", "5", "0")
+    execution_id = started["id"]
+    assert started["status"] == "waiting"
+
+    cancelled = run_cli("executions", "cancel", execution_id)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert "waiting for input; it is cancelled" in cancelled.stdout
+    assert kitaru.FlowHandle("approval", execution_id).status == "cancelled"
+    listed = run_cli("executions", "list", "--status", "cancelled", "-o", "json")
+    assert execution_id in {e["id"] for e in json.loads(listed.stdout)}
+    again = run_cli("executions", "cancel", execution_id)
+    assert again.returncode == 1 and "already ended: cancelled" in again.stderr
+    assert _marks(script) == ["prepare"]
