@@ -47,6 +47,8 @@ _COLUMNS = {
     "user": {"id", "name"},
     "pipeline_snapshot": {"id", "stack_id"},
     "stack": {"id", "name"},
+    "stack_composition": {"stack_id", "component_id"},
+    "stack_component": {"id", "type", "flavor"},
     "project": {"id"},
     "step_run": {
         "id",
@@ -57,6 +59,7 @@ _COLUMNS = {
         "end_time",
         "original_step_run_id",
         "pipeline_run_id",
+        "version",
     },
     "run_metadata": {"id", "created", "key", "value"},
     "run_wait_condition": {
@@ -74,7 +77,10 @@ _COLUMNS = {
 }
 _RUN_SQL = (
     "SELECT r.id, r.status, r.start_time, r.end_time, r.original_run_id, "
-    "p.name, u.name, s.name FROM pipeline_run r "
+    "p.name, u.name, s.name, r.created, "
+    "(SELECT c.flavor FROM stack_composition sc JOIN stack_component c "
+    "ON c.id = sc.component_id WHERE sc.stack_id = d.stack_id AND c.type = 'orchestrator') "
+    "FROM pipeline_run r "
     "LEFT JOIN pipeline p ON p.id = r.pipeline_id "
     "LEFT JOIN user u ON u.id = r.user_id "
     "LEFT JOIN pipeline_snapshot d ON d.id = r.snapshot_id "
@@ -154,6 +160,14 @@ def _named(name: Any) -> SimpleNamespace | None:
     return SimpleNamespace(name=name) if name is not None else None
 
 
+def _stack(name: Any, orchestrator: Any) -> SimpleNamespace | None:
+    # As ZenML's stack reads: its name, and its orchestrator's flavor (components by type).
+    if name is None:
+        return None
+    flavors = [SimpleNamespace(flavor_name=orchestrator)] if orchestrator is not None else []
+    return SimpleNamespace(name=name, components={"orchestrator": flavors})
+
+
 def _runs(
     conn: sqlite3.Connection, where: str, params: list[Any], keys: tuple[str, ...] | None
 ) -> list[SimpleNamespace]:
@@ -168,10 +182,11 @@ def _runs(
             original_run=SimpleNamespace(id=local_sqlite.format_id(original)) if original else None,
             pipeline=_named(flow),
             user=_named(user),
-            snapshot=SimpleNamespace(stack=_named(stack)),
+            snapshot=SimpleNamespace(stack=_stack(stack, orchestrator)),
+            created=_time(created),
             run_metadata=meta.get(run_id, {}),
         )
-        for run_id, status, start, end, original, flow, user, stack in rows
+        for run_id, status, start, end, original, flow, user, stack, created, orchestrator in rows
     ]
 
 
@@ -198,7 +213,8 @@ def load_run(execution_id: str) -> SimpleNamespace | None:
             return None
         run = found[0]
         steps = conn.execute(
-            "SELECT id, name, status, start_time, end_time, original_step_run_id FROM step_run "
+            "SELECT id, name, status, start_time, end_time, original_step_run_id, version "
+            "FROM step_run "
             "WHERE pipeline_run_id = ? AND status != 'retried' ORDER BY created, id",
             (run_hex,),
         ).fetchall()
@@ -211,9 +227,10 @@ def load_run(execution_id: str) -> SimpleNamespace | None:
                 start_time=_time(start),
                 end_time=_time(end),
                 original_step_run_id=local_sqlite.format_id(original) if original else None,
+                version=version,
                 run_metadata=meta.get(step_id, {}),
             )
-            for step_id, name, status, start, end, original in steps
+            for step_id, name, status, start, end, original, version in steps
         }
         return run
 

@@ -88,13 +88,19 @@ def _step_view(
         "started": step_run.start_time.isoformat() if step_run.start_time else None,
         "duration_s": run_state.duration(step_run.start_time, step_run.end_time),
         # Each continuation after a crash is a new version of the step: an attempt too.
-        "attempts": (record.attempts if record else 1) + max(0, int(step_run.version or 1) - 1),
+        "attempts": (record.attempts if record else 1)
+        + max(0, int(getattr(step_run, "version", 1) or 1) - 1),
         "args_hash": record.args_hash if record else None,
         "errors": list(record.errors) if record else [],
         "error": record.error if record else None,
         "reused_from": str(original) if original else None,
     }
     return view
+
+
+def _continuations(step_run: Any) -> int:
+    # Each continuation after a crash is a new version of the step: an attempt too.
+    return max(0, int(getattr(step_run, "version", 1) or 1) - 1)
 
 
 def fold(run: Any) -> dict[str, Any]:
