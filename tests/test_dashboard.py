@@ -273,7 +273,7 @@ def test_logout_stops_the_server_and_keeps_runs_and_secrets(dashboard: dict[str,
     shown_ex = json.loads(out.stdout)
     # The checkpoint's output was written while connected; it is read back from the
     # embedded store's artifact store now.
-    assert shown_ex["checkpoints"][0]["output"] == "'Hello, ada!'"
+    assert shown_ex["checkpoints"][0]["output"] == "Hello, ada!"  # a JSON value
     web = _cli(config, "executions", "show", dashboard["ok"], "--web")
     assert web.returncode == 1
     assert "kitaru login --local" in web.stderr
