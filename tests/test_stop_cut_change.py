@@ -290,7 +290,7 @@ def assert_retry_completes(proj: Project, tag: str, execution_id: str) -> None:
     ok(proj.kitaru("executions", "retry", execution_id))
     done = proj.show(execution_id)
     assert done["id"] == execution_id and done["status"] == "completed", done["status"]
-    assert done["result"] == repr(list(STEPS)), done["result"]
+    assert done["result"] == list(STEPS), done["result"]  # -o json: the result as a JSON value
     assert proj.execution_ids(tag) == {execution_id}, "a retry is the same execution"
     assert [r["id"] for r in proj.list()] == [execution_id], "a retry is not a new execution"
 
@@ -522,7 +522,7 @@ def test_replay_from_a_cut_reuses_every_call_before_it_and_runs_the_rest(
 
     shown = replays.proj.show(new)
     assert shown["replayed_from"] == replays.original and shown["status"] == "completed"
-    assert shown["result"] == "[10, 20, 40, 41]", shown["result"]
+    assert shown["result"] == [10, 20, 40, 41], shown["result"]
     calls = {c["id"]: c for c in shown["checkpoints"]}
     assert set(calls) == {"fetch", "double", "double_2", "add"}, sorted(calls)
     for reused in ("fetch", "double"):
@@ -540,7 +540,7 @@ def test_replay_from_a_cut_with_new_args_reuses_calls_whose_arguments_changed(
     # fetch(5) was not run: before the cut the recorded fetch(1) = 10 is reused by
     # position; the live add() sees the new n.
     assert replays.runs_of(new) == [("double", [20]), ("add", [40, 5])]
-    assert replays.proj.show(new)["result"] == "[10, 20, 40, 45]"
+    assert replays.proj.show(new)["result"] == [10, 20, 40, 45]
 
 
 def test_replay_with_a_replaced_output_feeds_it_to_the_flow_body(replays: Replays) -> None:
@@ -548,7 +548,7 @@ def test_replay_with_a_replaced_output_feeds_it_to_the_flow_body(replays: Replay
     new = data["execution_id"]
     assert replays.runs_of(new) == [("double", [7]), ("add", [14, 1])]
     # The flow body saw the replacement as double's output.
-    assert replays.proj.show(new)["result"] == "[10, 7, 14, 15]"
+    assert replays.proj.show(new)["result"] == [10, 7, 14, 15]
 
 
 def test_replay_naming_an_unknown_call_is_one_line_exit_2_and_runs_nothing(
