@@ -72,7 +72,6 @@ class Runner:
                 preload(wire.preload_file())
             else:
                 conn, _ = self.sock.accept()
-                self.last_active = time.monotonic()
                 with contextlib.suppress(OSError, ValueError, BackendError):
                     self._handle(conn)
 
@@ -102,6 +101,8 @@ class Runner:
                 child.main(conn, request, fds)  # never returns
             self.children.add(pid)
             self.runs += 1
+            # Only runs keep it alive: asking for its status must not.
+            self.last_active = time.monotonic()
         elif op == "status":
             wire.send(conn, self.status())
         elif op == "stop":
