@@ -98,7 +98,7 @@ def test_released_in_a_fresh_process_and_resumed_in_another(
         status = json.loads(shown.stdout)["status"]
     assert status == "completed"
     shown = json.loads(run_cli("executions", "show", execution_id, "-o", "json", env=env).stdout)
-    assert shown["result"] == "42"
+    assert shown["result"] == 42  # -o json: the result as a JSON value
     assert [(w["name"], w["status"], w["value"]) for w in shown["waits"]] == [
         ("wait", "answered", 7)
     ]

@@ -273,8 +273,9 @@ def report_crashed(run_id: str, exit_code: int) -> bool:
 
     client = Client()
     run = client.zen_store.get_run(uuid.UUID(run_id), hydrate=True)
-    if ExecutionStatus(run.status).is_finished:
-        return False
+    status = ExecutionStatus(run.status)
+    if status.is_finished or status == ExecutionStatus.PAUSED:
+        return False  # ended, or released at a wait (kitaru.wait): not a crash
     how = f"code {exit_code}" if exit_code >= 0 else f"signal {-exit_code}"
     reason = f"the flow process exited with {how} before the run ended"
     # For the run's current runner (if the flow process got as far as recording
