@@ -13,6 +13,7 @@ from typing import Any
 
 from kitaru._handle import FlowHandle
 from kitaru.errors import ExecutionBusyError, ReplayError
+from kitaru.runtime import process_redactor
 
 RETRYABLE = ("failed", "crashed", "cancelled")
 
@@ -93,6 +94,10 @@ def continue_execution(execution_id: str, flow_target: Any = None) -> tuple[Flow
         raise
     except Exception as exc:  # noqa: BLE001 - the flow's own error, handed to the handle
         error = exc
+        # If the run could not even continue, it must not stay "running" under a
+        # runner (this process) that is not running it.
+        line = process_redactor().redact(f"Retry failed: {type(exc).__name__}: {exc}")[:2000]
+        run_state.settle(execution_id, "failed", line)
     finally:
         continuation.release(tag)
     return FlowHandle(flow_name, execution_id, local_error=error), True

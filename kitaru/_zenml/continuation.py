@@ -98,9 +98,11 @@ def continue_run(execution_id: str) -> None:
     run_state.drop_cancel(execution_id)  # a cancel request was for the attempt that ended
     run_uuid = uuid.UUID(execution_id)
     run = store.get_run(run_uuid, hydrate=True)
-    if run.status not in (ExecutionStatus.FAILED, ExecutionStatus.PAUSED):
-        run = store.update_run(run_uuid, PipelineRunUpdate(status=ExecutionStatus.FAILED))
-    run = store.update_run(run_uuid, PipelineRunUpdate(status=ExecutionStatus.RESUMING))
+    if run.status not in (ExecutionStatus.INITIALIZING, ExecutionStatus.PROVISIONING):
+        # A run that never started stays a placeholder: the runner starts it in place.
+        if run.status not in (ExecutionStatus.FAILED, ExecutionStatus.PAUSED):
+            run = store.update_run(run_uuid, PipelineRunUpdate(status=ExecutionStatus.FAILED))
+        run = store.update_run(run_uuid, PipelineRunUpdate(status=ExecutionStatus.RESUMING))
     if run.snapshot is None:
         raise RuntimeError(f"Execution {execution_id} has no snapshot to continue from.")
     snapshot = store.get_snapshot(run.snapshot.id, hydrate=True)

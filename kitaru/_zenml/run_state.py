@@ -240,6 +240,8 @@ def execution_status(run: Any, *, settle: bool = True) -> ExecutionStatus:
             if end.get("status") == "crashed"
             else ("cancelled" if end.get("status") == "cancelled" else "failed")
         )
+    if status in _ACTIVE and end_record(run).get("status") == "crashed":
+        return "crashed"  # a run that never started keeps ZenML's status (see settle)
     reason = runner_dead(run) if status in _ACTIVE else None
     if reason is None:
         return "running"
@@ -271,6 +273,10 @@ def settle(run_id: str, status: str, reason: str, token: str | None = None) -> b
         return False
     end = {**END_FIELDS, "status": status, "error": reason, "token": runner.get("token")}
     write_run_metadata(run_id, {END_KEY: {**end, "at": time.time()}})
+    if not runner and current in ("initializing", "provisioning"):
+        # Never started: ZenML keeps it a placeholder, which a retry starts in place
+        # (a failed run could only be resumed, and there is nothing to resume).
+        return True
     store.update_run(uuid.UUID(run_id), PipelineRunUpdate(status=ZenStatus.FAILED))
     return True
 
