@@ -9,6 +9,7 @@ flow's code changed them: that is what a replay (a new execution) is for.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from kitaru._handle import FlowHandle
@@ -123,6 +124,11 @@ def recover(flow: str | None = None) -> list[FlowHandle[Any]]:
             handle, ran = continue_execution(item["id"])
         except ExecutionBusyError:
             continue  # another recoverer has it
+        except ReplayError as exc:
+            # One execution that cannot be retried (its code changed, an old record)
+            # must not stop the others from being recovered: say so and go on.
+            warnings.warn(str(exc), RuntimeWarning, stacklevel=2)
+            continue
         if ran:
             handles.append(handle)
     return handles
