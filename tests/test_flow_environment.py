@@ -10,6 +10,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 SCRIPT = textwrap.dedent(
     """
     import json, os, sys
@@ -43,12 +45,18 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_a_flow_leaves_the_environment_as_it_found_it(tmp_path: Path, openai_server: Any) -> None:
+@pytest.mark.parametrize("own_zenml", [False, True], ids=["no-zenml-env", "caller-zenml-env"])
+def test_a_flow_leaves_the_environment_as_it_found_it(
+    tmp_path: Path, openai_server: Any, own_zenml: bool
+) -> None:
     (tmp_path / "envflow.py").write_text(SCRIPT, encoding="utf-8")
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("ZENML_", "LITELLM_", "OPENAI_"))
     }
     env["KITARU_CONFIG_PATH"] = str(tmp_path / "kitaru")
+    if own_zenml:  # the caller's own ZenML config, put back after each flow
+        env["ZENML_CONFIG_PATH"] = str(tmp_path / "callers-zenml")
+        env["ZENML_LOCAL_STORES_PATH"] = str(tmp_path / "callers-zenml" / "local_stores")
     proc = subprocess.run(
         [sys.executable, "envflow.py", openai_server.base_url],
         cwd=tmp_path,
@@ -63,3 +71,5 @@ def test_a_flow_leaves_the_environment_as_it_found_it(tmp_path: Path, openai_ser
     assert out["same_after_second"] is True
     assert out["result"] == "echo: hi"
     assert out["output"] == repr("echo: hi")
+    # kitaru's outputs never land in the caller's own ZenML directory.
+    assert not (tmp_path / "callers-zenml").exists()

@@ -126,7 +126,11 @@ def test_isolated_checkpoints_run_in_their_own_process_and_join_the_audit(
 
 
 def test_stacks_are_created_chosen_and_shown(tmp_path: Path) -> None:
-    env = {**os.environ, "KITARU_CONFIG_PATH": str(tmp_path / "cfg")}
+    # The caller's own ZenML settings never redirect kitaru's store or outputs.
+    caller_zenml = tmp_path / "callers-zenml"
+    env = {**os.environ, "KITARU_CONFIG_PATH": str(tmp_path / "cfg"),
+           "ZENML_CONFIG_PATH": str(caller_zenml),
+           "ZENML_LOCAL_STORES_PATH": str(caller_zenml / "local_stores")}  # fmt: skip
     made = run_cli("stack", "create", "dev", "--orchestrator", "local",
                    "--artifact-store", str(tmp_path / "artifacts"), "--json", env=env)  # fmt: skip
     assert made.returncode == 0, made.stderr
@@ -180,3 +184,4 @@ def test_stacks_are_created_chosen_and_shown(tmp_path: Path) -> None:
     results = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT")]
     assert results == ["RESULT (1, 2) default", "RESULT (1, 2) dev"]
     assert any((tmp_path / "artifacts").rglob("*")), "the dev stack's artifact store is unused"
+    assert not caller_zenml.exists(), "kitaru wrote into the caller's own ZenML directory"

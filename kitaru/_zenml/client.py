@@ -90,6 +90,9 @@ def apply_environment() -> None:
         for key in [k for k in os.environ if k.startswith(_STORE_ENV_PREFIXES)]:
             del os.environ[key]
     else:
+        # The caller's ZENML_LOCAL_STORES_PATH would put kitaru's outputs in its
+        # own ZenML's directory.
+        os.environ.pop("ZENML_LOCAL_STORES_PATH", None)
         for key in [k for k in os.environ if k.startswith(_STORE_ENV_PREFIXES)]:
             if key not in env:
                 del os.environ[key]
@@ -147,7 +150,7 @@ def get_client() -> Client:
         from kitaru._zenml.tuning import atomic_config_writes, config_directory_without_env
 
         atomic_config_writes()
-        config_directory_without_env(current_config_directory)
+        config_directory_without_env(current_zenml_paths)
         if _client_root is not None and _client_root != root:
             GlobalConfiguration._reset_instance()
             Client._reset_instance()
@@ -249,12 +252,13 @@ def adopt_running_client() -> None:
 _adopted: set[str] = set()
 
 
-def current_config_directory() -> str | None:
-    """ZenML's config directory of kitaru's open client (None: none open, or adopted)."""
+def current_zenml_paths() -> dict[str, str] | None:
+    """The ZenML path variables of kitaru's open client (None: none open, or adopted)."""
     with _lock:
         if _client is None or _client_root in _adopted:
             return None
-    return zenml_environment()["ZENML_CONFIG_PATH"]
+    env = zenml_environment()
+    return {k: env[k] for k in ("ZENML_CONFIG_PATH", "ZENML_LOCAL_STORES_PATH") if k in env}
 
 
 def adopted() -> bool:

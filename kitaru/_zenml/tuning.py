@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 _applied = False
@@ -92,7 +93,6 @@ def atomic_config_writes() -> None:
     otherwise read each other's half-written file.
     """
     import os
-    from pathlib import Path
 
     import yaml
     from zenml.config.global_config import GlobalConfiguration
@@ -119,28 +119,35 @@ def atomic_config_writes() -> None:
     GlobalConfiguration._write_config = _write_config  # type: ignore[method-assign]
 
 
-def config_directory_without_env(current: Callable[[], str | None]) -> None:
-    """Let ZenML find kitaru's config directory after a flow put ``ZENML_CONFIG_PATH`` back.
+def config_directory_without_env(current: Callable[[], dict[str, str] | None]) -> None:
+    """Let ZenML find kitaru's directories after a flow put the caller's variables back.
 
-    ZenML reads the variable every time it needs a path under its config directory
-    (the local artifact store's, for one). Without it, and with kitaru's client
-    open, that directory is kitaru's, as it was when the client was opened:
-    ``current()`` names it (None when no kitaru client is open).
+    ZenML reads ``ZENML_CONFIG_PATH`` and ``ZENML_LOCAL_STORES_PATH`` every time it
+    needs a path under its config directory (the local artifact store's, for one).
+    With kitaru's client open, those paths are kitaru's, as they were when the client
+    was opened, whether the variables are absent or are the caller's own (pointing
+    at another ZenML): ``current()`` gives kitaru's values (None when no kitaru
+    client is open).
     """
-    import os
-
+    from zenml.config.global_config import GlobalConfiguration
     from zenml.utils import io_utils
 
     if getattr(io_utils.get_global_config_directory, "_kitaru", False):
         return
     original = io_utils.get_global_config_directory
+    original_stores = GlobalConfiguration.local_stores_path
 
     def get_global_config_directory() -> str:
-        if "ZENML_CONFIG_PATH" not in os.environ:
-            found = current()
-            if found is not None:
-                return found
-        return str(original())
+        found = current()
+        return found["ZENML_CONFIG_PATH"] if found else str(original())
+
+    def local_stores_path(self: Any) -> str:
+        found = current()
+        if not found:
+            return str(original_stores.fget(self))  # type: ignore[attr-defined]
+        default = str(Path(found["ZENML_CONFIG_PATH"]) / "local_stores")
+        return found.get("ZENML_LOCAL_STORES_PATH", default)
 
     get_global_config_directory._kitaru = True  # type: ignore[attr-defined]
     io_utils.get_global_config_directory = get_global_config_directory
+    GlobalConfiguration.local_stores_path = property(local_stores_path)  # type: ignore[assignment,method-assign]
