@@ -110,3 +110,8 @@ def continue_run(execution_id: str) -> None:
         raise RuntimeError(f"The stack of execution {execution_id} is gone; it cannot continue.")
     stack = Stack.from_model(snapshot.stack)
     stack.orchestrator.resume_run(snapshot=snapshot, run=run, stack=stack)
+    if stack.orchestrator.flavor != "local":
+        # The run goes on in a process of the orchestrator's; this one is not its
+        # runner any more (readers would call the run crashed when it exits).
+        end = {**run_state.END_FIELDS, "status": "handed", "token": info.token}
+        run_state.write_run_metadata(execution_id, {run_state.END_KEY: {**end, "at": time.time()}})

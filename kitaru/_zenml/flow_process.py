@@ -16,6 +16,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 
 
 def main(argv: list[str]) -> int:
@@ -24,6 +25,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m kitaru._zenml.flow_process RUN_ID -- ARGV...", file=sys.stderr)
         return 2
     run_id, command = argv[0], argv[2:]
+    started = time.time()
     proc = subprocess.Popen(command, stdin=subprocess.DEVNULL)
 
     def forward(signum: int, _frame: object) -> None:
@@ -34,7 +36,7 @@ def main(argv: list[str]) -> int:
     code = proc.wait()
     from kitaru._zenml.subprocess_orchestrator import report_crashed
 
-    report_crashed(run_id, code)
+    report_crashed(run_id, code, proc.pid, started)
     return code
 
 

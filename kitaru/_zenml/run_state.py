@@ -49,6 +49,9 @@ END_FIELDS: dict[str, Any] = {
 
 # How long the local orchestrator may take from creating a run to starting its flow.
 STARTUP_S = 30.0
+# End statuses of a runner that let a run go on elsewhere: released at a wait,
+# or a retry/resume that handed the run to its orchestrator.
+HANDED_OVER = ("waiting", "handed")
 
 _ACTIVE = {"initializing", "provisioning", "running", "resuming", "retrying"}
 _ZENML_TO_KITARU: dict[str, ExecutionStatus] = {
@@ -207,6 +210,12 @@ def runner_dead(run: Any) -> str | None:
             created = created.replace(tzinfo=UTC)
         if time.time() - created.timestamp() > STARTUP_S:
             return "The process that started the flow died before the flow began."
+        return None
+    if end_record(run).get("status") in HANDED_OVER:
+        # Its runner let the run go (released at a wait, or handed it to an
+        # orchestrator to continue): the process that continues it has not
+        # written its own runner record yet (a fresh process's watcher reports
+        # it if it never does).
         return None
     try:
         info = RunnerInfo.model_validate({k: v for k, v in runner.items() if k != "at"})

@@ -258,10 +258,11 @@ class SubprocessOrchestrator(ContainerizedOrchestrator):
             proc.wait()
 
 
-def report_crashed(run_id: str, exit_code: int) -> bool:
+def report_crashed(run_id: str, exit_code: int, pid: int, started: float) -> bool:
     """Mark run ``run_id`` failed, with ``kitaru_end`` saying it crashed, if it has not ended.
 
-    Called once the flow process has exited; True if the run was still open. The
+    Called once the flow process ``pid`` (started at ``started``, epoch seconds)
+    has exited; True if the run was still open and still that process's. The
     ``kitaru_end`` metadata (``{"status": "crashed", "reason": ...}``) is what
     kitaru's readers show as ``crashed``; ZenML's own status becomes FAILED.
     """
@@ -276,11 +277,17 @@ def report_crashed(run_id: str, exit_code: int) -> bool:
     status = ExecutionStatus(run.status)
     if status.is_finished or status == ExecutionStatus.PAUSED:
         return False  # ended, or released at a wait (kitaru.wait): not a crash
+    runner = run_state.run_meta(run, run_state.RUNNER_KEY)
+    ended = run_state.end_record(run).get("status")
+    if runner.get("pid") == pid and ended == "waiting":
+        return False  # released at a wait, and already being resumed: not a crash
+    recorded_at = runner.get("at")
+    if runner.get("pid") != pid and isinstance(recorded_at, int | float) and recorded_at >= started:
+        return False  # a later process (resuming the run) has taken it over
     how = f"code {exit_code}" if exit_code >= 0 else f"signal {-exit_code}"
     reason = f"the flow process exited with {how} before the run ended"
     # For the run's current runner (if the flow process got as far as recording
     # itself), with every field named: see run_state.END_FIELDS.
-    runner = run_state.run_meta(run, run_state.RUNNER_KEY)
     end = {**run_state.END_FIELDS, "status": "crashed", "error": reason, "reason": reason}
     end["token"] = runner.get("token")
     client.create_run_metadata(
