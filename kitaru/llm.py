@@ -48,6 +48,7 @@ from kitaru.runtime import (
     Redactor,
     current_checkpoint_or_none,
     current_execution_or_none,
+    execution_of_this_thread,
 )
 
 __all__ = ["allm", "llm"]
@@ -133,7 +134,7 @@ def _record(
     redact: Callable[[str], str],
     error: str | None = None,
 ) -> dict[str, Any]:
-    cp = current_checkpoint_or_none()
+    cp = scope.checkpoint_of_this_thread()
     label, overridden = credential_label(creds.source, target)
     record = {
         "name": name,
@@ -249,7 +250,9 @@ def _prepare(
     """Validate, resolve the model and plan credentials; raises before anything is sent."""
     messages = build_messages(prompt_or_messages, system)
     check_options(temperature, max_tokens, name)
-    scope = current_execution_or_none()
+    # A thread started inside a body has no kitaru context; its call still
+    # belongs to the running execution (and uses that run's model aliases).
+    scope = execution_of_this_thread()
     target = resolve_model(model, scope)
     litellm = import_litellm()
     plan = plan_credentials(litellm, target, provider_options)
@@ -310,9 +313,14 @@ def llm(
         return prepared.finish(creds, response, started, redact)
 
     scope = prepared.scope
-    if scope is not None and current_checkpoint_or_none() is None:
+    if scope is not None and _in_flow_body():
         return _as_boundary(scope, name, call, (prompt_or_messages, model, system))
     return call()
+
+
+def _in_flow_body() -> bool:
+    """True for a call the flow body makes itself: a durable boundary of its own."""
+    return current_execution_or_none() is not None and current_checkpoint_or_none() is None
 
 
 def _as_boundary(
@@ -339,8 +347,7 @@ async def allm(
     **provider_options: Any,
 ) -> str:
     """Async form of :func:`llm` (same arguments, same resolution and tracking)."""
-    scope = current_execution_or_none()
-    if scope is not None and current_checkpoint_or_none() is None:
+    if _in_flow_body():
         # A flow-body call is a durable boundary (a ZenML step); run it like llm().
         import asyncio
 

@@ -305,7 +305,7 @@ def get_secret(name_or_id: str) -> Secret:
 
     ref = check.validate_ref(name_or_id)
     runtime.refuse_at_import_time(ref)
-    scope = runtime.execution_for_read()
+    scope = runtime.execution_of_this_thread()
     if scope is not None:
         return Secret(ref, scope.secret_loader(ref), scope.record_secret_read)
     stored = _backend().get(ref)
@@ -353,7 +353,7 @@ class SecretRef:
         from kitaru.errors import ImportTimeSecretError
 
         runtime.refuse_at_import_time(self.name_or_id, depth=depth)
-        scope = runtime.execution_for_read()
+        scope = runtime.execution_of_this_thread()
         if scope is None:
             frame = sys._getframe(depth - 1)
             raise ImportTimeSecretError(

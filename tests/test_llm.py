@@ -752,3 +752,34 @@ def test_canary_scan_of_stored_state_and_output(
     assert report["files"] > 0
     assert any(name.endswith("zenml.db") for name in report["names"])
     assert (config_path / "zenml").is_dir()
+
+
+def test_a_call_from_a_thread_inside_a_checkpoint_is_recorded_with_it(
+    setup: Setup, server: Any
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    mark = marker()
+
+    @kitaru.checkpoint
+    def fan_out(m: str) -> list[str]:
+        # Pool threads do not inherit kitaru's context.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            return list(pool.map(lambda i: kitaru.llm(f"t{i} {m}", model=setup.alias_a), [0, 1]))
+
+    @kitaru.flow
+    def threaded(m: str) -> list[str]:
+        return fan_out(m)
+
+    handle = threaded.run(mark)
+    assert handle.wait() == [f"echo: t0 {mark}", f"echo: t1 {mark}"]
+    assert only_request(server, f"t0 {mark}").bearer_token == setup.key_a
+    calls = kitaru_metadata(handle.execution_id)["llm_calls"]
+    assert sorted(c["prompt"][0]["content"] for c in calls) == [f"t0 {mark}", f"t1 {mark}"]
+    assert {(c["checkpoint"], c["alias"], c["credential_source"]) for c in calls} == {
+        ("fan_out", setup.alias_a, "secret")
+    }
+    execution = kitaru.get_execution(handle.execution_id)
+    assert [(c.id, c.status) for c in execution.checkpoints] == [("fan_out", "completed")]
+    reads = {(r["secret"], r["checkpoint"]) for r in execution.secret_reads}
+    assert reads == {(setup.secret_a, "fan_out")}

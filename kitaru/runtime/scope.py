@@ -226,19 +226,28 @@ class ExecutionScope:
                     del self._cache[key]
         return len(stale)
 
+    def checkpoint_of_this_thread(self) -> CheckpointScope | None:
+        """The checkpoint a secret read or LLM call made in this thread belongs to.
+
+        The one in context; in a thread that has no kitaru context (one started
+        inside a body), the only checkpoint running, if there is one.
+        """
+        cp = _checkpoint.get()
+        if cp is not None or _execution.get() is self:
+            return cp
+        with self._lock:
+            names = {c.name for c in self._active}
+            return self._active[0] if len(names) == 1 else None
+
     def record_secret_read(self, secret: str, keys: tuple[str, ...]) -> None:
         """Record that ``keys`` of ``secret`` were read (names only).
 
         A read from a thread that has no kitaru context (one started inside a
         body) is attributed to the only checkpoint running, if there is one.
         """
-        cp = _checkpoint.get()
+        cp = self.checkpoint_of_this_thread()
         now = time.time()
         with self._lock:
-            if cp is None and _execution.get() is not self:
-                names = {c.name for c in self._active}
-                if len(names) == 1:
-                    cp = self._active[0]
             where = cp.name if cp is not None else None
             if cp is not None:
                 calls = self._call_reads.setdefault(cp.invocation_id, {})
@@ -268,8 +277,8 @@ def current_checkpoint_or_none() -> CheckpointScope | None:
     return _checkpoint.get()
 
 
-def execution_for_read() -> ExecutionScope | None:
-    """The execution a secret read belongs to: the current one, else the only one running.
+def execution_of_this_thread() -> ExecutionScope | None:
+    """The execution a secret read or LLM call belongs to: the current one, else the only one.
 
     The second case is a thread started inside a flow or checkpoint body, which
     does not inherit the context. None when no execution (or several) run.
