@@ -27,8 +27,7 @@ from kitaru.runtime import (
     CheckpointScope,
     ExecutionScope,
     checkpoint_scope,
-    current_checkpoint_or_none,
-    current_execution_or_none,
+    execution_for_checkpoint,
     execution_scope,
     register_boundary,
 )
@@ -172,18 +171,7 @@ class _CheckpointSpec:
     def enter(
         self, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
     ) -> tuple[ExecutionScope, str]:
-        scope = current_execution_or_none()
-        if scope is None:
-            raise KitaruContextError(
-                f"Checkpoint {self.name!r} was called outside a flow. Call it from the body "
-                "of a @flow function (or call the undecorated function directly)."
-            )
-        outer = current_checkpoint_or_none()
-        if outer is not None:
-            raise KitaruContextError(
-                f"Checkpoint {self.name!r} was called inside checkpoint {outer.name!r}. "
-                "Checkpoints cannot be nested: call both from the flow body."
-            )
+        scope = execution_for_checkpoint(self.name)
         return scope, scope.next_invocation_id(self.name, args, kwargs)
 
     def runner(

@@ -34,12 +34,11 @@ from kitaru._progress import Reporter
 from kitaru._progress import enabled as progress_enabled
 from kitaru._zenml.process_env import keeping_environment
 from kitaru.errors import (
-    KitaruContextError,
     KitaruValidationError,
     ReplayError,
 )
 from kitaru.runtime import (
-    current_execution_or_none,
+    refuse_nested_flow,
 )
 from kitaru.runtime.interrupts import is_interrupt
 from kitaru.runtime.progress import reporting_to
@@ -71,13 +70,7 @@ class _FlowSpec:
 
         ``replay`` makes it a replay: its plan says which recorded calls are reused.
         """
-        outer = current_execution_or_none()
-        if outer is not None:
-            raise KitaruContextError(
-                f"Flow {self.name!r} was started inside running flow {outer.flow_name!r}; "
-                "flows cannot be nested. Call it from outside any flow, or make the inner "
-                "function a checkpoint."
-            )
+        refuse_nested_flow(self.name)
         refuse_start_at_import_time(self.name)
         inputs = check_inputs(self.name, args, kwargs)
         from kitaru._zenml.client import get_client

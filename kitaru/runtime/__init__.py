@@ -6,6 +6,7 @@ HMAC key from ``kitaru._fingerprint_key``, since the key lives with the store.
 """
 
 from kitaru.runtime.import_guard import refuse_at_import_time, register_boundary
+from kitaru.runtime.reads import SecretRead
 from kitaru.runtime.redaction import (
     REDACTED,
     Match,
@@ -18,16 +19,17 @@ from kitaru.runtime.scope import (
     CheckpointScope,
     ExecutionInfo,
     ExecutionScope,
-    SecretRead,
     checkpoint_scope,
     current_checkpoint_or_none,
     current_execution_or_none,
+    execution_for_checkpoint,
     execution_info,
     execution_of_this_thread,
     execution_scope,
     in_checkpoint,
     in_flow,
     record_read_outside_flow,
+    refuse_nested_flow,
     require_execution,
 )
 
@@ -42,6 +44,7 @@ __all__ = [
     "checkpoint_scope",
     "current_checkpoint_or_none",
     "current_execution_or_none",
+    "execution_for_checkpoint",
     "execution_info",
     "execution_of_this_thread",
     "execution_scope",
@@ -51,6 +54,7 @@ __all__ = [
     "process_redactor",
     "record_read_outside_flow",
     "refuse_at_import_time",
+    "refuse_nested_flow",
     "register_boundary",
     "remember_resolved",
     "require_execution",

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kitaru.errors import ExecutionCancelledError, KitaruContextError
+from kitaru.runtime.reads import SecretRead
 from kitaru.runtime.record import CheckpointRecord, SecretReadRecord
 from kitaru.runtime.redaction import Redactor, process_redactor
 from kitaru.runtime.replay import ReplayPlan, RetryPlan, fingerprint
@@ -37,32 +38,6 @@ _checkpoint: ContextVar[CheckpointScope | None] = ContextVar("kitaru_checkpoint"
 # Every execution running in this process, whatever thread runs it.
 _running: dict[int, ExecutionScope] = {}
 _running_lock = threading.Lock()
-
-
-@dataclass
-class SecretRead:
-    """Audited reads of the same keys of one secret in one place. Never a value.
-
-    Repeated reads (a loop calling ``secret.get``) are counted on one entry with
-    the first (``at``) and last (``last_at``) time, so the audit stays small.
-    """
-
-    secret: str
-    keys: tuple[str, ...]
-    checkpoint: str | None
-    at: float
-    count: int = 1
-    last_at: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "secret": self.secret,
-            "keys": list(self.keys),
-            "checkpoint": self.checkpoint,
-            "at": self.at,
-            "count": self.count,
-            "last_at": self.last_at if self.last_at is not None else self.at,
-        }
 
 
 @dataclass
@@ -345,14 +320,41 @@ def in_checkpoint() -> bool:
     return _checkpoint.get() is not None
 
 
+def refuse_nested_flow(flow_name: str) -> None:
+    """Raise :class:`KitaruContextError` if a flow runs in this context: flows do not nest."""
+    outer = _execution.get()
+    if outer is not None:
+        raise KitaruContextError(
+            f"Flow {flow_name!r} was started inside running flow {outer.flow_name!r}; "
+            "flows cannot be nested. Call it from outside any flow, or make the inner "
+            "function a checkpoint."
+        )
+
+
+def execution_for_checkpoint(name: str) -> ExecutionScope:
+    """The execution a call of checkpoint ``name`` runs in.
+
+    Refused (:class:`KitaruContextError`) outside a flow and inside another checkpoint.
+    """
+    execution = _execution.get()
+    if execution is None:
+        raise KitaruContextError(
+            f"Checkpoint {name!r} was called outside a flow. Call it from the body "
+            "of a @flow function (or call the undecorated function directly)."
+        )
+    outer = _checkpoint.get()
+    if outer is not None:
+        raise KitaruContextError(
+            f"Checkpoint {name!r} was called inside checkpoint {outer.name!r}. "
+            "Checkpoints cannot be nested: call both from the flow body."
+        )
+    return execution
+
+
 @contextlib.contextmanager
 def execution_scope(scope: ExecutionScope) -> Iterator[ExecutionScope]:
     """Enter ``scope`` for the current context; a second enter is refused."""
-    if _execution.get() is not None:
-        raise KitaruContextError(
-            f"Flow {scope.flow_name!r} was started inside another running flow; "
-            "call it from outside any flow, or make it a checkpoint."
-        )
+    refuse_nested_flow(scope.flow_name)
     token = _execution.set(scope)
     with _running_lock:
         _running[id(scope)] = scope
@@ -367,19 +369,7 @@ def execution_scope(scope: ExecutionScope) -> Iterator[ExecutionScope]:
 @contextlib.contextmanager
 def checkpoint_scope(scope: CheckpointScope) -> Iterator[CheckpointScope]:
     """Enter a checkpoint body; refused outside a flow or inside another checkpoint."""
-    execution = _execution.get()
-    if execution is None:
-        raise KitaruContextError(
-            f"Checkpoint {scope.name!r} was called outside a flow. Call it from the body of "
-            "a @flow function."
-        )
-    outer = _checkpoint.get()
-    if outer is not None:
-        raise KitaruContextError(
-            f"Checkpoint {scope.name!r} was called inside checkpoint {outer.name!r}. "
-            "Checkpoints cannot be nested: call both from the flow body, or make the inner "
-            "one a plain function."
-        )
+    execution = execution_for_checkpoint(scope.name)
     token = _checkpoint.set(scope)
     with execution._lock:
         execution._active.append(scope)
