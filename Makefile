@@ -20,7 +20,7 @@ test: $(STAMP)
 	@echo "make test: includes the container tier, which as root installs docker.io and" \
 		"mmdebstrap with apt-get when missing and starts a private dockerd" \
 		"(make test-fast runs everything else)."
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=15
 
 # Everything but the `container` tier: no apt-get, no dockerd, no root needed.
 test-fast: $(STAMP)
