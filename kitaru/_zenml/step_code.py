@@ -5,8 +5,9 @@ as pipeline ``kitaru_flow``, so ZenML would record those wrappers' source for
 the dashboard's Code tabs, point "Go to error" at a wrapper line and keep
 kitaru's and ZenML's frames in a failed step's traceback. :func:`install`, run
 when this module is first imported (by ``pipelines``, before any flow starts),
-changes three places of ZenML in this process, and lets small outputs be viewed
-(see ``output_views``):
+changes three places of ZenML in this process, lets small outputs be viewed
+(see ``output_views``) and shows where a replay's reused checkpoint came from
+(see ``reused_steps``):
 
 - the docstring and source code recorded with a step run: for a checkpoint, its
   user function (noted for the call by :func:`note_source`, found by run and
@@ -208,9 +209,10 @@ def install() -> None:
     if _installed:
         return
     _installed = True
-    from kitaru._zenml import output_views
+    from kitaru._zenml import output_views, reused_steps
 
     output_views.install()
+    reused_steps.install()
     from zenml.orchestrators.step_run_utils import StepRunRequestFactory
     from zenml.pipelines.pipeline_definition import Pipeline
     from zenml.utils import exception_utils
