@@ -11,7 +11,6 @@ import pytest
 from conftest import run_cli
 
 import kitaru
-
 from kitaru._zenml import output_views, step_logs
 
 
