@@ -225,3 +225,21 @@ def _second_part(x: int) -> int:
 @kitaru.flow
 def _two_steps() -> int:
     return _second_part(_first_part())
+
+
+def test_a_dashboard_build_without_the_edited_text_is_served_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kitaru._zenml import dashboard_files
+
+    other = tmp_path / "zenml-dashboard"
+    (other / "assets").mkdir(parents=True)
+    (other / "index.html").write_text("<html></html>")
+    bundle = "function lF(e){return`zenml login --local --other-build`}"
+    (other / "assets" / "index-Other.js").write_text(bundle)
+    (other / "assets" / "RunsBody-Other.js").write_text("var N=[];")
+    monkeypatch.setattr(dashboard_files, "zenml_dashboard", lambda: other)
+    served = dashboard_files.prepare(tmp_path / "served")
+    assert (served / "assets" / "index-Other.js").read_text() == bundle
+    assert (served / "assets" / "RunsBody-Other.js").read_text() == "var N=[];"
+    assert (served / "index.html").read_text() == "<html></html>"
