@@ -1,7 +1,10 @@
 """Long-lived worker for bench_flow.py: one warm process, driven over a pipe.
 
 ``python _flow_worker.py kitaru`` runs kitaru flows (``KITARU_CONFIG_PATH`` set by
-the parent); ``python _flow_worker.py raw`` runs a raw ZenML dynamic pipeline with
+the parent); ``kitaru_nohooks`` the same with ZenML's own code put back where kitaru's
+dashboard hooks replace it (``kitaru._zenml.step_code``: step source, flow source,
+error info, output views, reused steps), i.e. the same build without them;
+``python _flow_worker.py raw`` runs a raw ZenML dynamic pipeline with
 default settings (``ZENML_CONFIG_PATH`` set by the parent) and never imports kitaru,
 so kitaru's process-wide ZenML tuning cannot reach it.
 
@@ -38,7 +41,34 @@ def _timed(fn: Callable[[], Any]) -> dict[str, float]:
     return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}
 
 
-if MODE == "kitaru":
+def _without_dashboard_hooks() -> None:
+    """Import kitaru's dashboard hooks (which install them), then put ZenML's code back."""
+    from kitaru._zenml.client import get_client
+
+    get_client()  # ZenML configured by kitaru, before any ZenML module is read
+    from zenml.artifacts import utils as artifact_utils
+    from zenml.orchestrators.step_launcher import StepLauncher
+    from zenml.orchestrators.step_run_utils import StepRunRequestFactory
+    from zenml.pipelines.pipeline_definition import Pipeline
+    from zenml.utils import exception_utils
+
+    targets = [artifact_utils, exception_utils, StepRunRequestFactory, Pipeline, StepLauncher]
+    before = [dict(vars(t)) for t in targets]
+    import kitaru._zenml.step_code  # noqa: F401 - installs the hooks
+
+    restored = 0
+    for target, saved in zip(targets, before, strict=True):
+        for name, value in saved.items():
+            if vars(target).get(name) is not value:
+                setattr(target, name, value)
+                restored += 1
+    if restored != 6:  # the six places the hooks change
+        raise RuntimeError(f"expected to undo 6 dashboard hooks, undid {restored}")
+
+
+if MODE in ("kitaru", "kitaru_nohooks"):
+    if MODE == "kitaru_nohooks":
+        _without_dashboard_hooks()
     import kitaru
     from kitaru import checkpoint, flow
 
@@ -131,7 +161,7 @@ elif MODE == "raw":
         raise ValueError(f"unknown op {op!r}")
 
 else:
-    raise SystemExit("usage: _flow_worker.py kitaru|raw")
+    raise SystemExit("usage: _flow_worker.py kitaru|kitaru_nohooks|raw")
 
 
 def main() -> None:

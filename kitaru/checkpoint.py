@@ -200,6 +200,7 @@ class _CheckpointSpec:
         if self.runtime == "isolated":
 
             def call() -> Any:
+                step_code.note_source(scope.execution_id, invocation_id, wrapped)
                 value = _isolated.call(
                     scope, self.name, invocation_id, wrapped, args, kwargs, runner
                 )

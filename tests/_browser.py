@@ -129,6 +129,10 @@ class Browser:
         self.page.get_by_role("tab", name="Overview").last.wait_for(timeout=30_000)
         self.settle()
 
+    def row(self, text: str) -> str:
+        """The text of the (first) table row holding ``text``."""
+        return str(self.page.get_by_role("row").filter(has_text=text).first.inner_text())
+
     def tab(self, name: str, expect: str | None = None) -> str:
         """Click the step sheet's tab ``name``; wait for ``expect`` on the page if given."""
         self.page.get_by_role("tab", name=name).last.click()

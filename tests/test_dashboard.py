@@ -72,6 +72,31 @@ if __name__ == "__main__":
     print("EXECUTION", handle.execution_id)
 '''
 
+# An isolated checkpoint, on an orchestrator that runs it in a process of its own.
+ISOFLOWS = '''
+import sys
+
+from kitaru import checkpoint, flow
+
+
+@checkpoint(runtime="isolated")
+def shout_apart(word: str) -> str:
+    """Runs in a process of its own."""
+    loud = word.upper() + "-isolated-marker"
+    return loud
+
+
+@flow
+def iso_flow(word: str) -> str:
+    return shout_apart(word)
+
+
+if __name__ == "__main__":
+    handle = iso_flow.run(sys.argv[1], stack=sys.argv[2])
+    handle.wait()
+    print("EXECUTION", handle.execution_id)
+'''
+
 
 def _env(config: Path, **extra: str) -> dict[str, str]:
     env = dict(os.environ, KITARU_CONFIG_PATH=str(config), KITARU_PROGRESS="0")
@@ -83,9 +108,11 @@ def _cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return run_cli(*args, env={"KITARU_CONFIG_PATH": str(config)}, timeout=300)
 
 
-def _run_flow(workdir: Path, config: Path, who: str, **extra: str) -> str:
+def _run_flow(
+    workdir: Path, config: Path, *args: str, script: str = "dashflows.py", **extra: str
+) -> str:
     done = subprocess.run(
-        [PYTHON, "dashflows.py", who],
+        [PYTHON, script, *args],
         cwd=workdir,
         env=_env(config, **extra),
         capture_output=True,
@@ -107,6 +134,7 @@ def dashboard(
     root = tmp_path_factory.mktemp("dashboard")
     config = root / "config"
     (root / "dashflows.py").write_text(FLOWS)
+    (root / "isoflows.py").write_text(ISOFLOWS)
     done = _cli(config, "secrets", "set", "dash-creds", f"--OPENAI_API_KEY={canary}")
     assert done.returncode == 0, done.stderr
     model = ["--model", "openai/demo", "--secret", "dash-creds"]
@@ -122,12 +150,21 @@ def dashboard(
         failed = _run_flow(root, config, "bob", DASH_FAIL="1")
         replay = _cli(config, "executions", "replay", failed, "--json")
         assert replay.returncode == 0, replay.stderr
+        stack = [
+            "stack", "create", "apart", "--orchestrator", "kitaru_subprocess",
+            "--option", f"python={PYTHON}", "--option", "isolate=false",
+            "--option", f"workdir={root / 'runs'}",
+        ]  # fmt: skip
+        done = _cli(config, *stack)
+        assert done.returncode == 0, done.stderr
+        isolated = _run_flow(root, config, "ada", "apart", script="isoflows.py")
         yield {
             "config": config,
             "info": info,
             "ok": ok,
             "failed": failed,
             "replay": json.loads(replay.stdout)["execution_id"],
+            "isolated": isolated,
             "canary": canary,
         }
     finally:
@@ -180,10 +217,22 @@ def test_the_dashboard_shows_the_users_code_output_and_errors(
         print(f"\n[dashboard screenshots: {shots}]", file=sys.stderr)
     info, canary = dashboard["info"], dashboard["canary"]
     runs = f"{info['server_url']}/projects/default/runs"
+    original_step = _step_run_id(info, dashboard["failed"], "compose_greeting")
     with sync_playwright() as pw:
         b = launch(pw, info["server_url"], shots)
         b.login("default", Path(info["password_file"]).read_text().strip())
         assert "survey" not in b.page.url.lower()
+        # The header's login command is kitaru's: ZenML's would open ZenML's own store.
+        b.wait_for_text("login --local")
+        text = b.shot("header")
+        assert "kitaru login --local" in text and "zenml login" not in text
+
+        # The runs list: each run's duration, and the run a replay replayed.
+        text = b.open(runs, "runs-list", expect="REPLAYED FROM")
+        assert "DURATION" in text.upper() and "REPLAYED FROM" in text.upper()
+        replay_row = b.row(dashboard["replay"].split("-")[0])
+        assert dashboard["failed"].split("-")[0] in replay_row
+        assert re.search(r"\b\d+\.\ds\b", b.row(dashboard["ok"].split("-")[0]))
 
         text = b.open(f"{runs}/{dashboard['ok']}", "completed-run", expect="risky_step")
         assert "compose_greeting" in text and "risky_step" in text
@@ -245,10 +294,28 @@ def test_the_dashboard_shows_the_users_code_output_and_errors(
         text = b.open(f"{runs}/{dashboard['replay']}", "replay-run", expect="Replay of")
         assert "Replay of" in text
         assert "completed" in text.lower()
+        # A reused checkpoint: no expired cache entry, and a card naming where it came from.
         b.open_step("compose_greeting")
-        b.tab("Overview")
+        overview = b.tab("Overview", expect="Cache expiration")
+        assert "(Expired)" not in overview
+        assert re.search(r"Cache expiration\s*Never", overview), overview
+        b.tab("Metadata", expect="kitaru_reused_from")
+        b.page.get_by_text("kitaru_reused_from", exact=True).last.click()
+        b.wait_for_text(dashboard["failed"])
+        meta = b.shot("reused-metadata")
+        assert dashboard["failed"] in meta and original_step in meta, meta
+        assert f"{info['server_url']}/projects/default/runs/{dashboard['failed']}" in meta
+
+        # An isolated checkpoint's Code tab shows the user's function too.
+        b.open(f"{runs}/{dashboard['isolated']}", "isolated-run", expect="shout_apart")
+        b.open_step("shout_apart")
+        code = b.tab("Code", expect="def shout_apart")
+        assert "def shout_apart(word: str) -> str:" in code
+        assert 'loud = word.upper() + "-isolated-marker"' in code
+        assert "kitaru_isolated_checkpoint" not in code and "call_key" not in code
 
         b.page.context.browser.close()
+    (shots / "pages.txt").write_text("\n\n".join(f"== {n}\n{t}" for n, t in b.texts))
     pages = "\n".join(t for _, t in b.texts)
     assert canary not in pages
     assert b.bodies, "the browser received responses"
@@ -277,6 +344,24 @@ def test_logout_stops_the_server_and_keeps_runs_and_secrets(dashboard: dict[str,
     web = _cli(config, "executions", "show", dashboard["ok"], "--web")
     assert web.returncode == 1
     assert "kitaru login --local" in web.stderr
+
+
+def _step_run_id(info: dict[str, Any], run_id: str, step: str) -> str:
+    """The ID of step run ``step`` of run ``run_id``, read from the server's API."""
+    import httpx
+
+    url = info["server_url"]
+    password = Path(info["password_file"]).read_text().strip()
+    token = httpx.post(
+        f"{url}/api/v1/login", data={"username": "default", "password": password}
+    ).json()["access_token"]
+    steps = httpx.get(
+        f"{url}/api/v1/steps",
+        params={"pipeline_run_id": run_id, "name": step},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()["items"]
+    assert len(steps) == 1, steps
+    return str(steps[0]["id"])
 
 
 def _is_zombie(pid: int) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from conftest import run_cli
 
+import kitaru
 from kitaru._zenml import output_views, step_logs
 
 
@@ -148,3 +149,97 @@ def test_step_errors_name_the_users_line_and_debug_keeps_kitarus_frames(
     monkeypatch.setenv("KITARU_DEBUG", "1")
     kept = exception_utils.collect_exception_information(body_exc, entry)
     assert "_bodies.py" in kept.traceback
+
+
+def test_the_local_servers_dashboard_suggests_kitaru_login_and_lists_durations(
+    tmp_path: Path,
+) -> None:
+    from kitaru._zenml import dashboard_files
+
+    served = dashboard_files.prepare(tmp_path / "dash")
+    source = dashboard_files.zenml_dashboard()
+    names = sorted(p.name for p in (source / "assets").iterdir())
+    assert sorted(p.name for p in (served / "assets").iterdir()) == names
+    assert (served / "index.html").read_bytes() == (source / "index.html").read_bytes()
+    edited = {
+        p.name: p.read_text(encoding="utf-8")
+        for p in (served / "assets").iterdir()
+        if p.read_bytes() != (source / "assets" / p.name).read_bytes()
+    }
+    assert len(edited) == 2, sorted(edited)  # the header's bundle and the runs list's
+    text = "\n".join(edited.values())
+    assert "zenml login --local" not in text and "`kitaru login --local`" in text
+    assert "label:`Duration`" in text and "label:`Replayed from`" in text
+    assert "hydrate:!0" in text  # the list asks for start and end times
+    # Prepared again (a second login) from scratch, not on top of the first.
+    (served / "assets" / "stale.js").write_text("x")
+    dashboard_files.prepare(served)
+    assert not (served / "assets" / "stale.js").exists()
+
+
+@pytest.mark.usefixtures("step_code")
+def test_a_reused_checkpoint_names_the_step_it_came_from_and_has_no_expired_cache() -> None:
+    from kitaru._zenml.client import get_client
+
+    global _FAIL_SECOND
+    _FAIL_SECOND = True
+    failed = _two_steps.run()
+    assert failed.status == "failed"
+    _FAIL_SECOND = False
+    replay = _two_steps.replay(str(failed.execution_id))
+    assert replay.status == "completed", replay.error
+    client = get_client()
+    original = client.get_pipeline_run(str(failed.execution_id)).steps["_first_part"]
+    reused = client.get_pipeline_run(str(replay.execution_id)).steps["_first_part"]
+    assert reused.status.value == "skipped"
+    assert reused.cache_expires_at is None  # the dashboard reads "Never", not "(Expired)"
+    card = reused.run_metadata["kitaru_reused_from"]
+    assert card == {
+        "execution_id": str(failed.execution_id),
+        "step_run_id": str(original.id),
+    }  # no dashboard URL without a server
+    # The record stays with the original step (ZenML links only metadata that a
+    # step published itself), which the card names.
+    assert original.run_metadata["kitaru"]["invocation_id"] == "_first_part"
+    # A checkpoint that ran afresh in the replay has no such card.
+    again = client.get_pipeline_run(str(replay.execution_id)).steps["_second_part"]
+    assert "kitaru_reused_from" not in again.run_metadata
+    assert again.cache_expires_at is None
+
+
+_FAIL_SECOND = False
+
+
+@kitaru.checkpoint
+def _first_part() -> int:
+    return 1
+
+
+@kitaru.checkpoint
+def _second_part(x: int) -> int:
+    if _FAIL_SECOND:
+        raise RuntimeError("second part fails")
+    return x + 1
+
+
+@kitaru.flow
+def _two_steps() -> int:
+    return _second_part(_first_part())
+
+
+def test_a_dashboard_build_without_the_edited_text_is_served_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kitaru._zenml import dashboard_files
+
+    other = tmp_path / "zenml-dashboard"
+    (other / "assets").mkdir(parents=True)
+    (other / "index.html").write_text("<html></html>")
+    bundle = "function lF(e){return`zenml login --local --other-build`}"
+    (other / "assets" / "index-Other.js").write_text(bundle)
+    (other / "assets" / "RunsBody-Other.js").write_text("var N=[];")
+    monkeypatch.setattr(dashboard_files, "zenml_dashboard", lambda: other)
+    served = dashboard_files.prepare(tmp_path / "served")
+    assert (served / "assets" / "index-Other.js").read_text() == bundle
+    assert (served / "assets" / "RunsBody-Other.js").read_text() == "var N=[];"
+    assert (served / "index.html").read_text() == "<html></html>"

@@ -12,7 +12,8 @@ mode 0600), not ZenML's ``NO_AUTH`` of ``zenml login --local``: anyone else on
 this machine could otherwise read every secret through it. Before it starts,
 ZenML's onboarding survey is marked as answered for the store's user, with no
 newsletter subscription. It may read the local artifact store
-(``ZENML_SERVER_ALLOW_LOCAL_FILE_ACCESS``), so the dashboard shows outputs.
+(``ZENML_SERVER_ALLOW_LOCAL_FILE_ACCESS``), so the dashboard shows outputs. It
+serves ZenML's dashboard with kitaru's edits (see ``dashboard_files``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from kitaru._config import ENV_CONFIG_PATH, Paths, paths, write_private_file
+from kitaru._zenml import dashboard_files
 from kitaru._zenml.local_server_state import state_file
 from kitaru.errors import BackendError, KitaruValidationError
 
@@ -191,6 +193,8 @@ def start(port: int | None = None) -> tuple[LocalServer, bool]:
     url = f"http://127.0.0.1:{chosen}"
     log_file = p.root / "local-server.log"
     env = server_environment(p, secrets.token_hex(32))
+    # Its dashboard suggests `kitaru login` and lists durations and replays.
+    env[dashboard_files.ENV_VAR] = str(dashboard_files.prepare(p.root / "local-dashboard"))
     cmd = [
         sys.executable,
         "-m",

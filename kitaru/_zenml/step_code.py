@@ -5,13 +5,14 @@ as pipeline ``kitaru_flow``, so ZenML would record those wrappers' source for
 the dashboard's Code tabs, point "Go to error" at a wrapper line and keep
 kitaru's and ZenML's frames in a failed step's traceback. :func:`install`, run
 when this module is first imported (by ``pipelines``, before any flow starts),
-changes three places of ZenML in this process, and lets small outputs be viewed
-(see ``output_views``):
+changes three places of ZenML in this process, lets small outputs be viewed
+(see ``output_views``) and shows where a replay's reused checkpoint came from
+(see ``reused_steps``):
 
-- the docstring and source code recorded with a step run: for a checkpoint, its
-  user function (noted for the call by :func:`note_source`, found by run and
-  invocation ID when ZenML creates the step run; an isolated checkpoint's by its
-  source path);
+- the docstring and source code recorded with a step run: for a checkpoint,
+  inline or isolated, its user function (noted for the call by
+  :func:`note_source`, found by run and invocation ID when the flow's process
+  creates the step run);
 - the source code recorded with a flow's snapshot: the flow function;
 - the exception info of a failed step or run: the line is counted from the
   start of the outermost user function in the traceback (the one the Code tab
@@ -90,21 +91,13 @@ def docstring_and_source(fn: Any) -> tuple[str | None, str | None]:
 def _step_text(factory: Any, step: Any) -> tuple[str | None, str | None] | None:
     """The user's docstring and source for a kitaru step, or None for other steps."""
     path = str(getattr(step.spec.source, "import_path", ""))
-    if path == _INLINE_STEP:
-        key = f"{factory.pipeline_run.id}/{step.spec.invocation_id}"
-        with _lock:
-            fn = _sources.get(key)
-        # A flow-body call (an LLM call) has no function of the user's to show.
-        return docstring_and_source(fn) if fn is not None else (None, None)
-    if path == _ISOLATED_STEP:
-        from zenml.utils import source_utils
-
-        checkpoint = step.config.parameters.get("checkpoint")
-        try:
-            return docstring_and_source(source_utils.load(str(checkpoint)))
-        except Exception:  # noqa: BLE001 - not importable here: show nothing
-            return None, None
-    return None
+    if path not in (_INLINE_STEP, _ISOLATED_STEP):
+        return None
+    key = f"{factory.pipeline_run.id}/{step.spec.invocation_id}"
+    with _lock:
+        fn = _sources.get(key)
+    # A flow-body call (an LLM call) has no function of the user's to show.
+    return docstring_and_source(fn) if fn is not None else (None, None)
 
 
 def _flow_text(pipeline: Any) -> str | None:
@@ -208,9 +201,10 @@ def install() -> None:
     if _installed:
         return
     _installed = True
-    from kitaru._zenml import output_views
+    from kitaru._zenml import output_views, reused_steps
 
     output_views.install()
+    reused_steps.install()
     from zenml.orchestrators.step_run_utils import StepRunRequestFactory
     from zenml.pipelines.pipeline_definition import Pipeline
     from zenml.utils import exception_utils
