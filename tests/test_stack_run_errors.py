@@ -149,6 +149,10 @@ def test_local_docker_without_an_engine_is_one_line_and_show_says_it(
     as_json = kitaru(project, "executions", "show", failed[0]["id"], "-o", "json")
     assert json.loads(as_json.stdout)["error"] == reason
 
+    # A retry on the same stack fails the same way, in the same one line.
+    retried = kitaru(project, "executions", "retry", failed[0]["id"])
+    assert one_line(retried) == f"Error: {reason}"
+
 
 REGISTER_K8S = """
 from kitaru._zenml.client import get_client
