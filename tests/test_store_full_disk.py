@@ -157,7 +157,9 @@ def test_every_command_on_a_full_disk_reads_or_says_which_file_in_one_line(
     else:
         # As after a reboot: the last connection to close removes the WAL files, and a
         # reader on the full disk then cannot create them.
-        sqlite3.connect(p.local_store_db).close()
+        conn = sqlite3.connect(p.local_store_db)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        conn.close()
         assert not shm.exists()
 
     reads = {
