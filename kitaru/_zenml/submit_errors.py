@@ -36,6 +36,15 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
         seen = seen.__cause__ or seen.__context__
 
 
+def _raised_in_zenml(exc: BaseException) -> bool:
+    """True if ZenML raised ``exc`` (not a flow body that happens to say the same)."""
+    tb = exc.__traceback__
+    last = None
+    while tb is not None:
+        last, tb = tb.tb_frame.f_code.co_filename, tb.tb_next
+    return last is not None and f"{os.sep}zenml{os.sep}" in last
+
+
 def missing_requirements(integration: str) -> list[str] | None:
     """The packages ZenML integration ``integration`` needs, if they are not installed here."""
     if not integration or integration == "built-in":
@@ -63,7 +72,7 @@ def submit_error(exc: BaseException, *, stack: str, flow: str) -> BackendError |
     for seen in _chain(exc):
         text = str(seen)
         found = _NOT_INSTALLED.search(text) if isinstance(seen, ImportError) else None
-        if found is not None:
+        if found is not None and _raised_in_zenml(seen):
             integration = found.group(1)
             return one_line(
                 BackendError(
@@ -73,10 +82,8 @@ def submit_error(exc: BaseException, *, stack: str, flow: str) -> BackendError |
                     operation="run",
                 )
             )
-        engine_error = type(seen).__module__.startswith("docker.") or (
-            isinstance(seen, RuntimeError) and any(s in text for s in _NO_ENGINE)
-        )
-        if engine_error:
+        engine_error = isinstance(seen, RuntimeError) and any(s in text for s in _NO_ENGINE)
+        if engine_error and _raised_in_zenml(seen):
             return one_line(
                 BackendError(
                     f"Stack {stack!r} cannot run flow {flow!r}: no Docker engine is reachable "
