@@ -32,6 +32,16 @@ def add(a: int, b: int) -> int:
 @flow
 def my_flow(x: int) -> int:
     return add(x, 1)
+
+
+@checkpoint
+def speak() -> None:
+    raise RuntimeError("No container engine is available: the flow's own words")
+
+
+@flow
+def own_words() -> None:
+    speak()
 """
 
 SCRIPT = """
@@ -190,3 +200,22 @@ def test_a_stack_whose_integration_is_missing_is_one_line(project: dict[str, str
     assert caught.returncode == 0, caught.stderr
     assert caught.stdout.splitlines()[0] == "BackendError True"
     assert "No module named" not in caught.stdout
+
+
+OWN_WORDS = """
+from flows import own_words
+
+try:
+    own_words()
+except Exception as exc:
+    print(type(exc).__name__, str(exc))
+"""
+
+
+def test_a_flow_body_that_says_the_same_keeps_its_own_error(project: dict[str, str]) -> None:
+    (Path(project["root"]) / "own.py").write_text(OWN_WORDS)
+    ran = python(project, "own.py")
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == (
+        "RuntimeError No container engine is available: the flow's own words"
+    )
