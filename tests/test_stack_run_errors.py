@@ -219,3 +219,34 @@ def test_a_flow_body_that_says_the_same_keeps_its_own_error(project: dict[str, s
     assert ran.stdout.strip() == (
         "RuntimeError No container engine is available: the flow's own words"
     )
+
+
+def test_any_other_failure_to_submit_is_kept_on_the_run(
+    project: dict[str, str], tmp_path: Path
+) -> None:
+    # The subprocess orchestrator makes its run folder under a regular file: ZenML has
+    # made the run, then fails to submit it.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    made = kitaru(
+        project,
+        "stack",
+        "create",
+        "nowhere",
+        "--orchestrator",
+        "kitaru_subprocess",
+        "--option",
+        f"workdir={blocker}/runs",
+    )
+    assert made.returncode == 0, made.stderr
+    waits = "import sys\nfrom flows import my_flow\nmy_flow.run(1, stack=sys.argv[1]).wait()\n"
+    (Path(project["root"]) / "wait.py").write_text(waits)
+    ran = python(project, "wait.py", "nowhere")
+    assert ran.returncode == 1 and "NotADirectoryError" in ran.stderr, ran.stderr
+
+    runs = json.loads(kitaru(project, "executions", "list", "-o", "json").stdout)
+    assert [r["status"] for r in runs] == ["failed"]
+    shown = kitaru(project, "executions", "show", runs[0]["id"], "-o", "json")
+    assert json.loads(shown.stdout)["error"] == (
+        f"NotADirectoryError: [Errno 20] Not a directory: '{blocker}/runs'"
+    )

@@ -113,6 +113,8 @@ def record_submit_error(execution_id: str, message: str) -> None:
         run = store.get_run(uuid.UUID(execution_id), hydrate=True)
         if run_state.run_meta(run, run_state.RUNNER_KEY) or run_state.end_record(run):
             return  # the flow began: its own record says how it ended
+        if str(getattr(run.status, "value", run.status)) != "failed":
+            return  # ZenML fails only a run it could not submit; this one may still start
         end = {**run_state.END_FIELDS, "status": "failed", "error": message, "at": time.time()}
         run_state.write_run_metadata(execution_id, {run_state.END_KEY: end})
 
@@ -123,6 +125,15 @@ def raise_if_submit_error(
     """Raise the one-line error for a failed start (kept on its run, if one was made)."""
     said = submit_error(error, stack=stack, flow=flow)
     if said is None:
+        from kitaru.runtime.interrupts import is_interrupt
+
+        if execution_id is not None and not is_interrupt(error) and isinstance(error, Exception):
+            # Any other failure to submit is kept too, as one redacted line.
+            from kitaru.runtime import process_redactor
+
+            first = (str(error).strip().splitlines() or [""])[0]
+            line = process_redactor().redact(f"{type(error).__name__}: {first}")[:500]
+            record_submit_error(execution_id, line)
         return
     if execution_id is not None:
         record_submit_error(execution_id, str(said))
