@@ -176,10 +176,15 @@ def write_private_file(path: Path, data: str, *, replace: bool = True) -> bool:
     _remove_stale_temp_files(path)
     fd, tmp = private_temp_file(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            # The error of a write through a descriptor names no file: name the one
+            # being written (a full disk is then reported about it, not the store).
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         if not replace:
             try:
                 os.link(tmp, path)  # atomic, and fails if another process got there first

@@ -13,6 +13,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+from kitaru._config import paths
+from kitaru._one_line import one_line
 from kitaru.errors import BackendError
 
 # Less than this is "no space": SQLite's shared-memory file alone needs 32 KiB.
@@ -29,6 +31,12 @@ def space_left(path: Path) -> int | None:
                 return None
             return st.f_bavail * st.f_frsize
     return None
+
+
+def store_disk_full() -> bool:
+    """True if the disk holding kitaru's local store has (almost) no space left."""
+    left = space_left(paths().local_store_db)
+    return left is not None and left < _LOW_SPACE
 
 
 def full_disk_file(exc: BaseException, near: Path) -> Path | None:
@@ -56,8 +64,10 @@ def full_disk_file(exc: BaseException, near: Path) -> Path | None:
 
 def disk_full_error(path: Path, *, verb: str = "write") -> BackendError:
     """The one-line error for a write (or an open that must write) a full disk refused."""
-    return BackendError(
-        f"Cannot {verb} {path}: the disk holding it is full (no space left on the device). "
-        "Free some space and run the command again; nothing was changed.",
-        operation=verb,
+    return one_line(
+        BackendError(
+            f"Cannot {verb} {path}: the disk holding it is full (no space left on the device). "
+            "Free some space and run the command again; nothing was changed.",
+            operation=verb,
+        )
     )

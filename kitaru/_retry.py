@@ -94,14 +94,28 @@ def continue_execution(execution_id: str, flow_target: Any = None) -> tuple[Flow
     except ExecutionBusyError:
         raise
     except Exception as exc:  # noqa: BLE001 - the flow's own error, handed to the handle
-        error = exc
+        from kitaru._zenml.submit_errors import submit_error
+
+        said = submit_error(exc, stack=_stack_of(run), flow=flow_name)
+        error = exc if said is None else said
         # If the run could not even continue, it must not stay "running" under a
         # runner (this process) that is not running it.
-        line = process_redactor().redact(f"Retry failed: {type(exc).__name__}: {exc}")[:2000]
+        line = (
+            str(said)
+            if said is not None
+            else process_redactor().redact(f"Retry failed: {type(exc).__name__}: {exc}")[:2000]
+        )
         run_state.settle(execution_id, "failed", line)
     finally:
         continuation.release(tag)
     return FlowHandle(flow_name, execution_id, local_error=error), True
+
+
+def _stack_of(run: Any) -> str:
+    try:
+        return str(run.snapshot.stack.name)
+    except Exception:  # noqa: BLE001 - the stack may be gone or not readable
+        return "?"
 
 
 def recover(flow: str | None = None) -> list[FlowHandle[Any]]:

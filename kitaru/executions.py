@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kitaru.errors import BackendError
 from kitaru.wait_input import WaitInfo
 
 if TYPE_CHECKING:
@@ -191,19 +192,28 @@ def get_execution(execution_id: str, *, outputs: bool = False) -> Execution:
     data["llm_calls"] = tuple(data.get("llm_calls") or ())
     checkpoints = data["checkpoints"]
     if outputs:
+        from kitaru._disk_space import store_disk_full
         from kitaru._zenml.run_lookup import UNREADABLE, checkpoint_outputs
 
-        loaded = checkpoint_outputs(full_id, runs.RESULT_STEP_PREFIX)
+        unread = "(not readable here)"
+        try:
+            loaded = checkpoint_outputs(full_id, runs.RESULT_STEP_PREFIX)
+        except BackendError:
+            if not store_disk_full():
+                raise
+            # ZenML cannot open its store on a full disk; the record above was read without it.
+            unread = "(not loaded: the disk holding the store is full)"
+            loaded = {c["id"]: UNREADABLE for c in checkpoints if c["status"] == "completed"}
         for c in checkpoints:
             if c["id"] in loaded:
                 value = loaded[c["id"]]
-                c["output"] = "(not readable here)" if value is UNREADABLE else _summarise(value)
+                c["output"] = unread if value is UNREADABLE else _summarise(value)
         try:
             data["result"] = _summarise(runs.flow_result(full_id))
         except KeyError:
             data["result"] = None
         except Exception:  # noqa: BLE001 - e.g. an artifact store not reachable from here
-            data["result"] = "(not readable here)"
+            data["result"] = unread
     data["waits"] = tuple(wait_input.list_waits(full_id))
     data["checkpoints"] = tuple(CheckpointRecord(**c) for c in checkpoints)
     data["secret_reads"] = tuple(data["secret_reads"])

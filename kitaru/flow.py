@@ -30,6 +30,7 @@ from kitaru._flow_support import (
     registry_snapshot,
 )
 from kitaru._handle import FlowHandle, interrupted
+from kitaru._one_line import uncaught_as_one_line
 from kitaru._progress import Reporter
 from kitaru._progress import enabled as progress_enabled
 from kitaru._zenml.process_env import keeping_environment
@@ -76,7 +77,7 @@ class _FlowSpec:
         from kitaru._zenml.client import get_client
 
         get_client()  # first: it imports zenml without letting it touch the process
-        from kitaru._zenml import flow_sources, pipelines, runs, stacks
+        from kitaru._zenml import flow_sources, pipelines, runs, stacks, submit_errors
 
         reporter = Reporter(self.name) if progress_enabled(progress) else None
         began = time.monotonic()
@@ -132,6 +133,10 @@ class _FlowSpec:
                 if local_key is not None:
                     flow_sources.forget_local_flow(local_key)
         execution_id = str(run.id) if run is not None else runs.run_id_by_name(run_name)
+        if error is not None:
+            submit_errors.raise_if_submit_error(
+                error, stack=orchestrator.stack, flow=self.name, execution_id=execution_id
+            )
         if execution_id is None:
             assert error is not None
             raise error  # failed before ZenML created a run: nothing to hand back
@@ -205,7 +210,8 @@ class _FlowMethods(Generic[P, R]):
         replay: ReplayPlan | None = None,
         progress: bool | None = None,
     ) -> FlowHandle[R]:
-        with process_state_kept():
+        # Outside process_state_kept, which puts back the excepthook it may install.
+        with uncaught_as_one_line(), process_state_kept():
             return self._spec().start(
                 self, args, kwargs, stack=stack, replay=replay, progress=progress
             )

@@ -210,12 +210,35 @@ def _open(db: Path) -> tuple[sqlite3.Connection, bool]:
         conn.close()
         if full_disk_file(exc, db) is None:
             raise
-    wal = db.with_name(db.name + "-wal")
-    if wal.exists() and wal.stat().st_size > 0:
-        raise disk_full_error(db)
-    conn = sqlite3.connect(f"file:{db}?immutable=1", uri=True, isolation_level=None)
+    conn = _immutable(db)
     conn.row_factory = sqlite3.Row
     return conn, True
+
+
+def _immutable(db: Path) -> sqlite3.Connection:
+    """``db`` read as an immutable file, exact only while no write is pending in its WAL."""
+    wal = db.with_name(db.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:
+        raise disk_full_error(db, verb="read")
+    return sqlite3.connect(f"file:{db}?immutable=1", uri=True, isolation_level=None)
+
+
+def open_read_only(db: Path) -> sqlite3.Connection:
+    """A read-only connection to ``db`` that also reads it when its disk is full (see _open).
+
+    Raises:
+        sqlite3.Error: SQLite cannot read the file (for another reason than a full disk).
+        BackendError: the disk is full and a write is pending in the WAL.
+    """
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
+        return conn
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        if full_disk_file(exc, db) is None:
+            raise
+    return _immutable(db)
 
 
 def connect() -> LocalSecrets | None:

@@ -101,7 +101,7 @@ def _store() -> Iterator[sqlite3.Connection]:
     if not db.exists():
         raise SchemaMismatch("no store yet")  # a new store is made by ZenML
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+        conn = local_sqlite.open_read_only(db)
     except sqlite3.Error:
         raise SchemaMismatch("not readable") from None
     try:

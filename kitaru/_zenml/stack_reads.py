@@ -133,7 +133,7 @@ def _local_stacks() -> list[dict[str, Any]] | None:
     if not db.exists():
         return None  # a new store is made by ZenML
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+        conn = local_sqlite.open_read_only(db)
     except sqlite3.Error:
         return None
     try:

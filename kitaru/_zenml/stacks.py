@@ -23,10 +23,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from kitaru._config import config_dir
+from kitaru._config import config_dir, paths
+from kitaru._disk_space import disk_full_error, full_disk_file
 from kitaru._zenml.client import get_client
 from kitaru._zenml.connection import server_url
 from kitaru._zenml.stack_reads import IMAGE_LABEL, read_stacks
+from kitaru._zenml.submit_errors import missing_requirements
 from kitaru.errors import BackendError, KitaruValidationError
 
 ENV_STACK = "KITARU_STACK"
@@ -232,14 +234,10 @@ def _check_requirements(flavor: str, integration: str) -> None:
     ZenML registers every integration's flavors whether or not their packages are
     installed; a stack of one then fails at run time with a long traceback.
     """
-    if not integration or integration == "built-in":
+    missing = missing_requirements(integration)
+    if missing is None:
         return
-    from zenml.integrations.registry import integration_registry
-
-    found = integration_registry.integrations.get(integration)
-    if found is None or found.check_installation():
-        return
-    needed = " ".join(shlex.quote(r) for r in found.get_requirements())
+    needed = " ".join(shlex.quote(r) for r in missing)
     raise BackendError(
         f"Orchestrator flavor {flavor!r} needs ZenML's {integration} integration, whose "
         f"packages are not installed: run `pip install {needed}` (or `zenml integration "
@@ -349,6 +347,9 @@ def create_stack(
                 client.delete_stack_component(comp_id, kind)
         if isinstance(exc, KitaruValidationError):
             raise
+        full = full_disk_file(exc, paths().local_store_db)
+        if full is not None:
+            raise disk_full_error(full) from None
         raise KitaruValidationError(
             f"Cannot create stack {name!r}: {str(exc).splitlines()[0] if str(exc) else exc!r}",
             field="stack",
