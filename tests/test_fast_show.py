@@ -199,3 +199,40 @@ def test_what_the_files_do_not_hold_is_left_to_zenml(tmp_path: Path) -> None:
         ["k"],
         [1],
     )
+
+
+CRASHER = """
+import os, sys, kitaru
+
+@kitaru.checkpoint
+def die() -> None:
+    os._exit(3)
+
+@kitaru.flow(name=sys.argv[1])
+def crasher() -> None:
+    die()
+
+print("ID", crasher.run().execution_id, flush=True)
+"""
+
+
+def test_a_dead_runner_noticed_by_show_is_recorded_once(tmp_path: Path) -> None:
+    (tmp_path / "crasher.py").write_text(CRASHER)
+    died = subprocess.run(
+        [PYTHON, "crasher.py", f"show-crash-{TAG}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert died.returncode == 3, died.stderr[-2000:]
+    from kitaru._zenml import run_reads
+
+    run_id = run_reads.list_runs(1, f"show-crash-{TAG}", ())[0].id
+    commands = _commands([run_id])
+    # The first reader writes the transition (through ZenML's client); later
+    # reads find it recorded and need no ZenML.
+    first, _ = _probe(tmp_path, commands, "fast")
+    second, imported = _probe(tmp_path, commands, "fast")
+    assert not imported
+    slow, _ = _probe(tmp_path, commands, "zenml")
+    assert first == second == slow
+    shown = json.loads(second[1])
+    assert shown["status"] == "crashed" and "died" in shown["error"]

@@ -102,6 +102,11 @@ def load_run(execution_id: str) -> Any:
 def get_run(execution_id: str) -> dict[str, Any]:
     """One run with its checkpoints and kitaru record, as a plain dict."""
     run = _read_run(execution_id)
+    if (
+        run_state.execution_status(run) == "crashed"
+        and run_state.end_record(run).get("status") != "crashed"
+    ):
+        run = _read_run(execution_id)  # its dead runner was just recorded: show the record
     item = _summary(run)
     record = run_record.fold(run)
     if record.get("legacy"):
