@@ -151,7 +151,8 @@ def test_show_imports_no_zenml_and_agrees_with_zenml(
     outputs = [(c["output"], c["output_type"]) for c in ok["checkpoints"]]
     assert outputs[:9] == [
         (1, "int"), ("s", "str"), ({"a": [1, 2.5]}, "dict"), ([1, "x", None], "list"),
-        ([1, 2], "tuple"), ("{'set'}", "set"), ("b'by'", "bytes"), (True, "bool"), (None, "NoneType"),
+        ([1, 2], "tuple"), ("{'set'}", "set"), ("b'by'", "bytes"), (True, "bool"),
+        (None, "NoneType"),
     ]  # fmt: skip
     assert "-> (1, 2)" in fast[0] and "-> {'set'}" in fast[0] and "-> b'by'" in fast[0]
     assert shown["replay"]["replayed_from"] == ids["completed"]
