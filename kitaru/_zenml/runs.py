@@ -6,7 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from kitaru._zenml import artifact_reads, run_log_store, run_reads, run_record, run_state
+from kitaru._zenml import (
+    artifact_reads,
+    run_log_store,
+    run_reads,
+    run_record,
+    run_rest_reads,
+    run_state,
+)
 from kitaru._zenml.client import get_client
 from kitaru.errors import ExecutionNotFoundError
 from kitaru.runtime.record import OUTPUT_CARD, CheckpointRecord
@@ -87,6 +94,9 @@ def list_runs(limit: int = 50, flow: str | None = None) -> list[dict[str, Any]]:
         return [_summary(run) for run in run_reads.list_runs(size, flow, _STATUS_KEYS)]
     except run_reads.SchemaMismatch:
         pass  # ZenML's client knows its own store
+    served = run_rest_reads.list_runs(size, flow)
+    if served is not None:
+        return [_summary(run) for run in served]
     kwargs: dict[str, Any] = {"sort_by": "desc:created", "size": size}
     if flow:
         kwargs["pipeline_name"] = f"equals:{flow}"
