@@ -237,3 +237,19 @@ def test_a_dead_runner_noticed_by_show_is_recorded_once(tmp_path: Path) -> None:
     assert first == second == slow
     shown = json.loads(second[1])
     assert shown["status"] == "crashed" and "died" in shown["error"]
+
+
+def test_an_unverified_schema_loads_outputs_through_zenml(
+    made: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kitaru._zenml import run_lookup, run_reads, runs
+
+    _, ids = made
+    fast = run_lookup.checkpoint_outputs(ids["completed"], runs.RESULT_STEP_PREFIX)
+    fast_result = runs.flow_result(ids["bytes"])
+    monkeypatch.setattr(run_reads.local_sqlite, "SCHEMA_VERSION", "0.0.1")
+    with pytest.raises(run_reads.SchemaMismatch):
+        artifact_reads.first_outputs({"out": ids["completed"]})
+    assert run_lookup.checkpoint_outputs(ids["completed"], runs.RESULT_STEP_PREFIX) == fast
+    assert fast["out_5"] == (1, 2) and fast["out_7"] == b"by"
+    assert runs.flow_result(ids["bytes"]) == fast_result == b"not json"

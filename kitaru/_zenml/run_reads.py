@@ -1,4 +1,4 @@
-"""Reading executions without ZenML: ``kitaru executions list/logs`` in a blink.
+"""Reading executions without ZenML: ``kitaru executions list/show/logs`` in a blink.
 
 Opening ZenML costs seconds per process; reading a page of runs costs
 milliseconds. On the embedded store, runs, their steps and their run metadata
