@@ -1,9 +1,9 @@
-"""``kitaru executions list`` against a ZenML server reads ``/api/v1/runs`` with httpx.
+"""``kitaru executions list/logs`` against a ZenML server read its REST API with httpx.
 
 A real ZenML server on 127.0.0.1 (tests/_team_server.py); kitaru logged in to it
-as a user would. The listing imports no ZenML and gives the same JSON as
-ZenML's client (completed, failed and replayed executions, ``--flow``,
-``--status``).
+as a user would. Listing (completed, failed and replayed executions, ``--flow``,
+``--status``) and logs (by full ID and by prefix) import no ZenML and give the
+same output as ZenML's client.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import json, kitaru
 
 @kitaru.checkpoint
 def out(v):
+    print("printed", v)
     return v
 
 @kitaru.checkpoint
@@ -51,8 +52,11 @@ print("IDS", json.dumps([str(first.execution_id), str(again.execution_id),
 PROBE = """
 import json, sys
 if sys.argv[2] == "zenml":  # what ZenML's client alone gives
-    from kitaru._zenml import run_rest_reads
-    run_rest_reads.list_runs = lambda *_: None
+    from kitaru._zenml import run_reads, run_rest_reads
+    def mismatch(*_, **__):
+        raise run_reads.SchemaMismatch("switched off")
+    for name in ("list_runs", "load_run", "ids_with_prefix"):
+        setattr(run_rest_reads, name, mismatch)
 from kitaru.cli import cli
 for args in json.loads(sys.argv[1]):
     try:
@@ -105,6 +109,8 @@ def test_list_on_a_server_imports_no_zenml_and_agrees_with_zenml(
         ["executions", "list", "--flow", f"srv-ok-{TAG}", "--json"],
         ["executions", "list", "--status", "failed", "--limit", "5", "--json"],
         ["executions", "list"],
+        ["executions", "logs", failed, "--json"],
+        ["executions", "logs", first[:10]],
     ]
     fast = _probe(env, root, commands, "fast")
     slow = _probe(env, root, commands, "zenml")
@@ -116,3 +122,6 @@ def test_list_on_a_server_imports_no_zenml_and_agrees_with_zenml(
     assert [e["id"] for e in of_flow] == [replay, first]
     assert of_flow[0]["replayed_from"] == first and of_flow[0]["user"] == "admin"
     assert [e["id"] for e in bad] == [failed] and bad[0]["status"] == "failed"
+    logs = json.loads(fast[4])
+    assert [c["checkpoint"] for c in logs][:1] == ["out"] and "printed 1" in logs[0]["output"]
+    assert "== out (completed) ==" in fast[5] and "printed 1" in fast[5]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from kitaru._zenml import artifact_reads, run_reads
+from kitaru._zenml import artifact_reads, run_reads, run_rest_reads
 from kitaru._zenml.client import get_client
 
 UNREADABLE = object()  # an output that exists but could not be loaded here
@@ -14,10 +14,11 @@ UNREADABLE = object()  # an output that exists but could not be loaded here
 def ids_with_prefix(prefix: str, limit: int = 10) -> list[tuple[str, str | None]]:
     """Up to ``limit`` runs whose ID starts with ``prefix``: ``(id, flow name)``, newest first."""
     # ZenML matches the prefix without its hyphens, as run_reads does.
-    try:
-        return run_reads.ids_with_prefix(prefix, limit)
-    except run_reads.SchemaMismatch:
-        pass  # ZenML's client knows its own store
+    for read in (run_reads.ids_with_prefix, run_rest_reads.ids_with_prefix):
+        try:
+            return read(prefix, limit)
+        except run_reads.SchemaMismatch:
+            continue  # the next reader; last, ZenML's client
     page = get_client().list_pipeline_runs(
         id=f"startswith:{prefix.lower()}", sort_by="desc:created", size=limit, hydrate=True
     )

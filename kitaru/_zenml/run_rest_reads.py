@@ -1,24 +1,28 @@
-"""Listing executions on a ZenML server over its REST API, without ZenML's client.
+"""Reading executions from a ZenML server over its REST API, without ZenML's client.
 
 On a server of the pinned version (:class:`~kitaru._zenml.rest_backend.RestServerBackend`
-speaks it), ``kitaru executions list`` asks ``GET /api/v1/runs`` (hydrated,
-newest first, ``pipeline_name=equals:`` for ``--flow``) as ZenML's client does,
-and turns each run into the same plain object ``run_reads`` makes from the
-embedded store's rows, so the same readers (``run_state``, ``runs``) build the
-view. The server resolves run metadata itself. A run's orchestrator flavor (the
-crash check of a run its caller never started) is read from its stack, once per
-stack, only for runs that need it. Anything else returns None and the caller asks
-ZenML's client.
+speaks it), ``kitaru executions list`` and ``logs`` ask ``GET /api/v1/runs``
+(hydrated; newest first and ``pipeline_name=equals:`` for a listing,
+``id=startswith:`` for a prefix) and ``GET /api/v1/steps`` (``exclude_retried``)
+as ZenML's client does, and turn the answers into the same plain objects
+``run_reads`` makes from the embedded store's rows, so the same readers
+(``run_state``, ``run_record``, ``runs``) build the views. The server resolves
+run metadata itself. A run's orchestrator flavor (the crash check of a run its
+caller never started) is read from its stack, once per stack, only for runs
+without a runner record. Anything else raises
+:class:`~kitaru._zenml.run_reads.SchemaMismatch` and the caller asks ZenML's client.
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
 from kitaru._zenml import run_state
 from kitaru._zenml.connection import server_url
+from kitaru._zenml.run_reads import SchemaMismatch
 
 
 def _time(stamp: Any) -> datetime | None:
@@ -63,16 +67,33 @@ def _run(item: dict[str, Any], rest: Any, flavors: dict[str, list[SimpleNamespac
     )
 
 
-def list_runs(limit: int, flow: str | None) -> list[Any] | None:
-    """The newest ``limit`` runs (of ``flow``) from the server; None where ZenML must read."""
+def _server() -> Any:
+    """The REST backend of a server of the pinned version (SchemaMismatch otherwise)."""
     if not server_url():
-        return None
+        raise SchemaMismatch("no server")
     from kitaru._zenml.rest_backend import RestServerBackend
     from kitaru._zenml.secret_store import backend
 
     rest = backend()
     if not isinstance(rest, RestServerBackend):
-        return None  # a server of another version: ZenML's client speaks it
+        raise SchemaMismatch("another server version")  # ZenML's client speaks it
+    return rest
+
+
+def _all(rest: Any, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        data = rest.get_json(path, "read", {**params, "page": page})
+        items.extend(data["items"])
+        if page >= int(data.get("total_pages") or 1):
+            return items
+        page += 1
+
+
+def list_runs(limit: int, flow: str | None) -> list[Any]:
+    """The newest ``limit`` runs (of ``flow``) from the server (SchemaMismatch if not served)."""
+    rest = _server()
     params: dict[str, Any] = {"hydrate": "true", "size": limit, "sort_by": "desc:created"}
     if flow:
         params["pipeline_name"] = f"equals:{flow}"
@@ -81,4 +102,55 @@ def list_runs(limit: int, flow: str | None) -> list[Any] | None:
     try:
         return [_run(item, rest, flavors) for item in data["items"]]
     except (KeyError, TypeError, ValueError, AttributeError):
-        return None  # not the answer these reads were verified against
+        raise SchemaMismatch("an unexpected answer") from None
+
+
+def load_run(execution_id: str) -> Any:
+    """One run with its steps (as ZenML's ``run.steps``: retried ones left out); None if none."""
+    rest = _server()
+    try:
+        run_id = str(uuid.UUID(execution_id))
+    except ValueError:
+        return None
+    found = rest.get_json("/runs", "read", {"hydrate": "true", "id": run_id, "size": 1})
+    try:
+        if not found["items"]:
+            return None
+        run = _run(found["items"][0], rest, {})
+        listed = _all(
+            rest,
+            "/steps",
+            {"hydrate": "true", "pipeline_run_id": run_id, "exclude_retried": "true", "size": 1000},
+        )
+        run.steps = {item["name"]: _step(item) for item in listed}
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise SchemaMismatch("an unexpected answer") from None
+    return run
+
+
+def _step(item: dict[str, Any]) -> SimpleNamespace:
+    body, meta = item["body"], item["metadata"]
+    return SimpleNamespace(
+        id=str(item["id"]),
+        name=item["name"],
+        status=body["status"],
+        start_time=_time(body.get("start_time")),
+        end_time=_time(body.get("end_time")),
+        original_step_run_id=meta.get("original_step_run_id"),
+        version=body.get("version"),
+        run_metadata=dict(meta.get("run_metadata") or {}),
+    )
+
+
+def ids_with_prefix(prefix: str, limit: int) -> list[tuple[str, str | None]]:
+    """Runs whose ID starts with ``prefix``, newest first (SchemaMismatch if not served)."""
+    rest = _server()
+    params = {"id": f"startswith:{prefix.lower()}", "sort_by": "desc:created", "size": limit}
+    data = rest.get_json("/runs", "read", {**params, "hydrate": "true"})
+    try:
+        return [
+            (str(r["id"]), (r["resources"].get("pipeline") or {}).get("name"))
+            for r in data["items"]
+        ]
+    except (KeyError, TypeError, AttributeError):
+        raise SchemaMismatch("an unexpected answer") from None

@@ -44,14 +44,16 @@ def _load_run(execution_id: str) -> Any:
 
 
 def _read_run(execution_id: str) -> Any:
-    """The run for a read-only view: by SQL on a verified embedded store, else ZenML's."""
-    try:
-        run = run_reads.load_run(execution_id)
-    except run_reads.SchemaMismatch:
-        return _load_run(execution_id)
-    if run is None:
-        raise ExecutionNotFoundError(execution_id)
-    return run
+    """The run for a view: by SQL (embedded store) or REST (pinned server), else ZenML's."""
+    for read in (run_reads.load_run, run_rest_reads.load_run):
+        try:
+            run = read(execution_id)
+        except run_reads.SchemaMismatch:
+            continue  # the next reader; last, ZenML's client
+        if run is None:
+            raise ExecutionNotFoundError(execution_id)
+        return run
+    return _load_run(execution_id)
 
 
 def _stack_name(run: Any) -> str | None:
@@ -93,10 +95,11 @@ def list_runs(limit: int = 50, flow: str | None = None) -> list[dict[str, Any]]:
     try:
         return [_summary(run) for run in run_reads.list_runs(size, flow, _STATUS_KEYS)]
     except run_reads.SchemaMismatch:
+        pass  # a server's REST API, or ZenML's client, knows its own store
+    try:
+        return [_summary(run) for run in run_rest_reads.list_runs(size, flow)]
+    except run_reads.SchemaMismatch:
         pass  # ZenML's client knows its own store
-    served = run_rest_reads.list_runs(size, flow)
-    if served is not None:
-        return [_summary(run) for run in served]
     kwargs: dict[str, Any] = {"sort_by": "desc:created", "size": size}
     if flow:
         kwargs["pipeline_name"] = f"equals:{flow}"
