@@ -1,8 +1,9 @@
 """Rows of ``bench_cli.py`` for the commands that need no ZenML import on the embedded store.
 
 ``kitaru stack list/current/show``, ``model list/show`` and ``status`` against raw
-``zenml stack list``; ``kitaru executions list`` against raw ``zenml pipeline runs
-list`` (3 runs of a one-step flow on each side); ``kitaru secrets rename`` and
+``zenml stack list``; ``kitaru executions list`` and ``show`` (the newest, with its
+output) against raw ``zenml pipeline runs list`` (3 runs of a one-step flow on each
+side); ``kitaru secrets rename`` and
 ``set --remove-key`` against raw ``zenml secret rename`` and ``zenml secret update
 --remove-keys``. Each side has its own warm, existing store; cold processes,
 interleaved, order alternating each round, min of N. Target: kitaru / raw <= 0.15.
@@ -12,6 +13,7 @@ interleaved, order alternating each round, min of N. Target: kitaru / raw <= 0.1
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,6 +54,13 @@ def read_checks(tmp: Path, reps: int) -> list[Check]:
         run_timed(cmd, env, cwd=cwd, timeout=TIMEOUT)
     run_flows("kitaru", RUNS, k_env, cwd)
     run_flows("zenml", RUNS, z_env, cwd)
+    _, listed = run_timed(
+        [KITARU_BIN, "executions", "list", "--limit", "1", "--json"],
+        k_env,
+        cwd=cwd,
+        timeout=TIMEOUT,
+    )
+    newest = json.loads(listed.stdout)[0]["id"]
 
     def kitaru(*args: str) -> Make:
         return lambda _: [KITARU_BIN, *args]
@@ -86,6 +95,7 @@ def read_checks(tmp: Path, reps: int) -> list[Check]:
         ("kitaru model show fast", kitaru("model", "show", "fast"), raw_list),
         ("kitaru status", kitaru("status"), raw_list),
         ("kitaru executions list", kitaru("executions", "list"), raw_runs),
+        ("kitaru executions show", kitaru("executions", "show", newest), raw_runs),
         ("kitaru secrets rename", renamed("kitaru"), "zenml secret rename"),
         ("kitaru secrets set --remove-key", removed("kitaru"), "zenml secret update --remove-keys"),
     ]

@@ -7,7 +7,10 @@ own ``ZENML_CONFIG_PATH``), then times ``kitaru secrets list/set`` against
 ``zenml secret list/create``: cold processes, interleaved, order alternating,
 min of N. Then the same with a service account's API key given to both
 (``KITARU_API_KEY`` / ``ZENML_STORE_API_KEY``), as CI uses them. Against a server
-kitaru speaks the REST API itself (no ZenML import).
+kitaru speaks the REST API itself (no ZenML import). Last, ``kitaru stack list``
+and ``kitaru executions list`` (3 executions on the server, both sides listing
+the same runs) against raw ``zenml stack list`` / ``zenml pipeline runs list``
+with the API key.
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ from _common import (
     run_timed,
     say,
 )
+from _seed_runs import run_flows
 
 TARGET_RATIO = 0.15
 TIMEOUT = 240.0
+RUNS = 3  # executions on the server for the list row
 
 
 def server_checks(tmp: Path, reps: int) -> list[Check]:
@@ -80,7 +85,11 @@ def server_checks(tmp: Path, reps: int) -> list[Check]:
         )
         checks = _paired(cwd, reps, "server", k_env, z_env)
         checks += _paired(cwd, reps, "server, API key", k_key_env, z_key_env)
-        checks.append(_stack_list(cwd, reps, k_key_env, z_key_env))
+        checks.append(_one_row(cwd, reps, k_key_env, z_key_env, "stack list", "stack list"))
+        run_flows("kitaru", RUNS, k_key_env, cwd)  # runs both sides then list
+        checks.append(
+            _one_row(cwd, reps, k_key_env, z_key_env, "executions list", "pipeline runs list")
+        )
         return checks
     finally:
         stop_all([server])
@@ -142,13 +151,13 @@ def _paired(
     return checks
 
 
-def _stack_list(cwd: Path, reps: int, k_env: dict[str, str], z_env: dict[str, str]) -> Check:
-    """``kitaru stack list`` (REST, no ZenML import) vs raw ``zenml stack list``, API key."""
-    sides = {
-        "kitaru stack list": [KITARU_BIN, "stack", "list"],
-        "zenml stack list": [ZENML_BIN, "stack", "list"],
-    }
-    envs = {"kitaru stack list": k_env, "zenml stack list": z_env}
+def _one_row(
+    cwd: Path, reps: int, k_env: dict[str, str], z_env: dict[str, str], what: str, raw: str
+) -> Check:
+    """``kitaru WHAT`` (REST, no ZenML import) vs raw ``zenml RAW``, API key."""
+    k_name, z_name = f"kitaru {what}", f"zenml {raw}"
+    sides = {k_name: [KITARU_BIN, *what.split()], z_name: [ZENML_BIN, *raw.split()]}
+    envs = {k_name: k_env, z_name: z_env}
     for name, cmd in sides.items():  # warm-up (untimed)
         run_timed(cmd, envs[name], cwd=cwd, timeout=TIMEOUT)
     times: dict[str, list[float]] = {k: [] for k in sides}
@@ -156,17 +165,17 @@ def _stack_list(cwd: Path, reps: int, k_env: dict[str, str], z_env: dict[str, st
         for name in list(sides) if rep % 2 == 0 else list(reversed(sides)):
             wall, _ = run_timed(sides[name], envs[name], cwd=cwd, timeout=TIMEOUT)
             times[name].append(wall)
-    best_k, best_z = min(times["kitaru stack list"]), min(times["zenml stack list"])
+    best_k, best_z = min(times[k_name]), min(times[z_name])
     r = ratio(best_k, best_z)
     return report(
         Check(
-            name="server, API key: `kitaru stack list` / `zenml stack list`",
+            name=f"server, API key: `{k_name}` / `{z_name}`",
             value=r,
             shown=f"{r:.2f} ({ms(best_k)} / {ms(best_z)})",
             target=f"<= {TARGET_RATIO}",
             passed=r <= TARGET_RATIO,
             detail=(
-                f"server, API key kitaru stack list: {ms(best_k)} vs raw zenml stack list "
+                f"server, API key {k_name}: {ms(best_k)} vs raw {z_name} "
                 f"{ms(best_z)} -> ratio {r:.2f}"
             ),
             extra={"kitaru_s": best_k, "zenml_s": best_z},

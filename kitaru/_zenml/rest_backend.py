@@ -319,6 +319,15 @@ class RestServerBackend(SecretBackend):
                 return items
             page += 1
 
+    def get_json(self, path: str, operation: str, params: dict[str, Any]) -> Any:
+        """One GET of a read endpoint (``/runs``, ``/stacks/ID``): its JSON answer."""
+        try:
+            return self._request("GET", path, operation, params=params)
+        except HttpStatus as exc:
+            raise BackendError(
+                f"Reading {path.strip('/')} from {self.url} failed: {exc}", operation=operation
+            ) from None
+
     def current_user(self) -> str | None:
         """The name of the user kitaru is logged in as."""
         data = self._request("GET", "/current-user", "connect")

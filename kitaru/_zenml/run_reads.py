@@ -1,4 +1,4 @@
-"""Reading executions without ZenML: ``kitaru executions list/logs`` in a blink.
+"""Reading executions without ZenML: ``kitaru executions list/show/logs`` in a blink.
 
 Opening ZenML costs seconds per process; reading a page of runs costs
 milliseconds. On the embedded store, runs, their steps and their run metadata
@@ -48,7 +48,7 @@ _COLUMNS = {
     "pipeline_snapshot": {"id", "stack_id"},
     "stack": {"id", "name"},
     "stack_composition": {"stack_id", "component_id"},
-    "stack_component": {"id", "type", "flavor"},
+    "stack_component": {"id", "type", "flavor", "configuration"},
     "project": {"id"},
     "step_run": {
         "id",
@@ -74,6 +74,9 @@ _COLUMNS = {
         "resolved_by_user_id",
     },
     "run_metadata_resource": {"resource_id", "resource_type", "run_metadata_id"},
+    # Checkpoint outputs (``artifact_reads``).
+    "step_run_output_artifact": {"step_id", "artifact_id"},
+    "artifact_version": {"id", "uri", "materializer", "data_type", "artifact_store_id"},
 }
 _RUN_SQL = (
     "SELECT r.id, r.status, r.start_time, r.end_time, r.original_run_id, "
@@ -93,7 +96,7 @@ class SchemaMismatch(Exception):
 
 
 @contextlib.contextmanager
-def _store() -> Iterator[sqlite3.Connection]:
+def store() -> Iterator[sqlite3.Connection]:
     """A read-only connection to a verified embedded store (SchemaMismatch otherwise)."""
     if server_url():
         raise SchemaMismatch("a server")
@@ -195,7 +198,7 @@ def list_runs(limit: int, flow: str | None, keys: tuple[str, ...]) -> list[Simpl
     where, params = "", []
     if flow:
         where, params = "WHERE p.name = ? ", [flow]
-    with _store() as conn:
+    with store() as conn:
         return _runs(
             conn, where + "ORDER BY r.created DESC, r.id DESC LIMIT ?", [*params, limit], keys
         )
@@ -207,7 +210,7 @@ def load_run(execution_id: str) -> SimpleNamespace | None:
         run_hex = uuid.UUID(execution_id).hex
     except ValueError:
         return None
-    with _store() as conn:
+    with store() as conn:
         found = _runs(conn, "WHERE r.id = ?", [run_hex], None)
         if not found:
             return None
@@ -238,7 +241,7 @@ def load_run(execution_id: str) -> SimpleNamespace | None:
 def ids_with_prefix(prefix: str, limit: int) -> list[tuple[str, str | None]]:
     """Runs whose ID starts with ``prefix``: ``(id, flow name)``, newest first (SchemaMismatch)."""
     hex_prefix = prefix.lower().replace("-", "")
-    with _store() as conn:
+    with store() as conn:
         rows = conn.execute(
             "SELECT r.id, p.name FROM pipeline_run r LEFT JOIN pipeline p ON p.id = r.pipeline_id "
             "WHERE r.id LIKE ? ORDER BY r.created DESC, r.id DESC LIMIT ?",
@@ -255,7 +258,7 @@ def _name_or_id(name: str | None) -> Callable[[Any], str]:
 def waits_of(execution_id: str) -> list[dict[str, Any]]:
     """The waits of a run, oldest first, as ``waits.waits_of`` gives them (SchemaMismatch)."""
     run_hex = uuid.UUID(execution_id).hex
-    with _store() as conn:
+    with store() as conn:
         rows = conn.execute(
             "SELECT w.id, w.name, w.status, w.question, w.result_json, w.created, "
             "w.resolved_at, w.resolved_by_user_id, u.name FROM run_wait_condition w "

@@ -66,10 +66,11 @@ _ZENML_TO_KITARU: dict[str, ExecutionStatus] = {
 
 def write_run_metadata(run_id: str, metadata: dict[str, Any]) -> None:
     """One metadata write on the run (each key replaces its older value)."""
+    client = get_client()  # first: it imports zenml keeping the caller's logging
     from zenml.enums import MetadataResourceTypes
     from zenml.models import RunMetadataResource
 
-    get_client().create_run_metadata(
+    client.create_run_metadata(
         metadata=metadata,
         resources=[
             RunMetadataResource(id=uuid.UUID(run_id), type=MetadataResourceTypes.PIPELINE_RUN)
@@ -271,10 +272,10 @@ def settle(run_id: str, status: str, reason: str, token: str | None = None) -> b
     status to ``failed`` (the state a retry in place starts from). Returns False
     if the run moved on meanwhile (ended, or another runner took it over).
     """
+    store = get_client().zen_store  # first: it imports zenml keeping the caller's logging
     from zenml.enums import ExecutionStatus as ZenStatus
     from zenml.models import PipelineRunUpdate
 
-    store = get_client().zen_store
     run = store.get_run(uuid.UUID(run_id), hydrate=True)
     runner = run_meta(run, RUNNER_KEY)
     current = _zenml_status(run)

@@ -6,7 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from kitaru._zenml import run_log_store, run_reads, run_record, run_state
+from kitaru._zenml import (
+    artifact_reads,
+    run_log_store,
+    run_reads,
+    run_record,
+    run_rest_reads,
+    run_state,
+)
 from kitaru._zenml.client import get_client
 from kitaru.errors import ExecutionNotFoundError
 from kitaru.runtime.record import OUTPUT_CARD, CheckpointRecord
@@ -37,14 +44,16 @@ def _load_run(execution_id: str) -> Any:
 
 
 def _read_run(execution_id: str) -> Any:
-    """The run for a read-only view: by SQL on a verified embedded store, else ZenML's."""
-    try:
-        run = run_reads.load_run(execution_id)
-    except run_reads.SchemaMismatch:
-        return _load_run(execution_id)
-    if run is None:
-        raise ExecutionNotFoundError(execution_id)
-    return run
+    """The run for a view: by SQL (embedded store) or REST (pinned server), else ZenML's."""
+    for read in (run_reads.load_run, run_rest_reads.load_run):
+        try:
+            run = read(execution_id)
+        except run_reads.SchemaMismatch:
+            continue  # the next reader; last, ZenML's client
+        if run is None:
+            raise ExecutionNotFoundError(execution_id)
+        return run
+    return _load_run(execution_id)
 
 
 def _stack_name(run: Any) -> str | None:
@@ -86,6 +95,10 @@ def list_runs(limit: int = 50, flow: str | None = None) -> list[dict[str, Any]]:
     try:
         return [_summary(run) for run in run_reads.list_runs(size, flow, _STATUS_KEYS)]
     except run_reads.SchemaMismatch:
+        pass  # a server's REST API, or ZenML's client, knows its own store
+    try:
+        return [_summary(run) for run in run_rest_reads.list_runs(size, flow)]
+    except run_reads.SchemaMismatch:
         pass  # ZenML's client knows its own store
     kwargs: dict[str, Any] = {"sort_by": "desc:created", "size": size}
     if flow:
@@ -102,6 +115,11 @@ def load_run(execution_id: str) -> Any:
 def get_run(execution_id: str) -> dict[str, Any]:
     """One run with its checkpoints and kitaru record, as a plain dict."""
     run = _read_run(execution_id)
+    if (
+        run_state.execution_status(run) == "crashed"
+        and run_state.end_record(run).get("status") != "crashed"
+    ):
+        run = _read_run(execution_id)  # its dead runner was just recorded: show the record
     item = _summary(run)
     record = run_record.fold(run)
     if record.get("legacy"):
@@ -187,12 +205,23 @@ def flow_result(execution_id: str) -> Any:
     """The flow's result: from its record, or from the run's result step. KeyError if none."""
     import json
 
-    run = _load_run(execution_id)
+    run = _read_run(execution_id)
     # The end record alone: folding every step's record would load each step.
     text = run_state.end_record(run).get("result_json")
     if isinstance(text, str):
         return json.loads(text)
-    for name, step_run in run.steps.items():
+    names = [name for name in run.steps if name.startswith(RESULT_STEP_PREFIX)]
+    try:
+        fast = artifact_reads.first_outputs({n: str(run.steps[n].id) for n in names})
+    except run_reads.SchemaMismatch:
+        fast = None  # ZenML's client knows its own store
+    if fast is not None:
+        stored = [fast[n] for n in names if n in fast]
+        if not stored:
+            raise KeyError(execution_id)
+        if stored[0] is not artifact_reads.NEEDS_ZENML:
+            return stored[0]
+    for name, step_run in _load_run(execution_id).steps.items():
         if name.startswith(RESULT_STEP_PREFIX):
             outputs = [a for artifacts in step_run.outputs.values() for a in artifacts]
             if outputs:

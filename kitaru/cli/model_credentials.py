@@ -44,12 +44,13 @@ def credential_source(alias: ModelAlias) -> dict[str, Any]:
     ``source`` is ``env:VAR[,VAR]`` (or ``environment`` when litellm needs no
     named variable), ``secret:NAME``, or ``none`` (the call would fail).
     """
-    from kitaru._llm_setup import Resolved, import_litellm, plan_credentials
+    from kitaru._llm_providers import KnownProviders
+    from kitaru._llm_setup import Resolved, plan_credentials
 
-    litellm = import_litellm()
     target = Resolved(alias.model, alias.alias, alias.secret, alias.api_base)
     try:
-        plan = plan_credentials(litellm, target, {})
+        # The providers' variables without importing litellm (seconds) where kitaru knows them.
+        plan = plan_credentials(KnownProviders(), target, {})
     except LLMSetupError as exc:
         return {
             "source": "none",
