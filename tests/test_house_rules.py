@@ -3,7 +3,10 @@
 - no import cycle between kitaru's modules (imports inside functions count: they
   run too; imports under ``if TYPE_CHECKING:`` do not);
 - no private name (``_x``) imported from another kitaru module;
-- no module over 400 lines.
+- no module over 400 lines;
+- a function that opens ZenML's client imports zenml only after it (or after
+  ``import_zenml()``): zenml imported first leaves its log handlers on the
+  caller's root logger.
 """
 
 from __future__ import annotations
@@ -120,3 +123,35 @@ def test_no_private_name_is_imported_from_another_module() -> None:
 def test_no_module_over_400_lines() -> None:
     sizes = {m: len(p.read_text(encoding="utf-8").splitlines()) for m, p in MODULES.items()}
     assert {m: n for m, n in sizes.items() if n > MAX_LINES} == {}
+
+
+def _first_line(fn: ast.AST, match: object) -> int | None:
+    lines = [n.lineno for n in ast.walk(fn) if match(n)]  # type: ignore[operator]
+    return min(lines) if lines else None
+
+
+def _imports_zenml(node: ast.AST) -> bool:
+    if isinstance(node, ast.ImportFrom):
+        return (node.module or "").split(".")[0] == "zenml"
+    return isinstance(node, ast.Import) and node.names[0].name.split(".")[0] == "zenml"
+
+
+def _readies_zenml(node: ast.AST) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+    return name in ("get_client", "import_zenml")
+
+
+def test_zenml_is_imported_after_the_client_is_opened() -> None:
+    offenders = []
+    for module, path in MODULES.items():
+        for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            imported = _first_line(fn, _imports_zenml)
+            readied = _first_line(fn, _readies_zenml)
+            if imported is not None and readied is not None and imported < readied:
+                offenders.append(f"{module}.{fn.name}: zenml imported on line {imported}")
+    assert offenders == []

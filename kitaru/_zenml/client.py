@@ -100,6 +100,17 @@ def apply_environment() -> None:
         os.environ[key] = value
 
 
+def import_zenml() -> None:
+    """Import zenml, if it is not yet, without letting it change the user's root logger.
+
+    Call it before a function's own ``from zenml ...`` imports: zenml imported any
+    other way first leaves its handlers on the root logger, at INFO (and httpx's
+    request lines then reach the caller's stdout).
+    """
+    if "zenml" not in sys.modules:
+        _import_zenml_keeping_logging()
+
+
 def _import_zenml_keeping_logging() -> None:
     """Import zenml without letting it change the user's root logger."""
     root = logging.getLogger()

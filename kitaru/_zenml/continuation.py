@@ -22,7 +22,7 @@ from datetime import UTC
 from typing import Any
 
 from kitaru._zenml import run_state
-from kitaru._zenml.client import get_client
+from kitaru._zenml.client import get_client, import_zenml
 from kitaru.errors import ExecutionBusyError
 from kitaru.runtime.liveness import STALE_S, this_runner
 
@@ -48,6 +48,7 @@ def _lapsed(tag: Any, run: Any) -> bool:
 
 def claim(execution_id: str) -> str:
     """Take the execution's retry claim; its tag ID. ExecutionBusyError if someone holds it."""
+    import_zenml()
     from zenml.exceptions import EntityExistsError
 
     client = get_client()
@@ -84,6 +85,7 @@ def continue_run(execution_id: str) -> None:
     On the local orchestrator the run continues in this process and has ended
     when this returns; other orchestrators are handed the run to continue.
     """
+    import_zenml()
     from zenml.enums import ExecutionStatus
     from zenml.models import PipelineRunUpdate
     from zenml.stack import Stack

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from kitaru._zenml.client import get_client
+from kitaru._zenml.client import get_client, import_zenml
 from kitaru._zenml.run_log_store import LOG_KEY
 
 
@@ -17,6 +17,7 @@ def add(execution_id: str, in_checkpoint: bool, metadata: dict[str, Any]) -> Non
         # Finds the step also for a body running in a worker thread (``.submit``).
         pipelines.record_checkpoint({LOG_KEY: metadata})
         return
+    import_zenml()
     from zenml.enums import MetadataResourceTypes
     from zenml.models import RunMetadataResource
 

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from kitaru._zenml.client import get_client
+from kitaru._zenml.client import get_client, import_zenml
 from kitaru.runtime.liveness import HEARTBEAT_S, STALE_S, process_alive, this_runner
 from kitaru.runtime.record import ExecutionStatus, RunnerInfo
 
@@ -149,6 +149,7 @@ def cancel_asked(run_id: str) -> bool:
 
 def ask_cancel(run_id: str) -> None:
     """Ask the runner of ``run_id`` to stop before its next checkpoint."""
+    import_zenml()
     from zenml.exceptions import EntityExistsError
 
     with contextlib.suppress(EntityExistsError):

@@ -14,7 +14,7 @@ from kitaru._zenml import (
     run_rest_reads,
     run_state,
 )
-from kitaru._zenml.client import get_client
+from kitaru._zenml.client import get_client, import_zenml
 from kitaru.errors import ExecutionNotFoundError
 from kitaru.runtime.record import OUTPUT_CARD, CheckpointRecord
 
@@ -237,6 +237,7 @@ def run_parameters(execution_id: str) -> dict[str, Any]:
 
 def record_step(step_run_id: str, metadata: dict[str, Any]) -> None:
     """Attach kitaru's record of one checkpoint call (flat metadata cards) to its step run."""
+    import_zenml()
     from zenml.enums import MetadataResourceTypes
     from zenml.models import RunMetadataResource
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from kitaru._config import config_dir, paths
 from kitaru._disk_space import disk_full_error, full_disk_file
-from kitaru._zenml.client import get_client
+from kitaru._zenml.client import get_client, import_zenml
 from kitaru._zenml.connection import server_url
 from kitaru._zenml.stack_reads import IMAGE_LABEL, read_stacks
 from kitaru._zenml.submit_errors import missing_requirements
@@ -208,6 +208,7 @@ def _orchestrator_flavor(model: Any) -> str:
 
 
 def _ensure_flavor(flavor: str) -> None:
+    import_zenml()
     from zenml.enums import StackComponentType
 
     client = get_client()
@@ -297,6 +298,7 @@ def create_stack(
     checked before anything is registered; if a registration fails, the
     components registered so far are removed again.
     """
+    import_zenml()
     from zenml.enums import StackComponentType
 
     client = get_client()

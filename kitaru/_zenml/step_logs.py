@@ -71,12 +71,12 @@ def attach(step_run_id: str, text: str) -> bool:
 
 
 def _write_and_attach(step_run_id: str, text: str) -> None:
-    from zenml.log_stores.artifact.artifact_log_store import ArtifactLogStore, prepare_logs_uri
-    from zenml.models import LogsRequest, StepRunUpdate
-
     from kitaru._zenml.client import get_client
 
     client = get_client()
+    from zenml.log_stores.artifact.artifact_log_store import ArtifactLogStore, prepare_logs_uri
+    from zenml.models import LogsRequest, StepRunUpdate
+
     stack = client.active_stack
     if stack.log_store is not None and not isinstance(stack.log_store, ArtifactLogStore):
         return  # a log store of its own (Datadog, OTel): not written by kitaru

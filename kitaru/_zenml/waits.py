@@ -26,7 +26,7 @@ from zenml.models import RunWaitConditionRequest
 from zenml.utils import pydantic_utils
 
 from kitaru._zenml import wait_views
-from kitaru._zenml.client import get_client
+from kitaru._zenml.client import get_client, import_zenml
 from kitaru.errors import FlowWaitingError
 
 SCHEMA_KEY = wait_views.SCHEMA_KEY
@@ -100,6 +100,7 @@ def wait_in_run(
     Raises ZenML's ``RunPaused`` when the timeout passes with no answer (see
     :func:`is_release`).
     """
+    import_zenml()
     from zenml.execution.pipeline.dynamic.run_context import DynamicPipelineRunContext
 
     ctx = DynamicPipelineRunContext.get()
@@ -159,6 +160,7 @@ def answer(condition_id: str, result: Any) -> None:
     Raises ValueError when the result does not match the condition's schema,
     and ZenML's IllegalOperationError when it was answered meanwhile.
     """
+    import_zenml()
     from zenml.enums import MetadataResourceTypes
     from zenml.models import RunMetadataResource
 

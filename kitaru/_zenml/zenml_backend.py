@@ -26,7 +26,7 @@ from kitaru._zenml.backend import (
     is_connection_error,
     sort_key,
 )
-from kitaru._zenml.client import get_client
+from kitaru._zenml.client import get_client, import_zenml
 from kitaru._zenml.server_upsert import TagExists, TagsRefused, Transient, leased_upsert
 from kitaru.errors import (
     BackendError,
@@ -163,6 +163,7 @@ class ZenMLBackend(SecretBackend):
 
     def list(self) -> list[StoredSecret]:
         def run() -> list[StoredSecret]:
+            import_zenml()
             from zenml.utils.pagination_utils import depaginate
 
             client = get_client()
@@ -199,6 +200,7 @@ class ZenMLBackend(SecretBackend):
 
     def create(self, name: str, values: Mapping[str, str], *, private: bool) -> StoredSecret:
         def run() -> StoredSecret:
+            import_zenml()
             from zenml.models import SecretRequest
 
             request = SecretRequest(name=name, values=dict(values), private=private)  # type: ignore[arg-type]
@@ -215,6 +217,7 @@ class ZenMLBackend(SecretBackend):
             )
 
         def run() -> StoredSecret:
+            import_zenml()
             from zenml.models import SecretUpdate
 
             update = SecretUpdate(values=dict(values))  # type: ignore[arg-type]
@@ -230,6 +233,7 @@ class ZenMLBackend(SecretBackend):
         """ZenML's ``update_secret``: a value of None deletes that key; a name renames."""
 
         def run() -> StoredSecret:
+            import_zenml()
             from zenml.models import SecretUpdate
 
             store = get_client().zen_store
