@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kitaru.errors import ImportTimeSecretError, ReplayError
+from kitaru.errors import ImportTimeError, ImportTimeFlowStartError, ReplayError
 
 
 def load_recorded_flow(execution_id: str, verb: str) -> Any:
@@ -40,11 +40,15 @@ def load_recorded_flow(execution_id: str, verb: str) -> Any:
     root = params.get("source_root")
     try:
         return flow_sources.load_flow(source, root if isinstance(root, str) else None)
-    except ImportTimeSecretError as exc:
+    except ImportTimeError as exc:
+        if isinstance(exc, ImportTimeFlowStartError):
+            what = f"starts flow {exc.flow!r}"
+        else:
+            what = f"reads secret {getattr(exc, 'secret', None)!r}"
         raise ReplayError(
             f"Cannot {verb} {execution_id}: that imports the flow's file as module "
-            f"{exc.module!r}, and its top level reads secret {exc.secret!r} "
-            f"({exc.filename}:{exc.lineno}). That read is allowed when the file runs as a "
+            f"{exc.module!r}, and its top level {what} "
+            f"({exc.filename}:{exc.lineno}). That is allowed when the file runs as a "
             "script, but not on import (an orchestrator imports it too): move it into the "
             f"flow or a checkpoint, then {verb} again.",
             execution_id=execution_id,

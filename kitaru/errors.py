@@ -32,6 +32,7 @@ __all__ = [
     "ExecutionStateError",
     "FlowFailedError",
     "FlowWaitingError",
+    "ImportTimeError",
     "ImportTimeFlowStartError",
     "ImportTimeSecretError",
     "InvalidSecretError",
@@ -170,7 +171,21 @@ class EncryptionKeyError(KitaruError):
         self.key_file = key_file
 
 
-class ImportTimeSecretError(KitaruContextError):
+class ImportTimeError(KitaruContextError):
+    """Something that belongs in a function ran while a module was being imported.
+
+    ``module``, ``filename`` and ``lineno`` say where. The kinds: a secret read
+    (:class:`ImportTimeSecretError`) and a flow start (:class:`ImportTimeFlowStartError`).
+    """
+
+    def __init__(self, message: str, *, module: str, filename: str, lineno: int) -> None:
+        super().__init__(message)
+        self.module = module
+        self.filename = filename
+        self.lineno = lineno
+
+
+class ImportTimeSecretError(ImportTimeError):
     """A secret was looked up while a module was being imported."""
 
     def __init__(
@@ -191,23 +206,22 @@ class ImportTimeSecretError(KitaruContextError):
                 "@checkpoint or @flow function; a lazy `kitaru.secret_ref(...)` may stay at "
                 "module level."
             )
-        super().__init__(text)
+        super().__init__(text, module=module, filename=filename, lineno=lineno)
         self.outside_flow = outside_flow
-        self.secret = secret
-        self.module = module
-        self.filename = filename
-        self.lineno = lineno
+        #: The secret read; None only on :class:`ImportTimeFlowStartError`.
+        self.secret: str | None = secret
 
 
 class ImportTimeFlowStartError(ImportTimeSecretError):
-    """A flow was started while a module was being imported.
+    """A flow was started while a module was being imported (``secret`` is None).
 
     An orchestrator's process imports the flow's module to run it, and would
-    start the flow again from there; the fix is the same as for a secret read.
+    start the flow again from there. It is an :class:`ImportTimeError`; it also
+    subclasses :class:`ImportTimeSecretError` only because the README named that
+    class for flow starts, so ``except`` clauses written against it still catch it.
     """
 
     def __init__(self, flow: str, *, module: str, filename: str, lineno: int) -> None:
-        super().__init__(f"(flow {flow})", module=module, filename=filename, lineno=lineno)
         text = (
             f"Flow {flow!r} was started while module {module!r} was being imported "
             f"({filename}:{lineno}). A process that imports this module (an orchestrator "
@@ -215,8 +229,9 @@ class ImportTimeFlowStartError(ImportTimeSecretError):
             'function, a script\'s `if __name__ == "__main__":` block, or the CLI, never '
             "from a module's top level."
         )
-        self.args = (text,)
-        self.message = text
+        ImportTimeError.__init__(self, text, module=module, filename=filename, lineno=lineno)
+        self.outside_flow = False
+        self.secret = None
         self.flow = flow
 
 

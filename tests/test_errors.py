@@ -33,6 +33,7 @@ SAMPLES: dict[type[errors.KitaruError], errors.KitaruError] = {
     ),
     errors.ServerLoginError: errors.ServerLoginError("no login", url="http://127.0.0.1:9"),
     errors.EncryptionKeyError: errors.EncryptionKeyError("wrong key", key_file="/k"),
+    errors.ImportTimeError: errors.ImportTimeError("early", module="m", filename="m.py", lineno=2),
     errors.ImportTimeSecretError: errors.ImportTimeSecretError(
         "s", module="m", filename="m.py", lineno=3, outside_flow=True
     ),
@@ -98,6 +99,19 @@ def test_a_raised_error_survives_pickling_with_its_cause() -> None:
         text, loaded = str(raised), pickle.loads(pickle.dumps(raised))
     assert type(loaded) is errors.FlowFailedError and loaded.execution_id == "e"
     assert str(loaded) == text
+
+
+def test_a_flow_start_at_import_time_is_no_secret_error_but_old_handlers_catch_it() -> None:
+    error = errors.ImportTimeFlowStartError("f", module="m", filename="m.py", lineno=4)
+    assert isinstance(error, errors.ImportTimeError) and error.secret is None
+    assert not isinstance(error, errors.SecretError)
+    assert "Flow 'f' was started while module 'm'" in str(error) and "Secret" not in str(error)
+    # The README named ImportTimeSecretError for flow starts: `except` clauses still match.
+    with pytest.raises(kitaru.ImportTimeSecretError):
+        raise error
+    secret_read = errors.ImportTimeSecretError("s", module="m", filename="m.py", lineno=3)
+    assert isinstance(secret_read, errors.ImportTimeError) and secret_read.secret == "s"
+    assert not isinstance(secret_read, errors.ImportTimeFlowStartError)
 
 
 def test_every_class_names_the_public_module() -> None:

@@ -14,6 +14,7 @@ import pytest
 from conftest import PYTHON, files_containing, run_cli
 
 import kitaru
+from kitaru import errors
 
 SIDE_EFFECTS: list[int] = []
 CONTROL: dict[str, Any] = {"fail_at": None, "secret": ""}
@@ -346,3 +347,5 @@ def test_a_flow_started_while_a_module_is_imported_is_refused(tmp_path: Path) ->
     err = info.value
     assert err.module == "starts_on_import" and err.lineno == 8
     assert "Flow 'eager' was started while module 'starts_on_import'" in str(err)
+    assert type(err) is errors.ImportTimeFlowStartError and isinstance(err, errors.ImportTimeError)
+    assert err.flow == "eager" and err.secret is None
