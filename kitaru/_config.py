@@ -32,7 +32,6 @@ ENV_CONFIG_PATH = "KITARU_CONFIG_PATH"
 ENV_SERVER_URL = "KITARU_SERVER_URL"
 ENV_API_KEY = "KITARU_API_KEY"
 ENV_ALLOW_INSECURE = "KITARU_ALLOW_INSECURE"
-ENV_DEFAULT_MODEL = "KITARU_DEFAULT_MODEL"
 ENV_MODEL_REGISTRY = "KITARU_MODEL_REGISTRY"
 
 
@@ -90,10 +89,6 @@ class Paths:
     @property
     def server_file(self) -> Path:
         return self.root / "server.json"
-
-    @property
-    def audit_dir(self) -> Path:
-        return self.root / "executions"
 
 
 def paths() -> Paths:

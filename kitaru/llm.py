@@ -8,9 +8,11 @@ are set, litellm uses them. Otherwise the alias's linked secret is read (lazily
 and once per execution inside a flow, audited like any read) and its values are
 passed to litellm for this one call only (``api_key=``, ``api_base=``, ...).
 A credential given explicitly as a provider option (``api_key=...``) counts as
-set. ``os.environ`` is never written. Which source applies is decided before
-anything is sent; the secret itself is read when the call runs (for a flow-body
-call, inside its own checkpoint, so the read is attributed to it).
+set. Credentials never go into ``os.environ``: the one variable kitaru sets for
+litellm is ``LITELLM_LOCAL_MODEL_COST_MAP`` (when unset), so that importing it
+stays offline. Which source applies is decided before anything is sent; the
+secret itself is read when the call runs (for a flow-body call, inside its own
+checkpoint, so the read is attributed to it).
 
 Tracking: inside a checkpoint a call is recorded as an event of that checkpoint;
 in a flow body outside any checkpoint the call is its own durable boundary (a

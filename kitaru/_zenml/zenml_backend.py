@@ -211,7 +211,7 @@ class ZenMLBackend(SecretBackend):
 
     def update_values(self, secret_id: str, name: str, values: Mapping[str, str]) -> StoredSecret:
         if self.server:
-            ops = _ZenMLOps(self, name)
+            ops = _ZenMLOps(self)
             return self._call(
                 "update", name, lambda: leased_upsert(ops, uuid.UUID(secret_id), name, values)
             )
@@ -264,9 +264,7 @@ class ZenMLBackend(SecretBackend):
 class _ZenMLOps:
     """The calls :func:`leased_upsert` makes, through ZenML's client."""
 
-    def __init__(self, backend: ZenMLBackend, name: str) -> None:
-        self.backend = backend
-        self.name = name
+    def __init__(self, backend: ZenMLBackend) -> None:
         self.url = backend.location
         self.store = get_client().zen_store
 
