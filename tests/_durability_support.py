@@ -1,13 +1,16 @@
-"""Real flow processes killed with real signals, for the durability tests.
+"""Real flow processes driven by other processes and real signals: the one harness.
 
-A test writes a user's script (``research_flow.py``: one flow over five
-checkpoints) into a folder of its own and starts it as ``python
-research_flow.py TAG`` in a real process. Each checkpoint body appends
-``"<checkpoint> <execution id>"`` to ``TAG.marks`` before it sleeps, so the
-marker file says which bodies ran, how often, and in which execution, whatever
-the store says. While ``TAG.hold`` exists, checkpoint 3 waits (a slow
-checkpoint), so a kill there lands before it finishes. A test kills the
-process when the marker file shows a checkpoint started, then drives ``kitaru
+Used by the durability tests (crash, retry, recover) and by
+``test_stop_cut_change.py`` (cancel, Ctrl-C). A test writes a user's script
+(``research_flow.py``: one flow over five checkpoints, or as many as the
+:class:`Project` says) into a folder of its own and starts it as ``python
+research_flow.py TAG [call | run | STACK]`` in a real process. Each checkpoint
+body appends ``"<checkpoint> <execution id>"`` to ``TAG.marks`` when it starts
+and ``"<checkpoint>-end <execution id>"`` when it returns, so the marker file
+says which bodies ran, how often, and in which execution, whatever the store
+says. While ``TAG.<checkpoint>.hold`` exists, that checkpoint waits (a slow
+checkpoint), so a kill or a cancel there lands before it finishes. A test acts
+when the marker file shows a checkpoint started, then drives ``kitaru
 executions ...`` (the real CLI, in subprocesses) or the Python API (in a driver
 process) and checks the store against the marker file.
 """
@@ -45,62 +48,67 @@ SLEEP = {sleep!r}
 
 def _work(name: str, tag: str, acc: list) -> list:
     execution_id = kitaru.current_execution().execution_id
-    with open(os.path.join(MARK_DIR, tag + ".marks"), "a") as fh:
+    marks = os.path.join(MARK_DIR, tag + ".marks")
+    with open(marks, "a") as fh:
         fh.write(name + " " + execution_id + "\\n")
-    if name == "step3":
-        # A test holds checkpoint 3 (a slow checkpoint) while this file exists.
-        hold = os.path.join(MARK_DIR, tag + ".hold")
-        deadline = time.monotonic() + 600
-        while os.path.exists(hold) and time.monotonic() < deadline:
-            time.sleep(0.05)
+    # A test holds this checkpoint (a slow checkpoint) while TAG.NAME.hold exists.
+    hold = os.path.join(MARK_DIR, tag + "." + name + ".hold")
+    deadline = time.monotonic() + 600
+    while os.path.exists(hold) and time.monotonic() < deadline:
+        time.sleep(0.05)
     time.sleep(SLEEP)
+    with open(marks, "a") as fh:
+        fh.write(name + "-end " + execution_id + "\\n")
     return acc + [name]
-
-
-@kitaru.checkpoint
-def step1(tag: str, acc: list) -> list:
-    return _work("step1", tag, acc)
-
-
-@kitaru.checkpoint
-def step2(tag: str, acc: list) -> list:
-    return _work("step2", tag, acc)
-
-
-@kitaru.checkpoint
-def step3(tag: str, acc: list) -> list:
-    return _work("step3", tag, acc)
-
-
-@kitaru.checkpoint
-def step4(tag: str, acc: list) -> list:
-    return _work("step4", tag, acc)
-
-
-@kitaru.checkpoint
-def step5(tag: str, acc: list) -> list:
-    return _work("step5", tag, acc)
-
+{checkpoints}
 
 @kitaru.flow(name={flow!r})
 def research(tag: str) -> list:
-    acc = step1(tag, [])
-    acc = {step2_call}
-    acc = step3(tag, acc)
-    acc = step4(tag, acc)
-    return step5(tag, acc)
+{body}
 
 
 if __name__ == "__main__":
-    stack = sys.argv[2] if len(sys.argv) > 2 else None
-    handle = research.run(sys.argv[1], stack=stack)
-    print("SUBMITTED " + handle.execution_id, flush=True)
-    try:
-        out = {{"result": handle.wait(timeout=900)}}
-    except kitaru.FlowFailedError as exc:
-        out = {{"error": str(exc), "status": handle.status}}
+    # python research_flow.py TAG [call | run | STACK]
+    tag, how = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "run")
+    if how == "call":
+        # Calling the flow: a Ctrl-C here is not caught.
+        try:
+            out = {{"result": research(tag)}}
+        except kitaru.FlowFailedError as exc:
+            out = {{"error": str(exc), "type": type(exc).__name__}}
+    else:
+        handle = research.run(tag, stack=None if how == "run" else how)
+        print("SUBMITTED " + handle.execution_id, flush=True)
+        try:
+            out = {{"result": handle.wait(timeout=900)}}
+        except kitaru.FlowFailedError as exc:
+            out = {{"error": str(exc), "type": type(exc).__name__, "status": handle.status}}
     print("RESULT " + json.dumps(out), flush=True)
 """
+
+CHECKPOINT = """
+
+@kitaru.checkpoint
+def {name}(tag: str, acc: list) -> list:
+    return _work({name!r}, tag, acc)
+"""
+
+
+def flow_script(*, mark_dir: str, flow: str, sleep: float, steps: int, step2_call: str) -> str:
+    """The user's script: a flow over ``steps`` checkpoints ``step1`` ... ``stepN``."""
+    names = [f"step{i}" for i in range(1, steps + 1)]
+    calls = [f"    acc = {n}(tag, acc)" for n in names]
+    calls[0] = "    acc = step1(tag, [])"
+    calls[1] = f"    acc = {step2_call}"
+    calls[-1] = f"    return {names[-1]}(tag, acc)"
+    return FLOW_SCRIPT.format(
+        mark_dir=mark_dir,
+        sleep=sleep,
+        flow=flow,
+        checkpoints="".join(CHECKPOINT.format(name=n) for n in names),
+        body="\n".join(calls),
+    )
+
 
 STEP2_CALL = "step2(tag, acc)"
 
@@ -113,6 +121,7 @@ class Project:
     env: dict[str, str]
     flow: str = field(default_factory=lambda: f"research_{uuid.uuid4().hex[:8]}")
     sleep: float = 1.0
+    steps: int = len(STEPS)
     procs: list[subprocess.Popen[str]] = field(default_factory=list)
 
     @property
@@ -123,13 +132,17 @@ class Project:
         """(Re)write the flow script; ``step2_call`` changes how checkpoint 2 is called."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.script.write_text(
-            FLOW_SCRIPT.format(
-                mark_dir=str(self.root), sleep=self.sleep, flow=self.flow, step2_call=step2_call
+            flow_script(
+                mark_dir=str(self.root),
+                flow=self.flow,
+                sleep=self.sleep,
+                steps=self.steps,
+                step2_call=step2_call,
             )
         )
 
     def start(self, tag: str, *args: str) -> subprocess.Popen[str]:
-        """Start ``python research_flow.py TAG [STACK]`` (not waited for)."""
+        """Start ``python research_flow.py TAG [call | run | STACK]`` (not waited for)."""
         proc = subprocess.Popen(
             [sys.executable, str(self.script), tag, *args],
             cwd=self.root,
@@ -145,19 +158,24 @@ class Project:
     def marks_file(self, tag: str) -> Path:
         return self.root / f"{tag}.marks"
 
-    def hold_file(self, tag: str) -> Path:
-        return self.root / f"{tag}.hold"
+    def hold_file(self, tag: str, step: str = "step3") -> Path:
+        """While this file exists, checkpoint ``step`` of run ``tag`` waits."""
+        return self.root / f"{tag}.{step}.hold"
 
-    def marks(self, tag: str) -> list[tuple[str, str]]:
-        """(checkpoint, execution id) per checkpoint body started, in order."""
+    def marks(self, tag: str, *, ends: bool = False) -> list[tuple[str, str]]:
+        """(checkpoint, execution id) per checkpoint body started, in order.
+
+        With ``ends``, also ``("<checkpoint>-end", execution id)`` per body that returned.
+        """
         path = self.marks_file(tag)
         if not path.exists():
             return []
-        lines = path.read_text().splitlines()
-        return [(ln.split(" ")[0], ln.split(" ")[1]) for ln in lines if ln.strip()]
+        lines = [ln.split(" ") for ln in path.read_text().splitlines() if ln.strip()]
+        return [(ln[0], ln[1]) for ln in lines if ends or not ln[0].endswith("-end")]
 
-    def counts(self, tag: str) -> Counter[str]:
-        return Counter(name for name, _ in self.marks(tag))
+    def counts(self, tag: str, *, ends: bool = False) -> Counter[str]:
+        """How often each checkpoint body started (and, with ``ends``, returned)."""
+        return Counter(name for name, _ in self.marks(tag, ends=ends))
 
     def execution_ids(self, tag: str) -> set[str]:
         return {eid for _, eid in self.marks(tag)}

@@ -1,12 +1,14 @@
 """Stop, cut, change: cancel from another process, Ctrl-C, and replay from a chosen call.
 
-Every test runs a user's script in a real process (``python research_flow.py``
-in a folder of its own) and drives it from other processes: the real CLI
-(``kitaru executions cancel/retry/replay/show``), real signals (SIGINT), or a
-driver script using the Python API. Checkpoint bodies append
-``"<name> <execution id> <args>"`` to a marker file when they start (and
-``"<name>-end ..."`` when they finish), so the marker file says which bodies
-ran, how often and in which execution, whatever the store says.
+Every test runs a user's script in a real process in a folder of its own
+(``research_flow.py`` of the shared harness in ``_durability_support`` for
+cancel and Ctrl-C, ``replay_flow.py`` here for replays) and drives it from
+other processes: the real CLI (``kitaru executions cancel/retry/replay/show``),
+real signals (SIGINT), or a driver script using the Python API. Checkpoint
+bodies append a line to a marker file when they start (the replay script adds
+their arguments), and the harness's also when they finish (``"<name>-end"``), so
+the marker file says which bodies ran, how often and in which execution,
+whatever the store says.
 
 A checkpoint a second process must act during waits on a hold file that the
 test removes only once that process has done its part, instead of a fixed
@@ -31,84 +33,15 @@ from _durability_support import (
     Project,
     one_line_error,
     own_store_env,
+    project_at,
     result_line,
     wait_for_mark,
 )
 
 # ----------------------------------------------------------------------- the scripts
 
-STOP_SCRIPT = """
-import json
-import os
-import sys
-import time
-
-import kitaru
-
-MARK_DIR = {mark_dir!r}
-
-
-def _work(name: str, tag: str, acc: list) -> list:
-    execution_id = kitaru.current_execution().execution_id
-    marks = os.path.join(MARK_DIR, tag + ".marks")
-    with open(marks, "a") as fh:
-        fh.write(name + " " + execution_id + "\\n")
-    # A test holds this checkpoint while TAG.NAME.hold exists.
-    hold = os.path.join(MARK_DIR, tag + "." + name + ".hold")
-    deadline = time.monotonic() + 600
-    while os.path.exists(hold) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    with open(marks, "a") as fh:
-        fh.write(name + "-end " + execution_id + "\\n")
-    return acc + [name]
-
-
-@kitaru.checkpoint
-def step1(tag: str, acc: list) -> list:
-    return _work("step1", tag, acc)
-
-
-@kitaru.checkpoint
-def step2(tag: str, acc: list) -> list:
-    return _work("step2", tag, acc)
-
-
-@kitaru.checkpoint
-def step3(tag: str, acc: list) -> list:
-    return _work("step3", tag, acc)
-
-
-@kitaru.checkpoint
-def step4(tag: str, acc: list) -> list:
-    return _work("step4", tag, acc)
-
-
-@kitaru.flow(name={flow!r})
-def four_steps(tag: str) -> list:
-    acc = step1(tag, [])
-    acc = step2(tag, acc)
-    acc = step3(tag, acc)
-    return step4(tag, acc)
-
-
-if __name__ == "__main__":
-    tag, mode = sys.argv[1], sys.argv[2]
-    if mode == "call":
-        # Calling the flow: a Ctrl-C here is not caught.
-        try:
-            out = {{"result": four_steps(tag)}}
-        except kitaru.FlowFailedError as exc:
-            out = {{"error": str(exc), "type": type(exc).__name__}}
-    else:
-        handle = four_steps.run(tag)
-        print("SUBMITTED " + handle.execution_id, flush=True)
-        try:
-            out = {{"result": handle.wait(timeout=900)}}
-        except kitaru.FlowFailedError as exc:
-            out = {{"error": str(exc), "type": type(exc).__name__, "status": handle.status}}
-    print("RESULT " + json.dumps(out), flush=True)
-"""
-
+# The flow of these tests: four checkpoints (the shared harness's script, see
+# _durability_support), none of which sleeps.
 STEPS = ("step1", "step2", "step3", "step4")
 
 # The runner looks for a cancel request once a second; on this (loaded) machine
@@ -247,24 +180,14 @@ def store_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return own_store_env(tmp_path_factory.mktemp("stop") / "kitaru-config")
 
 
-def _stop_project(root: Path, env: dict[str, str]) -> Project:
-    proj = Project(root=root, env=env)
-    root.mkdir(parents=True, exist_ok=True)
-    proj.script.write_text(STOP_SCRIPT.format(mark_dir=str(root), flow=proj.flow))
-    return proj
-
-
 @pytest.fixture
 def proj(tmp_path: Path, store_env: dict[str, str]) -> Iterator[Project]:
-    p = _stop_project(tmp_path / "proj", store_env)
-    try:
+    with project_at(tmp_path / "proj", store_env, sleep=0.0, steps=len(STEPS)) as p:
         yield p
-    finally:
-        p.cleanup()
 
 
 def hold(proj: Project, tag: str, step: str) -> Path:
-    path = proj.root / f"{tag}.{step}.hold"
+    path = proj.hold_file(tag, step)
     path.touch()
     return path
 
@@ -321,7 +244,7 @@ def test_cancel_from_another_process_lets_checkpoint_2_finish_and_starts_no_othe
     assert result.get("type") == "FlowFailedError", result
     assert "cancelled" in result["error"].lower(), result
     # Checkpoint 2 ran to its end; 3 and 4 never started.
-    assert proj.counts(tag) == {"step1": 1, "step1-end": 1, "step2": 1, "step2-end": 1}
+    assert proj.counts(tag, ends=True) == {"step1": 1, "step1-end": 1, "step2": 1, "step2-end": 1}
 
     shown = proj.show(execution_id)
     assert shown["status"] == "cancelled", shown["status"]
@@ -334,7 +257,7 @@ def test_cancel_from_another_process_lets_checkpoint_2_finish_and_starts_no_othe
 
     # Retried in place: 1 and 2 are not run again, 3 and 4 run once.
     assert_retry_completes(proj, tag, execution_id)
-    counts = proj.counts(tag)
+    counts = proj.counts(tag, ends=True)
     assert all(counts[s] == 1 and counts[f"{s}-end"] == 1 for s in STEPS), dict(counts)
 
     # Cancelling an execution that has ended: exit 1, one line naming its status.
@@ -358,7 +281,7 @@ def test_cancel_now_interrupts_the_running_checkpoint_and_retry_runs_it_again(
     # The held checkpoint is never released: only the interrupt can end the process.
     proc.communicate(timeout=300)
     assert held.exists()
-    counts = proj.counts(tag)
+    counts = proj.counts(tag, ends=True)
     assert counts == {"step1": 1, "step1-end": 1, "step2": 1}, dict(counts)
 
     shown = proj.show(execution_id)
@@ -367,7 +290,7 @@ def test_cancel_now_interrupts_the_running_checkpoint_and_retry_runs_it_again(
 
     held.unlink()
     assert_retry_completes(proj, tag, execution_id)
-    counts = proj.counts(tag)
+    counts = proj.counts(tag, ends=True)
     # Checkpoint 2 was interrupted, so it ran again; every other one ran once.
     assert counts["step2"] == 2 and counts["step2-end"] == 1, dict(counts)
     assert all(counts[s] == 1 for s in ("step1", "step3", "step4")), dict(counts)
@@ -398,7 +321,7 @@ def test_handle_cancel_from_python_and_wait_in_the_flow_process_says_cancelled(
     assert result.get("type") == "FlowFailedError", result
     assert "cancelled" in result["error"].lower(), result
     assert result["status"] == "cancelled", result
-    counts = proj.counts(tag)
+    counts = proj.counts(tag, ends=True)
     assert counts["step3-end"] == 1 and counts["step4"] == 0, dict(counts)
     assert proj.show(execution_id)["status"] == "cancelled"
 
@@ -413,7 +336,7 @@ def test_handle_cancel_from_python_and_wait_in_the_flow_process_says_cancelled(
     refused = result_line(res.stdout)
     assert refused["raised"] == "ExecutionStateError", refused
     assert refused["status"] == "cancelled" and "cancelled" in refused["message"], refused
-    assert proj.counts(tag)["step4"] == 0, "a refused cancel ran nothing"
+    assert proj.counts(tag, ends=True)["step4"] == 0, "a refused cancel ran nothing"
 
 
 # ---------------------------------------------------------------------------- Ctrl-C
@@ -443,11 +366,11 @@ def test_ctrl_c_records_cancelled_says_one_line_and_retry_completes(proj: Projec
 
     shown = proj.show(execution_id)
     assert shown["status"] == "cancelled", shown["status"]
-    assert proj.counts(tag) == {"step1": 1, "step1-end": 1, "step2": 1}
+    assert proj.counts(tag, ends=True) == {"step1": 1, "step1-end": 1, "step2": 1}
 
     held.unlink()
     assert_retry_completes(proj, tag, execution_id)
-    counts = proj.counts(tag)
+    counts = proj.counts(tag, ends=True)
     assert counts["step2"] == 2 and counts["step2-end"] == 1, dict(counts)
     assert all(counts[s] == 1 and counts[f"{s}-end"] == 1 for s in ("step1", "step3", "step4"))
 
