@@ -152,20 +152,8 @@ class FlowHandle(Generic[R]):
     @property
     def secret_reads(self) -> list[SecretRead]:
         """The execution's audited secret reads (names and keys, never values)."""
-        reads = []
-        for r in self._kitaru_record().get("secret_reads", []):
-            if isinstance(r, dict):
-                reads.append(
-                    SecretRead(
-                        secret=str(r.get("secret")),
-                        keys=tuple(r.get("keys") or ()),
-                        checkpoint=r.get("checkpoint"),
-                        at=float(r.get("at") or 0.0),
-                        count=int(r.get("count") or 1),
-                        last_at=r.get("last_at"),
-                    )
-                )
-        return reads
+        parsed = map(SecretRead.from_json, self._kitaru_record().get("secret_reads", []))
+        return [r for r in parsed if r is not None]
 
     def wait(self, timeout: float | None = None) -> R:
         """Wait for the execution to end; return its result or raise its error.

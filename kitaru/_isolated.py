@@ -89,17 +89,7 @@ def call(
 
 def merge(scope: ExecutionScope, record: CheckpointRecord) -> None:
     """Fold what an isolated process recorded into the execution's own audit."""
-    for r in record.secret_reads:
-        scope.reads.append(
-            SecretRead(
-                secret=r.secret,
-                keys=r.keys,
-                checkpoint=record.name,
-                at=r.at,
-                count=r.count,
-                last_at=r.last_at,
-            )
-        )
+    scope.reads.extend(SecretRead.from_record(r, record.name) for r in record.secret_reads)
     scope.events.extend(record.llm_calls)
     rec = scope.checkpoints.setdefault(record.id, {"id": record.id, "attempts": 0})
     rec["attempts"] = record.attempts

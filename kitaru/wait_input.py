@@ -21,7 +21,7 @@ from kitaru.errors import (
     KitaruValidationError,
     SecretLeakError,
 )
-from kitaru.runtime import Redactor
+from kitaru.runtime import Redactor, SecretRead
 
 if TYPE_CHECKING:
     from kitaru._handle import FlowHandle
@@ -127,8 +127,9 @@ def _guard(execution_id: str, wait: dict[str, Any], value: Any) -> None:
 
     names = set(wait.get("secrets") or [])
     for r in runs.kitaru_record(execution_id).get("secret_reads") or []:
-        if isinstance(r, dict) and isinstance(r.get("secret"), str):
-            names.add(r["secret"])
+        read = SecretRead.from_json(r)
+        if read is not None:
+            names.add(read.secret)
     redactor = Redactor()
     for name in sorted(names):
         try:

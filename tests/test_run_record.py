@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kitaru.runtime.liveness import process_alive, this_runner
+from kitaru.runtime.reads import SecretRead
 from kitaru.runtime.record import CheckpointRecord, SecretReadRecord, plain_json
 
 _names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12)
@@ -90,6 +91,38 @@ def test_a_record_reads_back_from_its_flat_cards(
     assert [c["usage"] for c in back.llm_calls] == [c["usage"] for c in record.llm_calls]
     assert [c["prompt"] for c in back.llm_calls] == [c["prompt"] for c in record.llm_calls]
     assert (cards.get("kitaru_logs") or {}).get("output") == output
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    _names,
+    _keys,
+    st.one_of(st.none(), _names),
+    _times,
+    st.integers(1, 50),
+    st.one_of(st.none(), _times),
+)
+def test_a_secret_read_reads_back_from_each_of_its_stored_forms(
+    secret: str,
+    keys: list[str],
+    checkpoint: str | None,
+    at: float,
+    count: int,
+    last_at: float | None,
+) -> None:
+    read = SecretRead(secret, tuple(keys), checkpoint, at, count, last_at)
+    settled = SecretRead(secret, tuple(keys), checkpoint, at, count, last_at or at)
+    assert SecretRead.from_json(read.to_json()) == settled
+    if checkpoint is not None:
+        assert SecretRead.from_record(read.to_record(), checkpoint) == settled
+        card = SecretReadRecord.from_card(read.to_record().card())
+        assert SecretRead.from_record(card, checkpoint).secret == secret
+
+
+def test_what_is_no_secret_read_is_not_parsed_as_one() -> None:
+    for junk in (None, "s", [], {}, {"secret": 3}, {"keys": ["K"]}):
+        assert SecretRead.from_json(junk) is None
+    assert SecretRead.from_json({"secret": "s"}) == SecretRead("s", (), None, 0.0)
 
 
 def test_metadata_without_a_current_record_is_not_read_as_one() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from kitaru._zenml import run_state
+from kitaru.runtime.reads import SecretRead
 from kitaru.runtime.record import RECORD_VERSION, CheckpointRecord
 from kitaru.runtime.replay import RetryPlan
 
@@ -116,8 +117,7 @@ def fold(run: Any) -> dict[str, Any]:
         checkpoints.append(_step_view(invocation_id, step_run, record))
         if record is None:
             continue
-        for r in record.secret_reads:
-            reads.append({**r.model_dump(), "keys": list(r.keys), "checkpoint": record.name})
+        reads.extend(SecretRead.from_record(r, record.name).to_json() for r in record.secret_reads)
         calls.extend(record.llm_calls)
     reads.extend(r for r in end.get("body_reads") or [] if isinstance(r, dict))
     reads.sort(key=lambda r: float(r.get("at") or 0.0))

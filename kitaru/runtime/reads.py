@@ -1,9 +1,16 @@
-"""One entry of an execution's secret-read audit (names and keys, never a value)."""
+"""One entry of an execution's secret-read audit (names and keys, never a value).
+
+The one place that turns a read into its stored forms and back: plain JSON (the
+execution's record, the handle) and a :class:`SecretReadRecord` (a card on the
+step of the checkpoint that read it).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from kitaru.runtime.record import SecretReadRecord
 
 
 @dataclass
@@ -12,6 +19,7 @@ class SecretRead:
 
     Repeated reads (a loop calling ``secret.get``) are counted on one entry with
     the first (``at``) and last (``last_at``) time, so the audit stays small.
+    ``checkpoint`` is the checkpoint's name, None for a read in the flow body.
     """
 
     secret: str
@@ -30,3 +38,38 @@ class SecretRead:
             "count": self.count,
             "last_at": self.last_at if self.last_at is not None else self.at,
         }
+
+    @classmethod
+    def from_json(cls, data: Any) -> SecretRead | None:
+        """The read :meth:`to_json` wrote; None for anything that is not one."""
+        if not isinstance(data, dict) or not isinstance(data.get("secret"), str):
+            return None
+        checkpoint = data.get("checkpoint")
+        last_at = data.get("last_at")
+        return cls(
+            secret=data["secret"],
+            keys=tuple(str(k) for k in data.get("keys") or ()),
+            checkpoint=checkpoint if isinstance(checkpoint, str) else None,
+            at=float(data.get("at") or 0.0),
+            count=int(data.get("count") or 1),
+            last_at=float(last_at) if isinstance(last_at, (int, float)) else None,
+        )
+
+    def to_record(self) -> SecretReadRecord:
+        """The card form, kept on the step of the checkpoint that read it."""
+        last_at = self.last_at if self.last_at is not None else self.at
+        return SecretReadRecord(
+            secret=self.secret, keys=self.keys, count=self.count, at=self.at, last_at=last_at
+        )
+
+    @classmethod
+    def from_record(cls, record: SecretReadRecord, checkpoint: str) -> SecretRead:
+        """A card read back from the step of ``checkpoint``."""
+        return cls(
+            secret=record.secret,
+            keys=record.keys,
+            checkpoint=checkpoint,
+            at=record.at,
+            count=record.count,
+            last_at=record.last_at,
+        )

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from kitaru.errors import ExecutionCancelledError, KitaruContextError
 from kitaru.runtime.reads import SecretRead
-from kitaru.runtime.record import CheckpointRecord, SecretReadRecord
+from kitaru.runtime.record import CheckpointRecord
 from kitaru.runtime.redaction import Redactor, process_redactor
 from kitaru.runtime.replay import ReplayPlan, RetryPlan, fingerprint
 
@@ -151,12 +151,7 @@ class ExecutionScope:
             error=text,
             started=started,
             ended=time.time(),
-            secret_reads=tuple(
-                SecretReadRecord(
-                    secret=r.secret, keys=r.keys, count=r.count, at=r.at, last_at=r.last_at or r.at
-                )
-                for r in reads
-            ),
+            secret_reads=tuple(r.to_record() for r in reads),
             llm_calls=calls,
         )
 
