@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PUBLIC_MODULE", "KitaruContextError", "KitaruError", "KitaruValidationError"]
+__all__ = ["KitaruContextError", "KitaruError", "KitaruValidationError"]
 
 # Pickles and tracebacks name this module for every class of the tree, wherever
 # its file lives, so a pickled error still loads after the files move.
 PUBLIC_MODULE = "kitaru.errors"
+_TREE_MODULES = frozenset({__name__, "kitaru._execution_errors"})
 
 
 class KitaruError(Exception):
@@ -21,6 +22,11 @@ class KitaruError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__module__ in _TREE_MODULES:
+            cls.__module__ = PUBLIC_MODULE
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Rebuilt without calling __init__, whose arguments differ per class (the
@@ -44,5 +50,4 @@ class KitaruContextError(KitaruError, RuntimeError):
     """Something was called where the runtime context does not allow it."""
 
 
-for _cls in (KitaruError, KitaruValidationError, KitaruContextError):
-    _cls.__module__ = PUBLIC_MODULE
+KitaruError.__module__ = PUBLIC_MODULE

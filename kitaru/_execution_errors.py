@@ -1,11 +1,12 @@
 """Errors about executions: finding one, its end, its waits, retrying and replaying it.
 
-Importers use :mod:`kitaru.errors`, which re-exports these.
+Importers use :mod:`kitaru.errors`, which re-exports these; each class names
+that module as its own (see :mod:`kitaru._error_root`), so pickles load from there.
 """
 
 from __future__ import annotations
 
-from kitaru._error_root import PUBLIC_MODULE, KitaruError, KitaruValidationError
+from kitaru._error_root import KitaruError, KitaruValidationError
 
 __all__ = [
     "AmbiguousExecutionIdError",
@@ -135,17 +136,3 @@ class WaitAbortedError(KitaruError):
     def __init__(self, *, execution_id: str, wait: str) -> None:
         super().__init__(f"Wait {wait!r} of execution {execution_id} was aborted.")
         self.execution_id, self.wait = execution_id, wait
-
-
-for _cls in (
-    AmbiguousExecutionIdError,
-    ExecutionBusyError,
-    ExecutionCancelledError,
-    ExecutionNotFoundError,
-    ExecutionStateError,
-    FlowFailedError,
-    FlowWaitingError,
-    ReplayError,
-    WaitAbortedError,
-):
-    _cls.__module__ = PUBLIC_MODULE
