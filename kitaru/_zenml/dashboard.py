@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-
 from kitaru._zenml.client import get_client
-from kitaru.errors import ExecutionNotFoundError
+from kitaru._zenml.runs import load_run
 
 
 def run_url(server: str, execution_id: str) -> str:
@@ -13,9 +11,6 @@ def run_url(server: str, execution_id: str) -> str:
 
     The dashboard is served by the server itself, under the project's name.
     """
-    try:
-        run = get_client().zen_store.get_run(uuid.UUID(execution_id), hydrate=False)
-    except (KeyError, ValueError):
-        raise ExecutionNotFoundError(execution_id) from None
+    run = load_run(execution_id, hydrate=False)
     project = get_client().zen_store.get_project(run.project_id).name
     return f"{server.rstrip('/')}/projects/{project}/runs/{run.id}"

@@ -32,13 +32,14 @@ def _iso(dt: datetime | None) -> str | None:
     return dt.isoformat() if dt is not None else None
 
 
-def _load_run(execution_id: str) -> Any:
+def load_run(execution_id: str, *, hydrate: bool = True) -> Any:
+    """ZenML's run of ``execution_id`` (a full ID), ExecutionNotFoundError if there is none."""
     try:
         run_uuid = uuid.UUID(execution_id)
     except ValueError:
         raise ExecutionNotFoundError(execution_id) from None
     try:
-        return get_client().zen_store.get_run(run_uuid, hydrate=True)
+        return get_client().zen_store.get_run(run_uuid, hydrate=hydrate)
     except KeyError:
         raise ExecutionNotFoundError(execution_id) from None
 
@@ -53,7 +54,7 @@ def _read_run(execution_id: str) -> Any:
         if run is None:
             raise ExecutionNotFoundError(execution_id)
         return run
-    return _load_run(execution_id)
+    return load_run(execution_id)
 
 
 def _stack_name(run: Any) -> str | None:
@@ -105,11 +106,6 @@ def list_runs(limit: int = 50, flow: str | None = None) -> list[dict[str, Any]]:
         kwargs["pipeline_name"] = f"equals:{flow}"
     page = get_client().list_pipeline_runs(hydrate=True, **kwargs)
     return [_summary(run) for run in page.items]
-
-
-def load_run(execution_id: str) -> Any:
-    """ZenML's run of ``execution_id``, hydrated (ExecutionNotFoundError if none)."""
-    return _load_run(execution_id)
 
 
 def get_run(execution_id: str) -> dict[str, Any]:
@@ -165,7 +161,7 @@ def _legacy_view(run: Any, meta: dict[str, Any]) -> dict[str, Any]:
 
 def replay_info(execution_id: str) -> dict[str, Any]:
     """What a replay of ``execution_id`` needs: flow name, its record, successful calls."""
-    run = _load_run(execution_id)
+    run = load_run(execution_id)
     record = run_record.fold(run)
     successful = [
         inv
@@ -189,7 +185,7 @@ def run_status(execution_id: str) -> str:
 
 def kitaru_record(execution_id: str) -> dict[str, Any]:
     """The execution's record folded from its steps and runner (see ``run_record``)."""
-    return run_record.fold(_load_run(execution_id))
+    return run_record.fold(load_run(execution_id))
 
 
 def run_id_by_name(run_name: str) -> str | None:
@@ -221,7 +217,7 @@ def flow_result(execution_id: str) -> Any:
             raise KeyError(execution_id)
         if stored[0] is not artifact_reads.NEEDS_ZENML:
             return stored[0]
-    for name, step_run in _load_run(execution_id).steps.items():
+    for name, step_run in load_run(execution_id).steps.items():
         if name.startswith(RESULT_STEP_PREFIX):
             outputs = [a for artifacts in step_run.outputs.values() for a in artifacts]
             if outputs:
@@ -231,7 +227,7 @@ def flow_result(execution_id: str) -> Any:
 
 def run_parameters(execution_id: str) -> dict[str, Any]:
     """The parameters the run was started with (what travels with a flow run)."""
-    run = _load_run(execution_id)
+    run = load_run(execution_id)
     return dict(run.config.parameters or {})
 
 
@@ -251,7 +247,7 @@ def record_step(step_run_id: str, metadata: dict[str, Any]) -> None:
 
 def step_record(execution_id: str, invocation_id: str) -> CheckpointRecord | None:
     """kitaru's record of one step run (None if the step recorded none, e.g. it was reused)."""
-    step_run = _load_run(execution_id).steps.get(invocation_id)
+    step_run = load_run(execution_id).steps.get(invocation_id)
     if step_run is None or getattr(step_run, "original_step_run_id", None):
         return None
     return CheckpointRecord.from_metadata(run_record.step_metadata(step_run))

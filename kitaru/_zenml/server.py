@@ -73,7 +73,7 @@ def login_environment() -> Iterator[None]:
     try:
         GlobalConfiguration().set_store(config)
     except Exception as exc:  # noqa: BLE001 - mapped to kitaru errors below
-        raise map_connect_error(exc, url, creds) from None
+        raise map_server_init_error(exc, url) from None
     _tune_session(GlobalConfiguration().zen_store)
     yield
 
@@ -110,25 +110,32 @@ def _preflight(url: str) -> None:
             ) from None
 
 
-def map_server_init_error(exc: BaseException, url: str) -> Exception:
+def map_server_init_error(exc: BaseException, url: str) -> KitaruError:
     """A kitaru error for a failure while creating the client on ``url``."""
-    creds = credentials_for(url) or ServerCredentials(url, "token", "", None, "login")
-    return map_connect_error(exc, url, creds)
+    return server_failure(exc, url) or BackendError(
+        f"Connecting to the server at {url} failed: {type(exc).__name__}.", operation="connect"
+    )
 
 
-def map_connect_error(exc: BaseException, url: str, creds: ServerCredentials) -> Exception:
-    """A kitaru error for a failure while connecting to ``url`` (by exception type)."""
+def server_failure(
+    exc: BaseException, url: str, *, operation: str = "connect", reason: str = "connection failed"
+) -> KitaruError | None:
+    """The kitaru error for a refused login or an unreachable server at ``url``, else None.
+
+    The one rule (by exception type) for ZenML's errors about the server, used
+    while the client connects and by calls through ZenML's client
+    (:mod:`kitaru._zenml.zenml_backend`); each caller maps any other failure.
+    """
     if isinstance(exc, KitaruError):
         return exc
     from zenml.exceptions import AuthorizationException
 
     if isinstance(exc, AuthorizationException):
+        creds = credentials_for(url) or ServerCredentials(url, "token", "", None, "login")
         return rejected(url, creds)
     if is_connection_error(exc):
-        return ServerUnavailableError(url, operation="connect", reason="connection failed")
-    return BackendError(
-        f"Connecting to the server at {url} failed: {type(exc).__name__}.", operation="connect"
-    )
+        return ServerUnavailableError(url, operation=operation, reason=reason)
+    return None
 
 
 def _tune_session(store: Any) -> None:

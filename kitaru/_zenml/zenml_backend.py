@@ -36,7 +36,6 @@ from kitaru.errors import (
     SecretExistsError,
     SecretNotFoundError,
     SecretVisibilityError,
-    ServerUnavailableError,
 )
 
 T = TypeVar("T")
@@ -91,11 +90,7 @@ class ZenMLBackend(SecretBackend):
 
     def _map_error(self, exc: Exception, operation: str, secret: str, private: bool) -> KitaruError:
         from pydantic import ValidationError
-        from zenml.exceptions import (
-            AuthorizationException,
-            EntityExistsError,
-            IllegalOperationError,
-        )
+        from zenml.exceptions import EntityExistsError, IllegalOperationError
 
         if isinstance(exc, EntityExistsError):
             return SecretExistsError(secret, private=private)
@@ -109,15 +104,13 @@ class ZenMLBackend(SecretBackend):
             )
         if isinstance(exc, KeyError):
             return SecretNotFoundError(secret)
-        if is_connection_error(exc):
-            return ServerUnavailableError(
-                self.location, operation=operation, reason=type(exc).__name__
-            )
-        if isinstance(exc, AuthorizationException) and self.server:
-            from kitaru._zenml.server import map_server_init_error
+        if self.server or is_connection_error(exc):
+            from kitaru._zenml.server import server_failure
 
-            mapped = map_server_init_error(exc, self.location)
-            if isinstance(mapped, KitaruError):
+            mapped = server_failure(
+                exc, self.location, operation=operation, reason=type(exc).__name__
+            )
+            if mapped is not None:
                 return mapped
         if isinstance(exc, (ValueError, ValidationError)) and operation in ("create", "update"):
             return InvalidSecretError(
