@@ -253,20 +253,36 @@ def plan_credentials(
     return CredentialPlan("secret", from_secret=tuple(missing), explicit=explicit)
 
 
-def credential_label(source: str, target: Resolved) -> tuple[str, str | None]:
+def credential_label(
+    source: str, target: Resolved, linked_keys: Sequence[str] = ()
+) -> tuple[str, str | None]:
     """Where a call's credential came from, by name only, and the linked secret it overrode.
 
     ``("secret:openai-creds", None)``, ``("env:OPENAI_API_KEY", "openai-creds")`` when the
     provider's variable in the environment took precedence over the alias's linked
     secret, ``("environment", None)`` when litellm needs no ``PROVIDER_API_KEY``, or
-    ``("argument", None)`` for a credential passed as a provider option.
+    ``("argument", None)`` for a credential passed as a provider option. The one rule
+    for the run record and ``kitaru model list/show`` (which also names the linked
+    secret's keys set in the environment, ``linked_keys``).
     """
     if source == "secret":
         return f"secret:{target.secret}", None
     if source != "environment":
         return source, None
-    var = target.model.split("/", 1)[0].upper().replace("-", "_") + "_API_KEY"
-    return (f"env:{var}" if os.environ.get(var) else "environment"), target.secret
+    variables = environment_variables(target.model, linked_keys)
+    label = f"env:{','.join(variables)}" if variables else "environment"
+    return label, target.secret or None
+
+
+def environment_variables(model: str, linked_keys: Sequence[str] = ()) -> list[str]:
+    """The credential variables set in the environment for ``model``: names only.
+
+    Among ``linked_keys`` (a linked secret's key names, which the environment
+    overrides) and the provider's ``PROVIDER_API_KEY``, in that order.
+    """
+    provider = model.split("/", 1)[0].upper().replace("-", "_")
+    candidates = [*linked_keys, f"{provider}_API_KEY"]
+    return [v for v in dict.fromkeys(candidates) if os.environ.get(v)]
 
 
 def read_credentials(

@@ -2,12 +2,12 @@
 
 Used by ``kitaru model show``. The same planning as a real call decides
 (:func:`kitaru._llm_setup.plan_credentials`): the provider's environment
-variables first, else the alias's linked secret. Only names are reported.
+variables first, else the alias's linked secret, and the same label as the run
+record (:func:`kitaru._llm_setup.credential_label`). Only names are reported.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from kitaru.errors import KitaruError, LLMSetupError
@@ -45,7 +45,12 @@ def credential_source(alias: ModelAlias) -> dict[str, Any]:
     named variable), ``secret:NAME``, or ``none`` (the call would fail).
     """
     from kitaru._llm_providers import KnownProviders
-    from kitaru._llm_setup import Resolved, plan_credentials
+    from kitaru._llm_setup import (
+        Resolved,
+        credential_label,
+        environment_variables,
+        plan_credentials,
+    )
 
     target = Resolved(alias.model, alias.alias, alias.secret, alias.api_base)
     try:
@@ -72,21 +77,19 @@ def credential_source(alias: ModelAlias) -> dict[str, Any]:
                     f"{', '.join(variables) or 'the provider variable'} in the environment"
                 ),
             }
+        source = credential_label(plan.source, target)[0]
         return {
-            "source": f"secret:{alias.secret}",
+            "source": source,
             "variables": variables,
             "overridden_secret": None,
-            "summary": f"secret:{alias.secret} ({', '.join(variables)})",
+            "summary": f"{source} ({', '.join(variables)})",
         }
-    provider = alias.model.split("/", 1)[0].upper().replace("-", "_")
-    candidates = [*(_linked_keys(alias.secret) if alias.secret else ()), f"{provider}_API_KEY"]
-    variables = [v for v in dict.fromkeys(candidates) if os.environ.get(v)]
-    source = f"env:{','.join(variables)}" if variables else "environment"
-    overridden = alias.secret if alias.secret else None
+    linked = _linked_keys(alias.secret) if alias.secret else ()
+    source, overridden = credential_label(plan.source, target, linked)
     note = f" (overrides the linked secret '{overridden}')" if overridden else ""
     return {
         "source": source,
-        "variables": variables,
+        "variables": environment_variables(alias.model, linked),
         "overridden_secret": overridden,
         "summary": f"{source}{note}",
     }
