@@ -150,10 +150,29 @@ def server_config_dir(url: str) -> Path:
 # --------------------------------------------------------------- the login file
 
 
+# server.json parsed once per process and config path, parsed again when the file
+# changes (its inode, size or mtime: a login writes a new file, a logout removes it),
+# so the backend chooser and ZenML's client do not re-read it on every call.
+_login_files: dict[Path, tuple[tuple[int, int, int], dict[str, Any] | None]] = {}
+_login_lock = threading.Lock()
+
+
 def _read_login_file() -> dict[str, Any] | None:
     f = paths().server_file
-    if not f.exists():
-        return None
+    with _login_lock:
+        try:
+            st = f.stat()
+        except OSError:
+            _login_files.pop(f, None)
+            return None
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        cached = _login_files.get(f)
+        if cached is None or cached[0] != stamp:
+            cached = _login_files[f] = (stamp, _parse_login_file(f))
+        return cached[1]
+
+
+def _parse_login_file(f: Path) -> dict[str, Any] | None:
     tighten_mode(f)  # same care as the secret store key
     try:
         data = json.loads(f.read_text(encoding="utf-8"))
