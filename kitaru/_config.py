@@ -22,9 +22,10 @@ import os
 import stat
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from kitaru.errors import BackendError
 
@@ -276,3 +277,32 @@ def file_lock(path: Path) -> Iterator[None]:
             _held.depth.pop(path, None)
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
+
+
+# ------------------------------------------------------------ per-process caches
+
+# How to empty each cache kitaru keeps of what it read (registered by its module on import).
+_cache_resets: list[Callable[[], object]] = []
+_Reset = TypeVar("_Reset", bound=Callable[[], object])
+
+
+def resets_cache(reset: _Reset) -> _Reset:
+    """Register ``reset`` as the way to empty one per-process cache (see :func:`reset_caches`)."""
+    _cache_resets.append(reset)
+    return reset
+
+
+def reset_caches() -> None:
+    """Empty every per-process cache of what kitaru read from its config directory or a server.
+
+    Each cache is already keyed by what it was read from (config directory, server
+    URL, the file's stat), so kitaru never needs this; a test that changes what a
+    cache was filled from behind its back (a schema, an environment variable) calls
+    this one function instead of poking each cache. State of a running flow (its
+    scope, captured output, pending records) is not a cache and is left alone, and
+    so are ZenML's client and the once-per-process store directory check: both open
+    the SQLite database, and a second open while connections are live can drop
+    SQLite's POSIX locks when it closes (other processes then corrupt the store).
+    """
+    for reset in list(_cache_resets):
+        reset()

@@ -29,6 +29,7 @@ from kitaru._config import (
     ensure_private_dir,
     paths,
     private_temp_file,
+    resets_cache,
     tighten_mode,
 )
 from kitaru.errors import KitaruError, SecretExistsError
@@ -40,6 +41,7 @@ SERVER_SECRET_KEY = "KEY"
 logger = logging.getLogger("kitaru")
 
 _cache: dict[str, bytes] = {}
+resets_cache(_cache.clear)
 _lock = threading.Lock()
 
 

@@ -12,6 +12,7 @@ import pytest
 from conftest import PYTHON
 
 import kitaru
+from kitaru._config import reset_caches
 from kitaru._zenml import local_sqlite, secret_store
 
 
@@ -86,19 +87,19 @@ def test_secrets_cli_does_not_import_zenml_on_an_existing_store(unique: str) -> 
 def test_unknown_schema_falls_back_to_zenml(unique: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(local_sqlite, "SCHEMA_VERSION", "0.0.0-not-this-store")
     assert local_sqlite.connect() is None
-    secret_store.forget_backend()  # the backend is chosen once per process: choose again
+    reset_caches()  # the backend is chosen once per process: choose again
     try:
         assert secret_store.backend().kind == "zenml-embedded"
         name = f"fallback-{unique}"
         kitaru.create_secret(name, {"K": f"v-{unique}"})
         assert kitaru.get_secret(name).get("K") == f"v-{unique}"
         monkeypatch.undo()
-        secret_store.forget_backend()
+        reset_caches()
         assert secret_store.backend().kind == "direct-sqlite"
         assert secret_store.get_secret(name).values == {"K": f"v-{unique}"}
     finally:
         monkeypatch.undo()
-        secret_store.forget_backend()
+        reset_caches()
 
 
 def test_concurrent_upserts_from_processes_keep_every_key(unique: str) -> None:

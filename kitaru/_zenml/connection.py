@@ -33,6 +33,7 @@ from kitaru._config import (
     ENV_API_KEY,
     ENV_SERVER_URL,
     paths,
+    resets_cache,
     tighten_mode,
     write_private_file,
 )
@@ -150,11 +151,11 @@ def server_config_dir(url: str) -> Path:
 # --------------------------------------------------------------- the login file
 
 
-# server.json parsed once per process and config path, parsed again when the file
-# changes (its inode, size or mtime: a login writes a new file, a logout removes it),
-# so the backend chooser and ZenML's client do not re-read it on every call.
+# server.json parsed once per process and config path, again when its inode, size or
+# mtime change: the backend chooser and ZenML's client ask for it on every call.
 _login_files: dict[Path, tuple[tuple[int, int, int], dict[str, Any] | None]] = {}
 _login_lock = threading.Lock()
+resets_cache(_login_files.clear)
 
 
 def _read_login_file() -> dict[str, Any] | None:

@@ -23,7 +23,7 @@ import os
 import sys
 import threading
 
-from kitaru._config import config_dir, paths
+from kitaru._config import config_dir, paths, resets_cache
 from kitaru._zenml import connection, local_sqlite
 from kitaru._zenml.backend import SecretBackend, StoredSecret
 
@@ -95,6 +95,7 @@ def _choose() -> SecretBackend:
     return ZenMLBackend(LOCAL_LABEL)
 
 
+@resets_cache
 def forget_backend() -> None:
     """Forget the chosen backend: the next call chooses again."""
     global _chosen

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import Protocol
 
+from kitaru._config import resets_cache
 from kitaru._zenml.backend import StoredSecret, is_connection_error
 from kitaru.errors import BackendError, ServerUnavailableError
 
@@ -120,6 +121,7 @@ def leased_upsert(
 
 
 _lease_unsupported: set[str] = set()
+resets_cache(_lease_unsupported.clear)
 
 
 @contextlib.contextmanager
