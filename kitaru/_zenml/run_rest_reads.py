@@ -153,6 +153,16 @@ def _step(item: dict[str, Any]) -> SimpleNamespace:
     )
 
 
+def _artifact_store(rest: Any, store_id: str) -> tuple[Any, Any]:
+    """The artifact store's flavor and configuration ((None, None) if not readable here)."""
+    try:
+        found = rest.get_json(f"/components/{store_id}", "read", {"hydrate": "true"})
+    except BackendError:
+        return None, None  # ZenML's client tries, and says so if it cannot
+    body, meta = found.get("body") or {}, found.get("metadata") or {}
+    return body.get("flavor_name"), meta.get("configuration")
+
+
 def first_outputs(run: Any, skip_prefix: str) -> dict[str, Any]:
     """Each step's output of a run from :func:`load_run`, as ``artifact_reads.first_outputs``.
 
@@ -176,11 +186,7 @@ def first_outputs(run: Any, skip_prefix: str) -> dict[str, Any]:
             body = step.output_versions[0]["body"]
             store_id = body.get("artifact_store_id")
             if store_id and store_id not in stores:
-                found = rest.get_json(f"/components/{store_id}", "read", {"hydrate": "true"})
-                stores[store_id] = (
-                    (found.get("body") or {}).get("flavor_name"),
-                    (found.get("metadata") or {}).get("configuration"),
-                )
+                stores[store_id] = _artifact_store(rest, store_id)
             out[name] = artifact_reads.read_in_store(
                 body["uri"],
                 json.dumps(body["materializer"]),
