@@ -61,13 +61,14 @@ def _info(found: dict[str, Any]) -> WaitInfo:
 
 def list_waits(execution_id: str, *, pending_only: bool = False) -> list[WaitInfo]:
     """The waits of execution ``execution_id`` (full ID), oldest first."""
-    from kitaru._zenml import run_reads
+    from kitaru._zenml import run_reads, run_rest_reads
 
     if not pending_only:
-        try:
-            return [_info(w) for w in run_reads.waits_of(execution_id)]
-        except run_reads.SchemaMismatch:
-            pass  # ZenML's client knows its own store
+        for read in (run_reads.waits_of, run_rest_reads.waits_of):
+            try:
+                return [_info(w) for w in read(execution_id)]
+            except run_reads.SchemaMismatch:
+                continue  # the next reader; last, ZenML's client
     from kitaru._zenml.client import get_client
 
     get_client()

@@ -38,12 +38,11 @@ def _source(text: str) -> tuple[str, str]:
     return str(source.get("module")), str(source.get("attribute"))
 
 
-def _store_root(store_id: str, configuration: str | None) -> str:
+def _store_root(store_id: str, config: dict[str, Any], stores_dir: str) -> str:
     """The local artifact store's root, as ZenML's ``fixed_root_path`` gives it."""
-    config = json.loads(base64.b64decode(configuration or "") or b"{}")
     if config.get("path"):
         return str(config["path"])
-    return str(paths().local_store_db.parent.parent / str(uuid.UUID(store_id)))
+    return str(Path(stores_dir) / str(uuid.UUID(store_id)))
 
 
 def load_output(uri: str, materializer: str, data_type: str) -> Any:
@@ -94,15 +93,35 @@ def first_outputs(step_ids: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, outputs in found.items():
         # Several outputs: which one ZenML lists first is its own choice.
-        out[name] = _read(*outputs[0]) if len(outputs) == 1 else NEEDS_ZENML
+        if len(outputs) != 1:
+            out[name] = NEEDS_ZENML
+            continue
+        uri, materializer, data_type, store_id, flavor, configuration = outputs[0]
+        try:
+            config = json.loads(base64.b64decode(configuration or "") or b"{}")
+        except ValueError:
+            config = None
+        stores_dir = str(paths().local_store_db.parent.parent)
+        out[name] = read_in_store(
+            uri, materializer, data_type, (store_id, flavor, config), stores_dir
+        )
     return out
 
 
-def _read(
-    uri: str, materializer: str, data_type: str, store_id: Any, flavor: Any, config: Any
+def read_in_store(
+    uri: str, materializer: str, data_type: str, store: tuple[Any, Any, Any], stores_dir: str
 ) -> Any:
+    """The output at ``uri`` if a local artifact store holds it (``NEEDS_ZENML`` if not).
+
+    ``store`` is the ID, flavor and configuration (a dict) of the artifact store
+    ZenML recorded for the artifact version; ``stores_dir`` is where ZenML's
+    client keeps local stores without a configured path (its ``local_stores_path``).
+    """
+    store_id, flavor, config = store
     try:
-        if flavor != "local" or not uri.startswith(_store_root(store_id, config)):
+        if flavor != "local" or not isinstance(config, dict):
+            return NEEDS_ZENML
+        if not uri.startswith(_store_root(store_id, config, stores_dir)):
             return NEEDS_ZENML
         return load_output(uri, materializer, data_type)
     except (OSError, ValueError, TypeError, AttributeError):

@@ -41,7 +41,12 @@ def checkpoint_outputs(execution_id: str, skip_prefix: str) -> dict[str, Any]:
                 {n: str(s.id) for n, s in run.steps.items() if not n.startswith(skip_prefix)}
             )
     except run_reads.SchemaMismatch:
-        pass  # ZenML's client knows its own store
+        try:
+            run = run_rest_reads.load_run(execution_id)
+            if run is not None:
+                fast = run_rest_reads.first_outputs(run, skip_prefix)
+        except run_reads.SchemaMismatch:
+            pass  # ZenML's client knows its own store
     if fast is not None and all(v is not artifact_reads.NEEDS_ZENML for v in fast.values()):
         return fast
     zen_run = get_client().zen_store.get_run(uuid.UUID(execution_id), hydrate=True)
