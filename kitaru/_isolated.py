@@ -14,11 +14,13 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kitaru.errors import KitaruValidationError, SecretLeakError
 from kitaru.runtime import ExecutionScope, SecretRead
-from kitaru.runtime.record import CheckpointRecord
+
+if TYPE_CHECKING:
+    from kitaru.runtime.record import CheckpointRecord
 
 RUNTIMES = ("inline", "isolated")
 

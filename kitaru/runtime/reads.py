@@ -8,9 +8,10 @@ step of the checkpoint that read it).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kitaru.runtime.record import SecretReadRecord
+if TYPE_CHECKING:
+    from kitaru.runtime.record import SecretReadRecord
 
 
 @dataclass
@@ -57,6 +58,8 @@ class SecretRead:
 
     def to_record(self) -> SecretReadRecord:
         """The card form, kept on the step of the checkpoint that read it."""
+        from kitaru.runtime.record import SecretReadRecord  # pydantic: not at import
+
         last_at = self.last_at if self.last_at is not None else self.at
         return SecretReadRecord(
             secret=self.secret, keys=self.keys, count=self.count, at=self.at, last_at=last_at

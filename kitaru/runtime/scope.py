@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 from kitaru.errors import ExecutionCancelledError, KitaruContextError
 from kitaru.runtime.reads import SecretRead
-from kitaru.runtime.record import CheckpointRecord
 from kitaru.runtime.redaction import Redactor, process_redactor
 from kitaru.runtime.replay import ReplayPlan, RetryPlan, fingerprint
 
 if TYPE_CHECKING:
     from kitaru._zenml.backend import StoredSecret
+    from kitaru.runtime.record import CheckpointRecord
 
 _execution: ContextVar[ExecutionScope | None] = ContextVar("kitaru_execution", default=None)
 _checkpoint: ContextVar[CheckpointScope | None] = ContextVar("kitaru_checkpoint", default=None)
@@ -134,6 +134,8 @@ class ExecutionScope:
         self, invocation_id: str, started: float, error: BaseException | None
     ) -> CheckpointRecord:
         """The typed record of a checkpoint call that just ended (reads, LLM calls, attempts)."""
+        from kitaru.runtime.record import CheckpointRecord  # pydantic: not at import
+
         rec = self.checkpoints.get(invocation_id, {})
         with self._lock:
             reads = list(self._call_reads.pop(invocation_id, {}).values())
