@@ -119,7 +119,7 @@ def list_executions(
     if status is None:
         return [ExecutionSummary(**r) for r in runs.list_runs(limit=limit, flow=flow)]
     wanted = status.strip().lower()
-    from kitaru.runtime.record import EXECUTION_STATUSES
+    from kitaru.runtime.statuses import EXECUTION_STATUSES
 
     if wanted not in EXECUTION_STATUSES:
         raise KitaruValidationError(

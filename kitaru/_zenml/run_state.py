@@ -26,7 +26,8 @@ from typing import Any
 
 from kitaru._zenml.client import get_client, import_zenml
 from kitaru.runtime.liveness import HEARTBEAT_S, STALE_S, process_alive, this_runner
-from kitaru.runtime.record import ExecutionStatus, RunnerInfo
+from kitaru.runtime.record import RunnerInfo
+from kitaru.runtime.statuses import ExecutionStatus
 
 START_KEY = "kitaru"
 RUNNER_KEY = "kitaru_runner"

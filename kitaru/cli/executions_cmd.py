@@ -9,7 +9,7 @@ import click
 from kitaru.cli._base import json_option, print_json, print_table
 from kitaru.cli.execution_extras import metadata_line, wait_lines
 from kitaru.cli.llm_calls import llm_call_line
-from kitaru.runtime.record import EXECUTION_STATUSES
+from kitaru.runtime.statuses import EXECUTION_STATUSES
 
 
 @click.group("executions", help="Inspect flow executions (status, checkpoints, secret reads).")

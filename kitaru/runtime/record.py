@@ -1,4 +1,6 @@
-"""The typed run record: what each checkpoint call leaves on its step, and the statuses.
+"""The typed run record: what each checkpoint call leaves on its step.
+
+An execution's statuses are in :mod:`kitaru.runtime.statuses`.
 
 One model is written and read everywhere (replay, retry, the handle,
 ``kitaru executions``, isolated checkpoints). A :class:`CheckpointRecord` is
@@ -18,15 +20,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ExecutionStatus = Literal["running", "waiting", "completed", "failed", "crashed", "cancelled"]
-EXECUTION_STATUSES: tuple[str, ...] = (
-    "running",
-    "waiting",
-    "completed",
-    "failed",
-    "crashed",
-    "cancelled",
-)
 CheckpointStatus = Literal["completed", "failed"]
 
 RECORD_CARD = "kitaru"
