@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _cli_probe import probe
 from click.testing import CliRunner
 from conftest import PYTHON
 
@@ -25,18 +26,6 @@ from kitaru.cli import cli
 TAG = uuid.uuid4().hex[:8]
 OK_FLOW = f"fx-ok-{TAG}"
 BAD_FLOW = f"fx-bad-{TAG}"
-
-PROBE = """
-import json, sys
-from kitaru.cli import cli
-for args in json.loads(sys.argv[1]):
-    try:
-        cli(args, standalone_mode=False)
-    except SystemExit as exc:
-        assert not exc.code, (args, exc.code)
-    print("\\x1e")
-print("ZENML", "zenml" in sys.modules)
-"""
 
 
 @kitaru.checkpoint
@@ -81,12 +70,8 @@ def made() -> Runs:
 
 
 def _probe(commands: list[list[str]]) -> tuple[list[str], bool]:
-    out = subprocess.run(
-        [PYTHON, "-c", PROBE, json.dumps(commands)], capture_output=True, text=True, timeout=180
-    )
-    assert out.returncode == 0, out.stderr
-    *parts, last = out.stdout.split("\x1e\n")
-    return parts, last.strip() == "ZENML True"
+    got = probe(commands, timeout=180)
+    return got.outputs, "zenml" in got.loaded
 
 
 def _through_zenml(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,12 +115,12 @@ def test_list_and_logs_import_no_zenml_and_agree_with_zenml(
 
 
 def test_the_whole_record_agrees_with_zenml(made: Runs, monkeypatch: pytest.MonkeyPatch) -> None:
-    probe = (
+    script = (
         "import sys, kitaru; kitaru.executions.get_execution(sys.argv[1]); "
         "print('zenml' in sys.modules)"
     )
     out = subprocess.run(
-        [PYTHON, "-c", probe, made.ok], capture_output=True, text=True, timeout=120
+        [PYTHON, "-c", script, made.ok], capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "False"

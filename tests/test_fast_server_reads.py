@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _cli_probe import Probed, probe
 from _team_server import ADMIN_PASSWORD, clean_env, start_server, stop_all, wait_ready
 from conftest import PYTHON
 
@@ -51,22 +52,13 @@ print("IDS", json.dumps([str(first.execution_id), str(again.execution_id),
                          str(bad.run().execution_id)]), flush=True)
 """.replace("TAG", TAG)
 
-PROBE = """
-import json, sys
-if sys.argv[2] == "zenml":  # what ZenML's client alone gives
-    from kitaru._zenml import run_reads, run_rest_reads
-    def mismatch(*_, **__):
-        raise run_reads.SchemaMismatch("switched off")
-    for name in ("list_runs", "load_run", "ids_with_prefix", "waits_of", "first_outputs"):
-        setattr(run_rest_reads, name, mismatch)
-from kitaru.cli import cli
-for args in json.loads(sys.argv[1]):
-    try:
-        cli(args, standalone_mode=False)
-    except SystemExit as exc:
-        assert not exc.code, (args, exc.code)
-    print("\\x1e")
-print("ZENML", "zenml" in sys.modules)
+# What ZenML's client alone gives: the REST readers switched off.
+ZENML_ONLY = """
+from kitaru._zenml import run_reads, run_rest_reads
+def mismatch(*_, **__):
+    raise run_reads.SchemaMismatch("switched off")
+for name in ("list_runs", "load_run", "ids_with_prefix", "waits_of", "first_outputs"):
+    setattr(run_rest_reads, name, mismatch)
 """
 
 
@@ -87,13 +79,8 @@ def on_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[s
         stop_all([server])
 
 
-def _probe(env: dict[str, str], cwd: Path, commands: list[list[str]], mode: str) -> list[str]:
-    out = subprocess.run(
-        [PYTHON, "-c", PROBE, json.dumps(commands), mode],
-        cwd=cwd, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-3000:]
-    return out.stdout.split("\x1e\n")
+def _probe(env: dict[str, str], cwd: Path, commands: list[list[str]], mode: str) -> Probed:
+    return probe(commands, prelude=ZENML_ONLY if mode == "zenml" else "", env=env, cwd=cwd)
 
 
 def test_list_on_a_server_imports_no_zenml_and_agrees_with_zenml(
@@ -116,17 +103,17 @@ def test_list_on_a_server_imports_no_zenml_and_agrees_with_zenml(
     ]
     fast = _probe(env, root, commands, "fast")
     slow = _probe(env, root, commands, "zenml")
-    assert fast[-1].strip() == "ZENML False"
-    assert slow[-1].strip() == "ZENML True"
-    assert fast[:-1] == slow[:-1]
-    listed, of_flow, bad = (json.loads(p) for p in fast[:3])
+    assert "zenml" not in fast.loaded
+    assert "zenml" in slow.loaded
+    assert fast.outputs == slow.outputs
+    listed, of_flow, bad = (json.loads(p) for p in fast.outputs[:3])
     assert [e["id"] for e in listed] == [failed, replay, first]
     assert [e["id"] for e in of_flow] == [replay, first]
     assert of_flow[0]["replayed_from"] == first and of_flow[0]["user"] == "admin"
     assert [e["id"] for e in bad] == [failed] and bad[0]["status"] == "failed"
-    logs = json.loads(fast[4])
+    logs = json.loads(fast.outputs[4])
     assert [c["checkpoint"] for c in logs][:1] == ["out"] and "printed 1" in logs[0]["output"]
-    assert "== out (completed) ==" in fast[5] and "printed 1" in fast[5]
+    assert "== out (completed) ==" in fast.outputs[5] and "printed 1" in fast.outputs[5]
 
 
 SHOWN = """
@@ -200,24 +187,24 @@ def test_show_on_a_server_imports_no_zenml_and_agrees_with_zenml(
     commands = [*_shows([ids[k] for k in kinds]), ["executions", "show", ids["completed"][:10]]]
     fast = _probe(env, root, commands, "fast")
     slow = _probe(env, root, commands, "zenml")
-    assert fast[-1].strip() == "ZENML False"
-    assert fast[:-1] == slow[:-1]
-    shown = {k: json.loads(fast[2 * i + 1]) for i, k in enumerate(kinds)}
+    assert "zenml" not in fast.loaded
+    assert fast.outputs == slow.outputs
+    shown = {k: json.loads(fast.outputs[2 * i + 1]) for i, k in enumerate(kinds)}
     ok = shown["completed"]
     assert ok["status"] == "completed" and ok["result"] == {"n": 1}
     assert [(c["output"], c["output_type"]) for c in ok["checkpoints"]] == [
         (1, "int"), ("s", "str"), ({"a": [1, 2.5]}, "dict"), ([1, 2], "tuple"),
         ("b'by'", "bytes"), (None, "NoneType"),
     ]  # fmt: skip
-    assert "-> (1, 2)" in fast[0] and "-> b'by'" in fast[0]
+    assert "-> (1, 2)" in fast.outputs[0] and "-> b'by'" in fast.outputs[0]
     assert shown["failed"]["status"] == "failed"
     assert shown["failed"]["checkpoints"][0]["output"] == 7
     waiting = shown["waiting"]
     assert waiting["status"] == "waiting" and waiting["checkpoints"][0]["output"] == 5
     assert [(w["question"], w["status"]) for w in waiting["waits"]] == [("Which?", "pending")]
-    assert "Which?" in fast[4]
+    assert "Which?" in fast.outputs[4]
     # A dataclass only ZenML can load: ZenML's client loads it; the rest agrees.
     custom = _probe(env, root, _shows([ids["custom"]]), "fast")
-    assert custom[-1].strip() == "ZENML True"
-    assert custom[:-1] == _probe(env, root, _shows([ids["custom"]]), "zenml")[:-1]
-    assert json.loads(custom[1])["checkpoints"][0]["output"] == 2
+    assert "zenml" in custom.loaded
+    assert custom.outputs == _probe(env, root, _shows([ids["custom"]]), "zenml").outputs
+    assert json.loads(custom.outputs[1])["checkpoints"][0]["output"] == 2

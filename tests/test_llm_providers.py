@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
 
 import pytest
+from _cli_probe import probe
 from click.testing import CliRunner
-from conftest import PYTHON
 
 import kitaru
 from kitaru import _llm_providers
@@ -62,19 +61,6 @@ def test_an_unknown_provider_is_asked_of_litellm() -> None:
     assert answer == import_litellm().validate_environment(model="no-such-provider/m")
 
 
-PROBE = """
-import json, sys
-from kitaru.cli import cli
-for args in json.loads(sys.argv[1]):
-    try:
-        cli(args, standalone_mode=False)
-    except SystemExit as exc:
-        assert not exc.code, (args, exc.code)
-    print("\\x1e")
-print("LOADED", sorted(m for m in ("zenml", "litellm") if m in sys.modules))
-"""
-
-
 def test_model_show_imports_neither_litellm_nor_zenml_and_says_the_same(
     unique: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -93,12 +79,9 @@ def test_model_show_imports_neither_litellm_nor_zenml_and_says_the_same(
     for var in ALL_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
-    out = subprocess.run(
-        [PYTHON, "-c", PROBE, json.dumps(commands)], capture_output=True, text=True, timeout=120
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    *shown, last = out.stdout.split("\x1e\n")
-    assert last.strip() == "LOADED []"
+    out = probe(commands, timeout=120)
+    shown = out.outputs
+    assert out.loaded == []
     assert "sk-not-shown" not in out.stdout and "sk-env" not in out.stdout
     assert json.loads(shown[1])["credential"]["source"] == "env:OPENAI_API_KEY"
     assert json.loads(shown[3])["credential"]["source"] == f"secret:show-{unique}"
