@@ -158,10 +158,10 @@ def get_client() -> Client:
         from zenml.config.global_config import GlobalConfiguration
 
         _ensure_source_root()
-        from kitaru._zenml.tuning import atomic_config_writes, config_directory_without_env
+        from kitaru._zenml.tuning import atomic_config_writes, zenml_paths_stay_kitarus
 
         atomic_config_writes()
-        config_directory_without_env(current_zenml_paths)
+        zenml_paths_stay_kitarus(current_zenml_paths)
         if _client_root is not None and _client_root != root:
             GlobalConfiguration._reset_instance()
             Client._reset_instance()

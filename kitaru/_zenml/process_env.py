@@ -5,8 +5,8 @@ Running a flow sets the variables that point ZenML at kitaru's store
 and litellm's ``LITELLM_LOCAL_MODEL_COST_MAP``. They are put back as they were
 (set, changed or absent) when the last flow running in the process ends, so the
 caller's later subprocesses and its own ZenML see its environment. ZenML's client,
-already open, keeps working: it finds kitaru's config directory without the
-variable (see :func:`kitaru._zenml.tuning.config_directory_without_env`).
+already open, keeps working: it finds kitaru's directories whatever those
+variables say (see :func:`kitaru._zenml.tuning.zenml_paths_stay_kitarus`).
 """
 
 from __future__ import annotations

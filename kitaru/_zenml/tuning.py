@@ -119,7 +119,7 @@ def atomic_config_writes() -> None:
     GlobalConfiguration._write_config = _write_config  # type: ignore[method-assign]
 
 
-def config_directory_without_env(current: Callable[[], dict[str, str] | None]) -> None:
+def zenml_paths_stay_kitarus(current: Callable[[], dict[str, str] | None]) -> None:
     """Let ZenML find kitaru's directories after a flow put the caller's variables back.
 
     ZenML reads ``ZENML_CONFIG_PATH`` and ``ZENML_LOCAL_STORES_PATH`` every time it
