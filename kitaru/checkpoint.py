@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overlo
 
 import wrapt
 
-from kitaru import _isolated
-from kitaru._bodies import call_body, redact_exception
-from kitaru._decorator_checks import option_error, validate_function, validate_name
+from kitaru._run import isolated as isolated_calls
+from kitaru._run.bodies import call_body, redact_exception
+from kitaru._run.decorator_checks import option_error, validate_function, validate_name
 from kitaru.errors import KitaruContextError, SecretLeakError
 from kitaru.runtime import (
     CheckpointScope,
@@ -117,7 +117,7 @@ def _attempts(
                 time.sleep(min(retry_delay * (2 ** (attempt - 1)), MAX_RETRY_DELAY))
                 # Secrets are read again only if the store changed (a rotated key);
                 # a read that failed was never cached, so it is retried anyway.
-                from kitaru._zenml import secret_store
+                from kitaru._store import secret_store
 
                 scope.forget_changed(secret_store.updated_at)
                 continue
@@ -201,7 +201,7 @@ class _CheckpointSpec:
 
             def call() -> Any:
                 step_code.note_source(scope.execution_id, invocation_id, wrapped)
-                value = _isolated.call(
+                value = isolated_calls.call(
                     scope, self.name, invocation_id, wrapped, args, kwargs, runner
                 )
                 return scope.output_of(invocation_id, value)
@@ -279,7 +279,7 @@ class _CheckpointMethods(Generic[P, R]):
         Returns the output and the (redacted) error, if the body failed; the
         call's record (reads, LLM calls, attempts; never a value) is on the step.
         """
-        from kitaru._zenml import secret_store
+        from kitaru._store import secret_store
 
         spec = self._spec()
         invocation_id = str(context["invocation_id"])
@@ -374,7 +374,7 @@ def checkpoint(
             or retry_delay < 0
         ):
             raise option_error(f, f"retry_delay must be a number >= 0, got {retry_delay!r}.")
-        if runtime not in _isolated.RUNTIMES:
+        if runtime not in isolated_calls.RUNTIMES:
             raise option_error(f, f"runtime must be 'inline' or 'isolated', got {runtime!r}.")
         spec = _CheckpointSpec(cp_name, retries, float(retry_delay), runtime)
         return CheckpointFunction(f, spec)

@@ -16,7 +16,7 @@ from kitaru.errors import BackendError
 from kitaru.wait_input import WaitInfo
 
 if TYPE_CHECKING:
-    from kitaru._handle import FlowHandle
+    from kitaru._run.handle import FlowHandle
 
 __all__ = [
     "CheckpointRecord",
@@ -167,7 +167,7 @@ def resolve_execution_id(ref: str) -> str:
 
 
 def _summarise(value: Any) -> str:
-    from kitaru._output_summary import summarise
+    from kitaru._run.output_summary import summarise
 
     return summarise(value, SUMMARY_CHARS)
 
@@ -192,7 +192,7 @@ def get_execution(execution_id: str, *, outputs: bool = False) -> Execution:
     data["llm_calls"] = tuple(data.get("llm_calls") or ())
     checkpoints = data["checkpoints"]
     if outputs:
-        from kitaru._disk_space import store_disk_full
+        from kitaru._config.disk_space import store_disk_full
         from kitaru._zenml.run_lookup import UNREADABLE, checkpoint_outputs
 
         unread = "(not readable here)"
@@ -235,7 +235,7 @@ def retry(execution_id: str) -> FlowHandle[Any]:
         ReplayError: it was recorded before retry in place existed, its flow cannot
             be imported, or the flow's code changed its calls (replay it instead).
     """
-    from kitaru._retry import retry_execution
+    from kitaru._run.retry import retry_execution
 
     return retry_execution(resolve_execution_id(execution_id))
 
@@ -247,7 +247,7 @@ def recover(flow: str | None = None) -> list[FlowHandle[Any]]:
     when several processes recover at the same time. Returns the handles of the
     executions this call retried.
     """
-    from kitaru._retry import recover as recover_all
+    from kitaru._run.retry import recover as recover_all
 
     return recover_all(flow)
 

@@ -20,24 +20,24 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast, overlo
 
 import wrapt
 
-from kitaru._decorator_checks import validate_function, validate_name
-from kitaru._flow_exec import execute_flow
-from kitaru._flow_support import (
+from kitaru._run.decorator_checks import validate_function, validate_name
+from kitaru._run.flow_exec import execute_flow
+from kitaru._run.flow_support import (
     check_inputs,
     plan_replay,
     process_state_kept,
     refuse_start_at_import_time,
     registry_snapshot,
 )
-from kitaru._handle import FlowHandle, interrupted
-from kitaru._one_line import uncaught_as_one_line
-from kitaru._progress import Reporter
-from kitaru._progress import enabled as progress_enabled
+from kitaru._run.handle import FlowHandle, interrupted
+from kitaru._run.progress import Reporter
+from kitaru._run.progress import enabled as progress_enabled
 from kitaru._zenml.process_env import keeping_environment
 from kitaru.errors import (
     KitaruValidationError,
     ReplayError,
 )
+from kitaru.errors.one_line import uncaught_as_one_line
 from kitaru.runtime import (
     refuse_nested_flow,
 )
@@ -163,7 +163,7 @@ class _FlowSpec:
         runner: Runner,
         retry: RetryPlan | None = None,
     ) -> Any:
-        """Run the flow body as execution ``execution_id`` (see ``kitaru._flow_exec``)."""
+        """Run the flow body as execution ``execution_id`` (see ``kitaru._run.flow_exec``)."""
         return execute_flow(self.name, fn, execution_id, inputs, registry, replay, runner, retry)
 
     def __call__(
@@ -231,7 +231,7 @@ class _FlowMethods(Generic[P, R]):
             KitaruValidationError: an argument is not JSON, or holds a secret value;
                 the stack is unknown; the flow cannot be imported where it would run.
         """
-        from kitaru._warm.client import maybe_run_warm
+        from kitaru._run.warm.client import maybe_run_warm
 
         warm = maybe_run_warm(self, args, kwargs, stack, progress)  # KITARU_RUNNER=warm only
         if warm is not None:
@@ -265,7 +265,7 @@ class _FlowMethods(Generic[P, R]):
             ReplayError: the execution belongs to another flow or is still running,
                 or the flow changed its calls (raised before any call runs live).
         """
-        from kitaru._flow_support import check_overrides, replay_inputs
+        from kitaru._run.flow_support import check_overrides, replay_inputs
         from kitaru.executions import resolve_execution_id
 
         spec = self._spec()
@@ -296,7 +296,7 @@ class _FlowMethods(Generic[P, R]):
             ReplayError: it belongs to another flow, was recorded before retry in
                 place existed, or the flow's code changed its calls (replay instead).
         """
-        from kitaru._retry import retry_execution
+        from kitaru._run.retry import retry_execution
         from kitaru.executions import resolve_execution_id
 
         return retry_execution(resolve_execution_id(execution_id), flow_target=self)

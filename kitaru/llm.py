@@ -30,8 +30,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kitaru._llm_endpoint import is_connection_error, limit_loopback_retries, shown_endpoint
-from kitaru._llm_setup import (
+from kitaru._run.llm_endpoint import is_connection_error, limit_loopback_retries, shown_endpoint
+from kitaru._run.llm_setup import (
     CredentialPlan,
     Credentials,
     Resolved,

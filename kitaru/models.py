@@ -144,7 +144,7 @@ def effective_registry() -> dict[str, Any]:
                 api_base = _validate_api_base(entry.get("api_base"))
                 secret = entry.get("secret")
                 if secret is not None:
-                    from kitaru import _secret_validation as check
+                    from kitaru._store import validation as check
 
                     secret = check.validate_ref(secret)
             except KitaruValidationError as exc:
@@ -222,8 +222,8 @@ def register_model(
     model = _validate_model(model)
     api_base = _validate_api_base(api_base)
     if secret is not None:
-        from kitaru import _secret_validation as check
-        from kitaru._zenml import secret_store
+        from kitaru._store import secret_store
+        from kitaru._store import validation as check
 
         secret = secret_store.get_secret(check.validate_ref(secret)).name
     with _locked_file() as data:

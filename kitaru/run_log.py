@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from kitaru._json_values import json_problem
+from kitaru._run.json_values import json_problem
 from kitaru.errors import KitaruContextError, KitaruValidationError, SecretLeakError
 from kitaru.runtime import current_checkpoint_or_none, current_execution_or_none
 

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict
 
-from kitaru import _secret_validation as check
+from kitaru._store import validation as check
 from kitaru.errors import MissingSecretKeyError, SecretUnavailableError
 
 if TYPE_CHECKING:
-    from kitaru._zenml.backend import SecretBackend, StoredSecret
+    from kitaru._store.backend import SecretBackend, StoredSecret
 
 __all__ = [
     "Secret",
@@ -235,7 +235,7 @@ class Secret(Mapping[str, str]):
 
 
 def _backend() -> SecretBackend:
-    from kitaru._zenml.secret_store import backend
+    from kitaru._store.secret_store import backend
 
     return backend()
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kitaru._json_values import json_problem
+from kitaru._run.json_values import json_problem
 from kitaru.errors import (
     ExecutionStateError,
     KitaruError,
@@ -24,7 +24,7 @@ from kitaru.errors import (
 from kitaru.runtime import Redactor, SecretRead
 
 if TYPE_CHECKING:
-    from kitaru._handle import FlowHandle
+    from kitaru._run.handle import FlowHandle
 
 _ANSWERABLE = ("running", "waiting")
 
@@ -124,7 +124,8 @@ def _pending_wait(execution_id: str, wait: str | None) -> dict[str, Any]:
 
 def _guard(execution_id: str, wait: dict[str, Any], value: Any) -> None:
     """Refuse ``value`` if it holds a value of a secret the execution read (where readable)."""
-    from kitaru._zenml import runs, secret_store
+    from kitaru._store import secret_store
+    from kitaru._zenml import runs
 
     names = set(wait.get("secrets") or [])
     for r in runs.kitaru_record(execution_id).get("secret_reads") or []:
@@ -233,9 +234,9 @@ def resume(execution_id: str) -> FlowHandle[Any]:
     from kitaru._zenml.client import get_client
 
     get_client()
-    from kitaru._flow_support import process_state_kept
-    from kitaru._handle import FlowHandle
-    from kitaru._replay_by_id import load_recorded_flow
+    from kitaru._run.flow_support import process_state_kept
+    from kitaru._run.handle import FlowHandle
+    from kitaru._run.replay_by_id import load_recorded_flow
     from kitaru._zenml import continuation, runs, waits
 
     def refuse_unless_resumable() -> None:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-from kitaru._json_values import json_problem
+from kitaru._run.json_values import json_problem
 from kitaru.errors import (
     KitaruContextError,
     KitaruValidationError,

@@ -17,7 +17,7 @@ import json
 import sys
 from typing import Any
 
-from kitaru._zenml.backend import StoredSecret, Upserted
+from kitaru._store.backend import StoredSecret, Upserted
 from kitaru.errors import KitaruError
 
 
@@ -38,12 +38,12 @@ def encode(value: Any) -> Any:
 
 
 def make_backend(kind: str, args: list[str]) -> Any:
-    from kitaru._zenml import connection
+    from kitaru._config import connection
 
     if kind == "zenml-server":
         url, user, password = args
         connection.login_with_password(url, user, password)
-        from kitaru._zenml.zenml_backend import ZenMLBackend
+        from kitaru._store.zenml_backend import ZenMLBackend
 
         return ZenMLBackend(url, server=True)
     raise SystemExit(f"unknown backend kind {kind}")

@@ -1,4 +1,4 @@
-"""One contract, every secret backend (see ``kitaru/_zenml/backend.py``).
+"""One contract, every secret backend (see ``kitaru/_store/backend.py``).
 
 The same tests run against each implementation of ``SecretBackend``:
 
@@ -38,12 +38,11 @@ from _team_server import (
 from conftest import files_containing
 
 from kitaru import errors
-from kitaru._config import paths
-from kitaru._zenml import connection
-from kitaru._zenml.backend import SecretBackend, StoredSecret, UnsupportedOperation, Upserted
-from kitaru._zenml.rest_backend import RestServerBackend
-from kitaru._zenml.sqlite_backend import LOCAL_LABEL, DirectSqliteBackend
-from kitaru._zenml.zenml_backend import ZenMLBackend
+from kitaru._config import connection, paths
+from kitaru._store.backend import SecretBackend, StoredSecret, UnsupportedOperation, Upserted
+from kitaru._store.rest_backend import RestServerBackend
+from kitaru._store.sqlite_backend import LOCAL_LABEL, DirectSqliteBackend
+from kitaru._store.zenml_backend import ZenMLBackend
 
 HERE = Path(__file__).resolve().parent
 KITARU = str(Path(sys.executable).parent / "kitaru")
@@ -418,24 +417,24 @@ import sys, time
 from pathlib import Path
 kind, name, idx, n, sync = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 if kind == "direct-sqlite":
-    from kitaru._zenml.sqlite_backend import DirectSqliteBackend
+    from kitaru._store.sqlite_backend import DirectSqliteBackend
     b = DirectSqliteBackend()
 elif kind == "zenml-embedded":
-    from kitaru._zenml.sqlite_backend import LOCAL_LABEL
-    from kitaru._zenml.zenml_backend import ZenMLBackend
+    from kitaru._store.sqlite_backend import LOCAL_LABEL
+    from kitaru._store.zenml_backend import ZenMLBackend
     from kitaru._zenml.client import get_client
     b = ZenMLBackend(LOCAL_LABEL)
     get_client()
 else:
-    from kitaru._zenml import connection
+    from kitaru._config import connection
     url, user, password = sys.argv[6:9]
     if kind == "rest-server":
-        from kitaru._zenml.rest_backend import RestServerBackend
+        from kitaru._store.rest_backend import RestServerBackend
         token = connection.exchange(url, {"username": user, "password": password}, "pw")
         b = RestServerBackend(url, connection.ServerCredentials(url, "token", token, user))
     else:
         from kitaru._zenml.client import get_client
-        from kitaru._zenml.zenml_backend import ZenMLBackend
+        from kitaru._store.zenml_backend import ZenMLBackend
         connection.login_with_password(url, user, password)
         b = ZenMLBackend(url, server=True)
         get_client()
@@ -492,7 +491,7 @@ def test_concurrent_upserts_lose_nothing(
 
 
 def test_the_factory_picks_one_backend_per_configuration() -> None:
-    from kitaru._zenml import secret_store
+    from kitaru._store import secret_store
 
     first = secret_store.backend()
     assert secret_store.backend() is first
@@ -572,7 +571,7 @@ def test_a_server_of_another_version_falls_back_to_zenmls_client(
     code = textwrap.dedent(
         """
         import json
-        from kitaru._zenml import secret_store
+        from kitaru._store import secret_store
         secret_store.PINNED_SERVER_VERSION = "0.0.1"  # stands in for a server kitaru does not speak
         chosen = secret_store.backend()
         chosen.list()

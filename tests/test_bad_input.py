@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import kitaru
-from kitaru import _secret_validation as check
+from kitaru._store import validation as check
 from kitaru.errors import InvalidSecretError, KitaruError, SecretNotFoundError
 
 MAX = 64 * 1024

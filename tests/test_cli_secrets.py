@@ -19,8 +19,8 @@ from click.testing import CliRunner, Result
 from conftest import run_cli
 
 import kitaru
-from kitaru._zenml import secret_store
-from kitaru._zenml.backend import StoredSecret
+from kitaru._store import secret_store
+from kitaru._store.backend import StoredSecret
 from kitaru.cli import cli
 
 

@@ -92,22 +92,22 @@ def test_dangling_symlink_at_the_key_is_one_line(
 def test_fingerprint_key_is_checked_like_the_secret_key(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from kitaru import _fingerprint_key
+    from kitaru._store import fingerprint_key as fingerprint_keys
 
     root = tmp_path / "cfg"
     root.mkdir(mode=0o700)
-    first = _fingerprint_key._local_key(root)
+    first = fingerprint_keys._local_key(root)
     path = root / "fingerprint.key"
     os.chmod(path, 0o644)
     with caplog.at_level(logging.WARNING, logger="kitaru"):
-        assert _fingerprint_key._local_key(root) == first
+        assert fingerprint_keys._local_key(root) == first
     assert mode(path) == 0o600
     assert any(str(path) in r.getMessage() and "0o644" in r.getMessage() for r in caplog.records)
 
     path.unlink()
     path.symlink_to(tmp_path / "missing.key")
     with pytest.raises(KitaruError) as err:
-        _fingerprint_key._local_key(root)
+        fingerprint_keys._local_key(root)
     assert "symbolic link" in str(err.value) and "\n" not in str(err.value)
 
 

@@ -1,6 +1,6 @@
 """One rule names a call's credential for the run record and for ``kitaru model show``.
 
-Both take the label from :func:`kitaru._llm_setup.credential_label`; names only,
+Both take the label from :func:`kitaru._run.llm_setup.credential_label`; names only,
 never a value.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 import kitaru
-from kitaru._llm_setup import Resolved, credential_label
+from kitaru._run.llm_setup import Resolved, credential_label
 from kitaru.cli.model_credentials import credential_source
 from kitaru.models import ModelAlias
 

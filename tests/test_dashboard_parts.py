@@ -75,7 +75,7 @@ def _user_function(fail: bool) -> None:
 
 
 def test_internal_frames_are_dropped_and_the_user_frame_found(step_code: Any) -> None:
-    from kitaru._bodies import call_body
+    from kitaru._run.bodies import call_body
 
     try:
         call_body(_user_function, (True,), {})
@@ -131,7 +131,7 @@ def test_step_errors_name_the_users_line_and_debug_keeps_kitarus_frames(
 ) -> None:
     from zenml.utils import exception_utils
 
-    from kitaru._bodies import call_body
+    from kitaru._run.bodies import call_body
     from kitaru._zenml import pipelines  # importing it installs the hooks
 
     entry = pipelines.kitaru_flow  # what ZenML passes as the run's user function

@@ -24,7 +24,7 @@ import pytest
 from conftest import PYTHON, run_cli
 
 from kitaru._config import Paths
-from kitaru._zenml.encryption import fingerprint
+from kitaru._store.encryption import fingerprint
 
 # ------------------------------------------------------------------ helpers
 

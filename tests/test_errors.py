@@ -14,7 +14,7 @@ import pytest
 
 import kitaru
 import kitaru.errors as errors
-from kitaru._zenml.backend import UnsupportedOperation
+from kitaru._store.backend import UnsupportedOperation
 
 # Errors of the tree defined beside the code that raises them, not in kitaru.errors
 # (users catch them as their base class).

@@ -22,7 +22,8 @@ import pytest
 from conftest import PYTHON
 
 import kitaru
-from kitaru._zenml import local_sqlite, stack_reads, stacks
+from kitaru._store import local_sqlite
+from kitaru._zenml import stack_reads, stacks
 
 PROBE = """
 import json, sys

@@ -22,7 +22,7 @@ import pytest
 from conftest import files_containing
 
 import kitaru
-from kitaru._fingerprint_key import KEY_FILE_NAME, fingerprint_key
+from kitaru._store.fingerprint_key import KEY_FILE_NAME, fingerprint_key
 from kitaru.testing import LocalOpenAIServer
 
 PIN = "4821"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from kitaru._zenml.connection import is_loopback
+from kitaru._config.connection import is_loopback
 
 
 def _local_non_loopback_ip() -> str | None:

@@ -191,7 +191,7 @@ def test_linked_secret_key_arrives_as_the_bearer_token(setup: Setup, server: Any
 def test_exported_key_wins_and_the_secret_is_not_read(
     setup: Setup, server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kitaru._zenml import secret_store
+    from kitaru._store import secret_store
 
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the linked secret must not be read")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 import kitaru
-from kitaru._llm_endpoint import is_loopback, shown_endpoint
+from kitaru._run.llm_endpoint import is_loopback, shown_endpoint
 
 KEY = "sk-endpoint-test-0123456789"
 

@@ -1,6 +1,6 @@
 """``kitaru model show`` names the credential without importing litellm (or ZenML).
 
-The providers' variables come from kitaru's table (``kitaru._llm_providers``),
+The providers' variables come from kitaru's table (``kitaru._run.llm_providers``),
 checked here against the installed litellm's own ``validate_environment`` for
 every provider in it, with and without its variables set; the command's output
 is the same as when litellm answers.
@@ -16,21 +16,21 @@ from _cli_probe import probe
 from click.testing import CliRunner
 
 import kitaru
-from kitaru import _llm_providers
-from kitaru._llm_setup import import_litellm
+from kitaru._run import llm_providers
+from kitaru._run.llm_setup import import_litellm
 from kitaru.cli import cli
 
 ALL_VARS = sorted(
     {
         var
-        for alternatives, reported in _llm_providers.PROVIDER_KEYS.values()
+        for alternatives, reported in llm_providers.PROVIDER_KEYS.values()
         for var in (*reported, *(v for option in alternatives for v in option))
     }
 )
 
 
 def _env_cases(provider: str) -> list[tuple[str, ...]]:
-    alternatives, reported = _llm_providers.PROVIDER_KEYS[provider]
+    alternatives, reported = llm_providers.PROVIDER_KEYS[provider]
     named = sorted({v for option in alternatives for v in option} | set(reported))
     cases: list[tuple[str, ...]] = [(), *alternatives, tuple(reported)]
     cases += [(v,) for v in named]
@@ -38,7 +38,7 @@ def _env_cases(provider: str) -> list[tuple[str, ...]]:
     return cases
 
 
-@pytest.mark.parametrize("provider", sorted(_llm_providers.PROVIDER_KEYS))
+@pytest.mark.parametrize("provider", sorted(llm_providers.PROVIDER_KEYS))
 def test_the_table_agrees_with_litellm(provider: str, monkeypatch: pytest.MonkeyPatch) -> None:
     litellm = import_litellm()
     model = f"{provider}/some-model"
@@ -50,14 +50,14 @@ def test_the_table_agrees_with_litellm(provider: str, monkeypatch: pytest.Monkey
                 m.setenv(var, "" if var.endswith("TOKEN") else "x")
             for api_base in (None, "http://127.0.0.1:9/v1"):
                 want = litellm.validate_environment(model=model, api_base=api_base)
-                got = _llm_providers.missing_keys(model, api_base)
+                got = llm_providers.missing_keys(model, api_base)
                 assert got == want["missing_keys"], (provider, case, api_base)
 
 
 def test_an_unknown_provider_is_asked_of_litellm() -> None:
-    assert _llm_providers.missing_keys("no-such-provider/m") is None
-    assert _llm_providers.missing_keys("gpt-4o-mini") is None
-    answer = _llm_providers.KnownProviders().validate_environment("no-such-provider/m")
+    assert llm_providers.missing_keys("no-such-provider/m") is None
+    assert llm_providers.missing_keys("gpt-4o-mini") is None
+    answer = llm_providers.KnownProviders().validate_environment("no-such-provider/m")
     assert answer == import_litellm().validate_environment(model="no-such-provider/m")
 
 
@@ -89,7 +89,7 @@ def test_model_show_imports_neither_litellm_nor_zenml_and_says_the_same(
     assert json.loads(shown[7])["credential"]["variables"] == ["MISTRAL_API_KEY"]
 
     # The same text when litellm itself answers.
-    monkeypatch.setattr(_llm_providers, "missing_keys", lambda *_: None)
+    monkeypatch.setattr(llm_providers, "missing_keys", lambda *_: None)
     for args, seen in zip(commands, shown, strict=True):
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 0, result.output

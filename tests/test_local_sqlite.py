@@ -13,7 +13,7 @@ from conftest import PYTHON
 
 import kitaru
 from kitaru._config import reset_caches
-from kitaru._zenml import local_sqlite, secret_store
+from kitaru._store import local_sqlite, secret_store
 
 
 def _zenml_side(code: str, **env: str) -> str:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from kitaru._config import write_private_file
-from kitaru._zenml import client, connection
+from kitaru._config import connection, write_private_file
+from kitaru._zenml import client
 
 
 @pytest.fixture

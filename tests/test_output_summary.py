@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from kitaru._output_summary import summarise
+from kitaru._run.output_summary import summarise
 from kitaru.executions import SUMMARY_CHARS
 
 

@@ -71,7 +71,7 @@ def test_lock_file_never_opened_through_a_symlink(tmp_path: Path) -> None:
 
 
 def test_fingerprint_key_temp_file_is_not_predictable(tmp_path: Path) -> None:
-    from kitaru import _fingerprint_key
+    from kitaru._store import fingerprint_key as fingerprint_keys
 
     victim = tmp_path / "victim.txt"
     victim.write_text("untouched\n")
@@ -81,7 +81,7 @@ def test_fingerprint_key_temp_file_is_not_predictable(tmp_path: Path) -> None:
 
     planted = root / f".fingerprint.key.{os.getpid()}.{threading.get_ident()}.tmp"
     planted.symlink_to(victim)
-    key = _fingerprint_key._local_key(root)
+    key = fingerprint_keys._local_key(root)
     assert len(key) >= 16
     assert victim.read_text() == "untouched\n"
     assert stat.S_IMODE((root / "fingerprint.key").stat().st_mode) == 0o600

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from kitaru._config import reset_caches, write_private_file
-from kitaru._zenml import connection, secret_store
+from kitaru._config import connection, reset_caches, write_private_file
+from kitaru._store import secret_store
 
 
 def test_reset_caches_empties_the_backend_choice_and_the_parsed_login(

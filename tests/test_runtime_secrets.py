@@ -1,6 +1,6 @@
 """Secrets inside the runtime context: lazy, cached per execution, audited, thread-safe.
 
-Backend reads are counted by wrapping ``kitaru._zenml.secret_store.get_secret``
+Backend reads are counted by wrapping ``kitaru._store.secret_store.get_secret``
 (a flow binds it when its run starts). Checkpoints never return a value, only
 facts about it (a length, a hash), which the leak guard lets through.
 """
@@ -19,7 +19,7 @@ import pytest
 
 import kitaru
 from kitaru import Secret
-from kitaru._zenml import secret_store
+from kitaru._store import secret_store
 from kitaru.cli import cli
 from kitaru.runtime import current_execution_or_none
 

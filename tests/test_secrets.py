@@ -23,7 +23,7 @@ from kitaru import (
     SecretSummary,
     SecretUnavailableError,
 )
-from kitaru._zenml.backend import StoredSecret
+from kitaru._store.backend import StoredSecret
 
 
 def _names(name: str) -> list[SecretSummary]:

@@ -19,8 +19,7 @@ from pathlib import Path
 import pytest
 from _team_server import Server, admin_finish, admin_setup, clean_env, start_server, wait_ready
 
-from kitaru._config import paths
-from kitaru._zenml import token_cache
+from kitaru._config import paths, token_cache
 
 KITARU = str(Path(sys.executable).parent / "kitaru")
 TIMEOUT = 240

@@ -327,9 +327,9 @@ def test_bob_updates_alice_public_secret_without_changing_visibility(
                "values": s.values}}
         # Asking the server to make alice's secret private: refused for bob, and
         # mapped by type on both server backends.
-        from kitaru._zenml.connection import server_url
-        from kitaru._zenml.rest_backend import RestServerBackend
-        from kitaru._zenml.zenml_backend import ZenMLBackend
+        from kitaru._config.connection import server_url
+        from kitaru._store.rest_backend import RestServerBackend
+        from kitaru._store.zenml_backend import ZenMLBackend
         def make_private():
             from zenml.models import SecretUpdate
             import uuid

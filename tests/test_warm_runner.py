@@ -23,7 +23,7 @@ import pytest
 from conftest import PYTHON
 
 import kitaru
-from kitaru._warm import wire
+from kitaru._run.warm import wire
 from kitaru.errors import BackendError
 
 KITARU = str(Path(sys.executable).parent / "kitaru")

@@ -24,8 +24,8 @@ URL = "http://127.0.0.1:9"  # never contacted: only the mapping is under test
 def test_connecting_and_calling_map_a_server_failure_alike() -> None:
     from zenml.exceptions import AuthorizationException
 
+    from kitaru._store.zenml_backend import ZenMLBackend
     from kitaru._zenml.server import map_server_init_error
-    from kitaru._zenml.zenml_backend import ZenMLBackend
 
     backend = ZenMLBackend(URL, server=True)
     for exc in (AuthorizationException("401"), ConnectionError("refused")):
@@ -46,8 +46,8 @@ def test_connecting_and_calling_map_a_server_failure_alike() -> None:
 def test_other_failures_stay_with_each_caller() -> None:
     from zenml.exceptions import AuthorizationException
 
+    from kitaru._store.zenml_backend import ZenMLBackend
     from kitaru._zenml.server import map_server_init_error, server_failure
-    from kitaru._zenml.zenml_backend import ZenMLBackend
 
     assert server_failure(RuntimeError("boom"), URL) is None
     failed = map_server_init_error(RuntimeError("boom"), URL)

@@ -23,9 +23,9 @@ from kitaru._config import (
     file_lock,
     paths,
 )
-from kitaru._disk_space import disk_full_error, full_disk_file
-from kitaru._zenml.connection import server_config_dir, server_url
-from kitaru._zenml.encryption import load_or_create_key
+from kitaru._config.connection import server_config_dir, server_url
+from kitaru._config.disk_space import disk_full_error, full_disk_file
+from kitaru._store.encryption import load_or_create_key
 from kitaru._zenml.store_dir import tighten_store
 from kitaru.runtime.capture import redact_process_output
 from kitaru.runtime.redaction import process_redactor
@@ -187,7 +187,7 @@ def get_client() -> Client:
             if url:
                 raise map_server_init_error(exc, url) from None
             if _is_damaged_database(exc):
-                from kitaru._zenml.local_sqlite import damaged_store_error
+                from kitaru._store.local_sqlite import damaged_store_error
 
                 raise damaged_store_error(paths().local_store_db) from None
             full = full_disk_file(exc, paths().local_store_db)

@@ -38,7 +38,7 @@ def small_enough(data: Any) -> bool:
 
 
 def _viewed(original: Callable[..., Any], data: Any, materializer: Any) -> Any:
-    from kitaru._zenml.connection import server_url
+    from kitaru._config.connection import server_url
 
     if not server_url() or not small_enough(data):
         return []

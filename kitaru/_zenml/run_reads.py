@@ -27,8 +27,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from kitaru._config import paths
-from kitaru._zenml import local_sqlite, wait_views
-from kitaru._zenml.connection import server_url
+from kitaru._config.connection import server_url
+from kitaru._store import local_sqlite
+from kitaru._zenml import wait_views
 
 _COLUMNS = {
     "pipeline_run": {

@@ -1,6 +1,6 @@
 """Reading executions from a ZenML server over its REST API, without ZenML's client.
 
-On a server of the pinned version (:class:`~kitaru._zenml.rest_backend.RestServerBackend`
+On a server of the pinned version (:class:`~kitaru._store.rest_backend.RestServerBackend`
 speaks it), ``kitaru executions list`` and ``logs`` ask ``GET /api/v1/runs``
 (hydrated; newest first and ``pipeline_name=equals:`` for a listing,
 ``id=startswith:`` for a prefix) and ``GET /api/v1/steps`` (``exclude_retried``)
@@ -24,8 +24,8 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
+from kitaru._config.connection import server_config_dir, server_url
 from kitaru._zenml import artifact_reads, run_state, wait_views
-from kitaru._zenml.connection import server_config_dir, server_url
 from kitaru._zenml.local_server_state import local_stores_path
 from kitaru._zenml.run_reads import SchemaMismatch
 from kitaru.errors import BackendError
@@ -77,8 +77,8 @@ def _server() -> Any:
     """The REST backend of a server of the pinned version (SchemaMismatch otherwise)."""
     if not server_url():
         raise SchemaMismatch("no server")
-    from kitaru._zenml.rest_backend import RestServerBackend
-    from kitaru._zenml.secret_store import backend
+    from kitaru._store.rest_backend import RestServerBackend
+    from kitaru._store.secret_store import backend
 
     rest = backend()
     if not isinstance(rest, RestServerBackend):

@@ -2,9 +2,9 @@
 
 Used only where ZenML itself must talk to the server: flows and, when the
 server's version is not the one kitaru speaks over REST, secret operations
-(:mod:`kitaru._zenml.zenml_backend`).
+(:mod:`kitaru._store.zenml_backend`).
 
-The credential (see :mod:`kitaru._zenml.connection`) is handed to ZenML's REST
+The credential (see :mod:`kitaru._config.connection`) is handed to ZenML's REST
 store configuration in memory only: ZenML's on-disk credentials cache
 (``credentials.yaml``) is switched off (``DISABLE_CREDENTIALS_DISK_CACHING``),
 so ZenML never writes the token, key or password anywhere. No credential is put
@@ -22,8 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from kitaru._config import ensure_private_dir, tighten_mode
-from kitaru._zenml.backend import is_connection_error
-from kitaru._zenml.connection import (
+from kitaru._config.connection import (
     HTTP_TIMEOUT_S,
     ServerCredentials,
     credentials_for,
@@ -34,6 +33,7 @@ from kitaru._zenml.connection import (
     server_config_dir,
     server_url,
 )
+from kitaru._store.backend import is_connection_error
 from kitaru.errors import BackendError, KitaruError, ServerUnavailableError
 
 # ZenML reads this variable (no ZENML_ prefix) on every load/save of its credentials cache.
@@ -124,7 +124,7 @@ def server_failure(
 
     The one rule (by exception type) for ZenML's errors about the server, used
     while the client connects and by calls through ZenML's client
-    (:mod:`kitaru._zenml.zenml_backend`); each caller maps any other failure.
+    (:mod:`kitaru._store.zenml_backend`); each caller maps any other failure.
     """
     if isinstance(exc, KitaruError):
         return exc

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from kitaru._config import paths
-from kitaru._zenml import local_sqlite
-from kitaru._zenml.connection import server_config_dir, server_url
+from kitaru._config.connection import server_config_dir, server_url
+from kitaru._store import local_sqlite
 
 IMAGE_LABEL = "kitaru.image"
 _COLUMNS = {
@@ -169,8 +169,8 @@ def _local_stacks() -> list[dict[str, Any]] | None:
 
 
 def _server_stacks() -> list[dict[str, Any]] | None:
-    from kitaru._zenml.rest_backend import RestServerBackend
-    from kitaru._zenml.secret_store import backend
+    from kitaru._store.rest_backend import RestServerBackend
+    from kitaru._store.secret_store import backend
 
     rest = backend()
     if not isinstance(rest, RestServerBackend):

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kitaru._config import config_dir, paths
-from kitaru._disk_space import disk_full_error, full_disk_file
+from kitaru._config.connection import server_url
+from kitaru._config.disk_space import disk_full_error, full_disk_file
 from kitaru._zenml.client import get_client, import_zenml
-from kitaru._zenml.connection import server_url
 from kitaru._zenml.stack_reads import IMAGE_LABEL, read_stacks
 from kitaru._zenml.submit_errors import missing_requirements
 from kitaru.errors import BackendError, KitaruValidationError

@@ -58,7 +58,7 @@ def attach(step_run_id: str, text: str) -> bool:
     Only with a server; a failure here never fails the checkpoint (kitaru's own
     copy is kept either way).
     """
-    from kitaru._zenml.connection import server_url
+    from kitaru._config.connection import server_url
 
     if not server_url() or not text.strip():
         return False

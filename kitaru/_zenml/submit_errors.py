@@ -19,9 +19,9 @@ import uuid
 from collections.abc import Iterator
 
 from kitaru._config import paths
-from kitaru._disk_space import disk_full_error, full_disk_file
-from kitaru._one_line import one_line
+from kitaru._config.disk_space import disk_full_error, full_disk_file
 from kitaru.errors import BackendError
+from kitaru.errors.one_line import one_line
 
 _NOT_INSTALLED = re.compile(r"The `([\w-]+)` integration that you are trying to use is not inst")
 _NO_ENGINE = ("No container engine is available", "container engine docker is not available")

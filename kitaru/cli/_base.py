@@ -51,7 +51,7 @@ class KitaruGroup(click.Group):
             if os.environ.get("KITARU_DEBUG"):
                 raise
             from kitaru._config import paths
-            from kitaru._disk_space import disk_full_error, full_disk_file
+            from kitaru._config.disk_space import disk_full_error, full_disk_file
 
             full = full_disk_file(exc, paths().local_store_db)
             if full is not None:
@@ -207,7 +207,7 @@ def json_option(fn: Any = None, *, show: bool = False, long_name: str = "--outpu
 def say_if_creating_store() -> None:
     """On stderr, one line that a new local store is about to be created (many seconds)."""
     from kitaru._config import config_dir, paths
-    from kitaru._zenml.connection import server_url
+    from kitaru._config.connection import server_url
 
     if not server_url() and not paths().local_store_db.exists():
         click.echo(f"kitaru: creating the local store in {config_dir()} (first use) ...", err=True)

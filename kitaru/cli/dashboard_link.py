@@ -17,7 +17,7 @@ def execution_url(execution_id: str) -> str:
         BackendError: no server is in use (the embedded store has no dashboard).
         ExecutionNotFoundError: no such execution.
     """
-    from kitaru._zenml.connection import server_url
+    from kitaru._config.connection import server_url
     from kitaru.errors import BackendError
 
     base = server_url()

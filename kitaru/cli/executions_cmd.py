@@ -187,7 +187,7 @@ def replay_cmd(
     original arguments unless --args replaces them. (To continue the SAME
     execution after a crash or failure, use `kitaru executions retry`.)
     """
-    from kitaru._replay_by_id import replay_execution
+    from kitaru._run.replay_by_id import replay_execution
     from kitaru.cli.replay_options import parse_args_json, parse_outputs
     from kitaru.executions import get_execution, resolve_execution_id
 

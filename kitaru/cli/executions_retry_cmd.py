@@ -23,7 +23,7 @@ def retry_cmd(execution_id: str, as_json: bool) -> None:
     module and project root recorded on the execution, and runs on its stack.
     EXECUTION_ID may be a unique prefix (8 characters or more).
     """
-    from kitaru._retry import continue_execution
+    from kitaru._run.retry import continue_execution
     from kitaru.executions import resolve_execution_id
 
     execution_id = resolve_execution_id(execution_id)
@@ -70,7 +70,7 @@ def recover_cmd(flow_name: str | None, as_json: bool) -> None:
     Each crashed execution is retried once, even when several recoverers run
     at the same time: one another process is retrying is skipped.
     """
-    from kitaru._retry import recover
+    from kitaru._run.retry import recover
 
     with _flow_output_aside(as_json):
         handles = recover(flow_name)
@@ -107,7 +107,7 @@ def cancel_cmd(execution_id: str, now: bool, as_json: bool) -> None:
     continued later with `kitaru executions retry`. An execution that has
     already ended is refused (exit 1).
     """
-    from kitaru._control import cancel_execution
+    from kitaru._run.control import cancel_execution
     from kitaru.executions import resolve_execution_id
 
     execution_id = resolve_execution_id(execution_id)

@@ -11,10 +11,10 @@ from kitaru.cli._base import print_json
 
 def login_local(port: int | None, as_json: bool) -> None:
     """Start (or reuse) the local server over kitaru's store and connect kitaru to it."""
-    from kitaru._config import ENV_SERVER_URL
-    from kitaru._zenml import connection, local_server
+    from kitaru._config import ENV_SERVER_URL, connection
+    from kitaru._store.secret_store import forget
+    from kitaru._zenml import local_server
     from kitaru._zenml.client import reset_client
-    from kitaru._zenml.secret_store import forget
     from kitaru.errors import BackendError, KitaruValidationError
 
     if os.environ.get(ENV_SERVER_URL, "").strip():

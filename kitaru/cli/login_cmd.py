@@ -75,9 +75,8 @@ def login_cmd(
     port: int | None,
     as_json: bool,
 ) -> None:
-    from kitaru._config import ENV_SERVER_URL, paths
-    from kitaru._zenml import connection
-    from kitaru._zenml.secret_store import forget
+    from kitaru._config import ENV_SERVER_URL, connection, paths
+    from kitaru._store.secret_store import forget
     from kitaru.errors import KitaruValidationError
 
     if local:
@@ -161,8 +160,8 @@ def login_cmd(
 def logout_cmd(as_json: bool) -> None:
     """Forget the server login (stopping a local server); kitaru goes back to the local store."""
     from kitaru._config import ENV_SERVER_URL
-    from kitaru._zenml.connection import logout
-    from kitaru._zenml.secret_store import forget
+    from kitaru._config.connection import logout
+    from kitaru._store.secret_store import forget
     from kitaru.cli.local_login import stop_if_local
 
     url = logout()

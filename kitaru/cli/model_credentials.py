@@ -1,9 +1,9 @@
 """Which credential a ``kitaru.llm()`` call with a model alias would use now.
 
 Used by ``kitaru model show``. The same planning as a real call decides
-(:func:`kitaru._llm_setup.plan_credentials`): the provider's environment
+(:func:`kitaru._run.llm_setup.plan_credentials`): the provider's environment
 variables first, else the alias's linked secret, and the same label as the run
-record (:func:`kitaru._llm_setup.credential_label`). Only names are reported.
+record (:func:`kitaru._run.llm_setup.credential_label`). Only names are reported.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from kitaru.models import ModelAlias
 
 def _linked_keys(secret: str) -> tuple[str, ...]:
     """Key names of the linked secret; empty if it cannot be read now."""
-    from kitaru._zenml import secret_store
+    from kitaru._store import secret_store
 
     try:
         return secret_store.get_secret(secret).keys
@@ -26,7 +26,7 @@ def _linked_keys(secret: str) -> tuple[str, ...]:
 
 def _is_missing(secret: str) -> bool:
     """True if no secret of this name exists (one that exists but cannot be read is not)."""
-    from kitaru._zenml import secret_store
+    from kitaru._store import secret_store
     from kitaru.errors import SecretNotFoundError
 
     try:
@@ -44,8 +44,8 @@ def credential_source(alias: ModelAlias) -> dict[str, Any]:
     ``source`` is ``env:VAR[,VAR]`` (or ``environment`` when litellm needs no
     named variable), ``secret:NAME``, or ``none`` (the call would fail).
     """
-    from kitaru._llm_providers import KnownProviders
-    from kitaru._llm_setup import (
+    from kitaru._run.llm_providers import KnownProviders
+    from kitaru._run.llm_setup import (
         Resolved,
         credential_label,
         environment_variables,

@@ -32,7 +32,7 @@ def _show(info: dict[str, Any] | None, as_json: bool, none: str) -> None:
 @json_option
 def start_cmd(as_json: bool) -> None:
     """Start the warm runner for this store (it keeps ZenML imported)."""
-    from kitaru._warm.client import start
+    from kitaru._run.warm.client import start
 
     _show(start(), as_json, "")
 
@@ -41,7 +41,7 @@ def start_cmd(as_json: bool) -> None:
 @json_option
 def status_cmd(as_json: bool) -> None:
     """Show whether the warm runner for this store is running."""
-    from kitaru._warm.client import status
+    from kitaru._run.warm.client import status
 
     _show(status(), as_json, "No warm runner is running for this store.")
 
@@ -49,7 +49,7 @@ def status_cmd(as_json: bool) -> None:
 @runner_group.command("stop")
 def stop_cmd() -> None:
     """Stop the warm runner for this store (runs in progress finish)."""
-    from kitaru._warm.client import stop
+    from kitaru._run.warm.client import stop
 
     stopped = stop()
     click.echo(

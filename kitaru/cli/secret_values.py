@@ -178,7 +178,7 @@ def _parse_args(args: list[str]) -> list[tuple[str, str | None]]:
 
 def collect_values(args: list[str], from_file: str | None) -> dict[str, Any]:
     """The KEY -> value pairs of ``set``'s extra arguments and ``--from-file`` (validated keys)."""
-    from kitaru._secret_validation import validate_key
+    from kitaru._store.validation import validate_key
 
     pairs: list[tuple[str, Any]] = []
     if from_file:

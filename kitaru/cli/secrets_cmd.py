@@ -18,7 +18,7 @@ from kitaru.cli.secret_values import collect_values
 from kitaru.errors import InvalidSecretError
 
 if TYPE_CHECKING:
-    from kitaru._zenml.backend import StoredSecret
+    from kitaru._store.backend import StoredSecret
 
 SET_HELP = """Create or update secret NAME with --KEY=value pairs (an upsert).
 
@@ -90,8 +90,8 @@ def set_cmd(
     force: bool,
     as_json: bool,
 ) -> None:
-    from kitaru import _secret_validation as check
-    from kitaru._zenml.secret_store import backend
+    from kitaru._store import validation as check
+    from kitaru._store.secret_store import backend
 
     if remove_keys:
         if ctx.args or from_file or private:
@@ -145,8 +145,8 @@ def show_cmd(name_or_id: str, show_values: bool, as_json: bool) -> None:
     NAME_OR_ID must be the exact name or the full ID. Values are printed only
     with --show-values; keys you may not read appear as `unavailable`.
     """
-    from kitaru._secret_validation import validate_ref
-    from kitaru._zenml import secret_store
+    from kitaru._store import secret_store
+    from kitaru._store.validation import validate_ref
 
     stored = secret_store.get_secret(validate_ref(name_or_id))
     rows: dict[str, str | None] = {}
@@ -186,7 +186,7 @@ def show_cmd(name_or_id: str, show_values: bool, as_json: bool) -> None:
 @json_option
 def list_cmd(as_json: bool) -> None:
     """List the secrets you can access (metadata and key names only)."""
-    from kitaru._zenml.secret_store import backend
+    from kitaru._store.secret_store import backend
 
     items = backend().list()
     if as_json:
@@ -212,8 +212,8 @@ def delete_cmd(name_or_id: str, yes: bool, as_json: bool) -> None:
     On a terminal it asks first (-y/--yes skips that); it warns when model
     aliases link the secret, naming them.
     """
-    from kitaru._secret_validation import validate_ref
-    from kitaru._zenml.secret_store import backend
+    from kitaru._store.secret_store import backend
+    from kitaru._store.validation import validate_ref
     from kitaru.cli.secrets_delete import confirm_delete
 
     confirm_delete(name_or_id, assume_yes=yes)

@@ -13,8 +13,8 @@ def confirm_delete(name_or_id: str, *, assume_yes: bool) -> None:
     Nothing is asked when stdin or stdout is not a terminal (scripts, pipes).
     Declining exits with code 1 and nothing deleted.
     """
-    from kitaru._secret_validation import validate_ref
-    from kitaru._zenml import secret_store
+    from kitaru._store import secret_store
+    from kitaru._store.validation import validate_ref
     from kitaru.models import aliases_linking
 
     stored = secret_store.get_secret(validate_ref(name_or_id))

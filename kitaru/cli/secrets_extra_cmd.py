@@ -57,8 +57,8 @@ def run_cmd(allowed: tuple[str, ...], names_and_command: tuple[str, ...]) -> Non
         fail("Name at least one secret before --.", EXIT_USAGE)
     if not command:
         fail("Give the command to run after --.", EXIT_USAGE)
-    from kitaru._secret_validation import validate_ref
-    from kitaru._zenml import secret_store
+    from kitaru._store import secret_store
+    from kitaru._store.validation import validate_ref
 
     env: dict[str, str] = {}
     for name in names:
@@ -68,7 +68,7 @@ def run_cmd(allowed: tuple[str, ...], names_and_command: tuple[str, ...]) -> Non
             if value is None:
                 raise SecretUnavailableError(stored.name, key)
             env[key] = value
-    from kitaru._secret_validation import start_changing_keys
+    from kitaru._store.validation import start_changing_keys
 
     refused = [k for k in start_changing_keys(env) if k not in allow]
     if refused:
@@ -121,7 +121,7 @@ def rename_cmd(old: str, new: str, as_json: bool) -> None:
 
     Model aliases linked to it are re-linked to the new name.
     """
-    from kitaru._zenml.secret_edits import rename
+    from kitaru._store.secret_edits import rename
     from kitaru.models import relink_secret
 
     stored, old_name = rename(old, new)
@@ -139,7 +139,7 @@ def rename_cmd(old: str, new: str, as_json: bool) -> None:
 
 def remove_keys_and_report(name: str, keys: tuple[str, ...], as_json: bool) -> None:
     """``kitaru secrets set NAME --remove-key KEY...``: remove keys, print what is left."""
-    from kitaru._zenml.secret_edits import remove_keys
+    from kitaru._store.secret_edits import remove_keys
 
     stored = remove_keys(name, keys)
     removed = sorted(set(keys))

@@ -19,8 +19,8 @@ def init_cmd() -> None:
     config directory (KITARU_CONFIG_PATH), which init also prepares.
     """
     from kitaru._config import config_dir, paths
+    from kitaru._config.connection import server_url
     from kitaru._zenml.client import get_client
-    from kitaru._zenml.connection import server_url
 
     project = Path.cwd() / ".kitaru"
     if project.is_dir():
@@ -52,8 +52,8 @@ BACKENDS = {
 def status_data() -> dict[str, Any]:
     """What `kitaru status` reports, as a dict (no secrets)."""
     from kitaru._config import config_dir, paths
-    from kitaru._zenml.connection import server_url
-    from kitaru._zenml.encryption import key_status
+    from kitaru._config.connection import server_url
+    from kitaru._store.encryption import key_status
     from kitaru._zenml.store_health import damaged_store_error, inspect_store
 
     p = paths()
@@ -89,7 +89,7 @@ def status_data() -> dict[str, Any]:
 
 def _add_backend(data: dict[str, Any]) -> Any:
     """Add which secret backend this process uses; returns it (None if it cannot open)."""
-    from kitaru._zenml.secret_store import backend
+    from kitaru._store.secret_store import backend
     from kitaru.errors import KitaruError
 
     try:
@@ -106,8 +106,8 @@ def _add_backend(data: dict[str, Any]) -> Any:
 def _server_status(url: str) -> dict[str, Any]:
     """What `kitaru status` shows in server mode (never a credential)."""
     from kitaru._config import ENV_SERVER_URL, paths
-    from kitaru._zenml.connection import credentials_for, server_info
-    from kitaru._zenml.rest_backend import RestServerBackend
+    from kitaru._config.connection import credentials_for, server_info
+    from kitaru._store.rest_backend import RestServerBackend
     from kitaru.errors import KitaruError
 
     creds = credentials_for(url)

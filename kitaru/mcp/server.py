@@ -40,9 +40,9 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
 import kitaru
-from kitaru import _secret_validation as check
-from kitaru._zenml.backend import StoredSecret
-from kitaru._zenml.secret_store import backend
+from kitaru._store import validation as check
+from kitaru._store.backend import StoredSecret
+from kitaru._store.secret_store import backend
 from kitaru.errors import InvalidSecretError, KitaruError
 from kitaru.mcp import wait_tools
 from kitaru.secrets import SecretSummary

@@ -2,7 +2,7 @@
 
 This package sits at the base of kitaru: at import time it imports nothing from
 the layers above. One call reaches up, lazily: a replay fingerprint fetches its
-HMAC key from ``kitaru._fingerprint_key``, since the key lives with the store.
+HMAC key from ``kitaru._store.fingerprint_key``, since the key lives with the store.
 """
 
 from kitaru.runtime.import_guard import refuse_at_import_time, register_boundary

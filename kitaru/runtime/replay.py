@@ -11,7 +11,7 @@ refused with :class:`~kitaru.errors.ReplayError` before anything runs again.
 
 The fingerprint is a truncated HMAC-SHA256 of the pickled arguments (of their
 ``repr`` when they cannot be pickled) under a key kept outside the run records
-(see ``kitaru._fingerprint_key``): it identifies the arguments, and a run record
+(see ``kitaru._store.fingerprint_key``): it identifies the arguments, and a run record
 alone does not let anyone try candidate values (a PIN) against it.
 """
 
@@ -29,7 +29,7 @@ from kitaru.errors import ReplayError
 def fingerprint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     """A short, stable, keyed fingerprint of a call's arguments."""
     # Imported here: the key lives with the store, a layer above the runtime.
-    from kitaru._fingerprint_key import fingerprint_key
+    from kitaru._store.fingerprint_key import fingerprint_key
 
     try:
         data = pickle.dumps((args, sorted(kwargs.items())), protocol=4)

@@ -3,7 +3,7 @@
 An :class:`ExecutionScope` is entered when a flow starts and left when it ends;
 a :class:`CheckpointScope` when a checkpoint body runs. Both live in
 ``ContextVar``s, set on entry and reset in ``finally``. Code that hops threads
-must carry ``contextvars.copy_context()`` with it (``kitaru._bodies``,
+must carry ``contextvars.copy_context()`` with it (``kitaru._run.bodies``,
 ``kitaru.checkpoint`` and ``kitaru._zenml.pipelines`` do).
 
 Threads that user code starts inside a body (a ``ThreadPoolExecutor`` worker,
@@ -30,7 +30,7 @@ from kitaru.runtime.redaction import Redactor, process_redactor
 from kitaru.runtime.replay import ReplayPlan, RetryPlan, fingerprint
 
 if TYPE_CHECKING:
-    from kitaru._zenml.backend import StoredSecret
+    from kitaru._store.backend import StoredSecret
     from kitaru.runtime.record import CheckpointRecord
 
 _execution: ContextVar[ExecutionScope | None] = ContextVar("kitaru_execution", default=None)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kitaru._config import config_dir
-from kitaru._zenml.connection import server_url
+from kitaru._config.connection import server_url
 from kitaru.errors import BackendError
 
 ENV_RUNNER = "KITARU_RUNNER"

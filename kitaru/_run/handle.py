@@ -8,7 +8,7 @@ import time
 import types
 from typing import Any, Generic, TypeVar
 
-from kitaru._progress import Reporter
+from kitaru._run.progress import Reporter
 from kitaru.errors import FlowFailedError, KitaruError
 from kitaru.runtime import SecretRead
 
@@ -165,7 +165,7 @@ class FlowHandle(Generic[R]):
             FlowFailedError: the run failed elsewhere (or was stopped).
             Exception: the flow's own (redacted) error, when it failed in this process.
         """
-        from kitaru._flow_support import process_state_kept
+        from kitaru._run.flow_support import process_state_kept
 
         with process_state_kept():
             return self._wait(timeout)
@@ -209,7 +209,7 @@ class FlowHandle(Generic[R]):
         Raises:
             ExecutionStateError: it has already ended.
         """
-        from kitaru._control import cancel_execution
+        from kitaru._run.control import cancel_execution
 
         return cancel_execution(self.execution_id, now=now)
 

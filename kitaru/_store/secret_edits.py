@@ -1,6 +1,6 @@
 """Removing keys from a secret and renaming it (``kitaru secrets set --remove-key``, ``rename``).
 
-Both go through the secret backend in use (:mod:`kitaru._zenml.backend`), so on
+Both go through the secret backend in use (:mod:`kitaru._store.backend`), so on
 the embedded store and on a server of the pinned version they need no ZenML
 import. The secret keeps its ID, visibility and other keys; a new name follows
 ZenML's scoping rules (one public secret per name, one private per owner and
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kitaru import _secret_validation as check
-from kitaru._zenml import secret_store
-from kitaru._zenml.backend import StoredSecret
+from kitaru._store import secret_store
+from kitaru._store import validation as check
+from kitaru._store.backend import StoredSecret
 
 
 def remove_keys(ref: str, keys: Sequence[str]) -> StoredSecret:

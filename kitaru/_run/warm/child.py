@@ -22,7 +22,7 @@ import socket
 import sys
 from typing import Any
 
-from kitaru._warm import wire
+from kitaru._run.warm import wire
 
 
 def main(conn: socket.socket, request: dict[str, Any], fds: list[int]) -> None:

@@ -15,9 +15,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 from kitaru._config import file_lock, paths
-from kitaru._secret_validation import MAX_TOTAL_BYTES, parse_full_uuid
-from kitaru._zenml import encryption
-from kitaru._zenml.backend import (
+from kitaru._store import encryption
+from kitaru._store.backend import (
     BackendKind,
     KeyStatus,
     SecretBackend,
@@ -26,8 +25,9 @@ from kitaru._zenml.backend import (
     is_connection_error,
     sort_key,
 )
+from kitaru._store.server_upsert import TagExists, TagsRefused, Transient, leased_upsert
+from kitaru._store.validation import MAX_TOTAL_BYTES, parse_full_uuid
 from kitaru._zenml.client import get_client, import_zenml
-from kitaru._zenml.server_upsert import TagExists, TagsRefused, Transient, leased_upsert
 from kitaru.errors import (
     BackendError,
     EncryptionKeyError,

@@ -37,7 +37,7 @@ from kitaru._config import (
     tighten_mode,
     write_private_file,
 )
-from kitaru._zenml.backend import KeyStatus
+from kitaru._store.backend import KeyStatus
 from kitaru._zenml.store_dir import check_store_dir
 from kitaru.errors import EncryptionKeyError
 

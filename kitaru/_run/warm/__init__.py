@@ -6,8 +6,8 @@ runner over a Unix socket to fork a child, which imports the flow by its file
 path (as a remote orchestrator would) and runs it with the caller's stdin,
 stdout and stderr, environment and working directory.
 
-- :mod:`~kitaru._warm.wire`: the socket's place and its framed messages;
-- :mod:`~kitaru._warm.runner`: the runner process (``python -m kitaru._warm.runner``);
-- :mod:`~kitaru._warm.child`: what a forked child does with one request;
-- :mod:`~kitaru._warm.client`: the caller's side, and ``kitaru runner ...``.
+- :mod:`~kitaru._run.warm.wire`: the socket's place and its framed messages;
+- :mod:`~kitaru._run.warm.runner`: the runner process (``python -m kitaru._run.warm.runner``);
+- :mod:`~kitaru._run.warm.child`: what a forked child does with one request;
+- :mod:`~kitaru._run.warm.client`: the caller's side, and ``kitaru runner ...``.
 """

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 from kitaru._config import resets_cache
-from kitaru._zenml.backend import StoredSecret, is_connection_error
+from kitaru._store.backend import StoredSecret, is_connection_error
 from kitaru.errors import BackendError, ServerUnavailableError
 
 UPSERT_ATTEMPTS = 10

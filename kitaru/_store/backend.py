@@ -1,14 +1,14 @@
 """The seam every secret operation goes through: one typed interface, three backends.
 
-- :class:`~kitaru._zenml.sqlite_backend.DirectSqliteBackend`: the embedded store's
+- :class:`~kitaru._store.sqlite_backend.DirectSqliteBackend`: the embedded store's
   ``secret`` table read and written directly (no ZenML import), when its schema is
   the pinned ZenML's;
-- :class:`~kitaru._zenml.zenml_backend.ZenMLBackend`: ZenML's own client, on the
+- :class:`~kitaru._store.zenml_backend.ZenMLBackend`: ZenML's own client, on the
   embedded store or on a server whose version kitaru does not speak directly;
-- :class:`~kitaru._zenml.rest_backend.RestServerBackend`: a ZenML server of the
+- :class:`~kitaru._store.rest_backend.RestServerBackend`: a ZenML server of the
   pinned version, spoken to over its REST API with ``httpx`` (no ZenML import).
 
-:func:`kitaru._zenml.secret_store.backend` picks one per process and config. This
+:func:`kitaru._store.secret_store.backend` picks one per process and config. This
 module is the leaf they share: the stored-secret model, the interface, and error
 mapping by exception type. It imports neither zenml nor an HTTP client.
 """
@@ -22,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from kitaru._secret_validation import check_total_size
+from kitaru._store.validation import check_total_size
 from kitaru.errors import (
     BackendError,
     MissingSecretKeyError,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from kitaru._handle import FlowHandle
+from kitaru._run.handle import FlowHandle
 from kitaru.errors import ExecutionBusyError, ReplayError
 from kitaru.runtime import process_redactor
 
@@ -52,7 +52,7 @@ def continue_execution(execution_id: str, flow_target: Any = None) -> tuple[Flow
         ReplayError: it was recorded before retry in place existed, or its flow
             cannot be imported here.
     """
-    from kitaru._flow_support import process_state_kept
+    from kitaru._run.flow_support import process_state_kept
     from kitaru._zenml.client import get_client
 
     get_client()  # first: it imports zenml without letting it touch the process
@@ -78,7 +78,7 @@ def continue_execution(execution_id: str, flow_target: Any = None) -> tuple[Flow
             execution_id=execution_id,
         )
     if flow_target is None:
-        from kitaru._replay_by_id import load_recorded_flow
+        from kitaru._run.replay_by_id import load_recorded_flow
 
         flow_target = load_recorded_flow(execution_id, "retry")
     tag = continuation.claim(execution_id)

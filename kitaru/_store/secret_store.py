@@ -1,17 +1,17 @@
-"""The one place that picks the secret backend (see :mod:`kitaru._zenml.backend`).
+"""The one place that picks the secret backend (see :mod:`kitaru._store.backend`).
 
 :func:`backend` chooses once per process and configuration (config directory,
 server URL, ``KITARU_DISABLE_FAST_STORE``):
 
 - a server (``KITARU_SERVER_URL`` or ``kitaru login``) of the pinned ZenML version
-  -> :class:`~kitaru._zenml.rest_backend.RestServerBackend` (REST over httpx);
-  a server of another version -> :class:`~kitaru._zenml.zenml_backend.ZenMLBackend`;
+  -> :class:`~kitaru._store.rest_backend.RestServerBackend` (REST over httpx);
+  a server of another version -> :class:`~kitaru._store.zenml_backend.ZenMLBackend`;
 - in a flow process an orchestrator started -> ZenML's client as that process has it;
 - the embedded store (copied into place first if new, see
   :mod:`kitaru._zenml.store_template`), verified by
-  :func:`kitaru._zenml.local_sqlite.connect`
-  -> :class:`~kitaru._zenml.sqlite_backend.DirectSqliteBackend`; one kitaru
-  cannot verify -> :class:`~kitaru._zenml.zenml_backend.ZenMLBackend`.
+  :func:`kitaru._store.local_sqlite.connect`
+  -> :class:`~kitaru._store.sqlite_backend.DirectSqliteBackend`; one kitaru
+  cannot verify -> :class:`~kitaru._store.zenml_backend.ZenMLBackend`.
 
 :func:`get_secret` and :func:`updated_at` are the two calls the runtime makes
 (the execution scope's ``fetch_secret`` and its rotation check).
@@ -23,9 +23,9 @@ import os
 import sys
 import threading
 
-from kitaru._config import config_dir, paths, resets_cache
-from kitaru._zenml import connection, local_sqlite
-from kitaru._zenml.backend import SecretBackend, StoredSecret
+from kitaru._config import config_dir, connection, paths, resets_cache
+from kitaru._store import local_sqlite
+from kitaru._store.backend import SecretBackend, StoredSecret
 
 ENV_DISABLE_FAST_STORE = "KITARU_DISABLE_FAST_STORE"
 PINNED_SERVER_VERSION = local_sqlite.SCHEMA_VERSION
@@ -63,22 +63,22 @@ def _choose() -> SecretBackend:
         if client.adopted():
             # A flow process an orchestrator started: its ZenML client already
             # holds the run's store connection (and credentials kitaru never saw).
-            from kitaru._zenml.zenml_backend import ZenMLBackend
+            from kitaru._store.zenml_backend import ZenMLBackend
 
             return ZenMLBackend(url or "the run's store", server=bool(url))
     if url:
-        from kitaru._zenml.connection import normalize_url, require_secure, server_info
+        from kitaru._config.connection import normalize_url, require_secure, server_info
 
         url = normalize_url(url)
         require_secure(url)  # before any request, not only the ones that carry the key
         if server_info(url).get("version") == PINNED_SERVER_VERSION:
-            from kitaru._zenml.rest_backend import RestServerBackend
+            from kitaru._store.rest_backend import RestServerBackend
 
             return RestServerBackend(url)
-        from kitaru._zenml.zenml_backend import ZenMLBackend
+        from kitaru._store.zenml_backend import ZenMLBackend
 
         return ZenMLBackend(url, server=True)
-    from kitaru._zenml.sqlite_backend import LOCAL_LABEL, DirectSqliteBackend
+    from kitaru._store.sqlite_backend import LOCAL_LABEL, DirectSqliteBackend
 
     if not os.environ.get(ENV_DISABLE_FAST_STORE):
         from kitaru._zenml.store_template import ensure_store
@@ -90,7 +90,7 @@ def _choose() -> SecretBackend:
         if local is not None:
             local.close()
             return DirectSqliteBackend()
-    from kitaru._zenml.zenml_backend import ZenMLBackend
+    from kitaru._store.zenml_backend import ZenMLBackend
 
     return ZenMLBackend(LOCAL_LABEL)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kitaru._config import file_lock
-from kitaru._warm import wire
+from kitaru._run.warm import wire
 from kitaru.errors import FlowFailedError
 
 START_TIMEOUT_S = 300.0
@@ -171,7 +171,7 @@ def connect(*, start: bool) -> socket.socket | None:
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             subprocess.Popen(
-                [sys.executable, "-m", "kitaru._warm.runner"],
+                [sys.executable, "-m", "kitaru._run.warm.runner"],
                 stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, start_new_session=True,
                 close_fds=True,
             )  # fmt: skip

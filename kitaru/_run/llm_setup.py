@@ -323,7 +323,7 @@ def _read_linked_secret(name: str, scope: ExecutionScope | None) -> Any:
         return Secret(name, scope.secret_loader(name), scope.record_secret_read)
     # Outside a flow the same import-time rule as get_secret() applies.
     refuse_at_import_time(name, depth=1)
-    from kitaru._zenml import secret_store
+    from kitaru._store import secret_store
 
     stored = secret_store.get_secret(name)
     return Secret(name, lambda: stored, record_read_outside_flow)

@@ -4,10 +4,10 @@ Used when the server's version (``GET /api/v1/info``) is the pinned ZenML's,
 whose endpoints were verified: ``POST /api/v1/login`` (the token exchange for an
 API key), ``/api/v1/secrets`` (list with ``name=equals:``, get, create,
 ``PUT ...?patch_values=true`` to merge values, delete) and ``/api/v1/tags`` for
-the write lease (see :mod:`kitaru._zenml.server_upsert`). Nothing here imports
+the write lease (see :mod:`kitaru._store.server_upsert`). Nothing here imports
 ZenML, so a secrets command against a server costs an HTTP round trip or two,
 not the two seconds of opening ZenML. The token an API key is exchanged for is
-kept between commands (:mod:`kitaru._zenml.token_cache`): the server's check of
+kept between commands (:mod:`kitaru._config.token_cache`): the server's check of
 the key costs most of a second. Errors are mapped by HTTP status and the
 exception name ZenML puts first in its error ``detail``, never by message text.
 """
@@ -20,10 +20,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kitaru._secret_validation import parse_full_uuid
-from kitaru._zenml import token_cache
-from kitaru._zenml.backend import BackendKind, SecretBackend, StoredSecret, sort_key
-from kitaru._zenml.connection import (
+from kitaru._config import token_cache
+from kitaru._config.connection import (
     ServerCredentials,
     credentials_for,
     exchange_expiring,
@@ -31,7 +29,9 @@ from kitaru._zenml.connection import (
     not_logged_in,
     rejected,
 )
-from kitaru._zenml.server_upsert import TagExists, TagsRefused, Transient, leased_upsert
+from kitaru._store.backend import BackendKind, SecretBackend, StoredSecret, sort_key
+from kitaru._store.server_upsert import TagExists, TagsRefused, Transient, leased_upsert
+from kitaru._store.validation import parse_full_uuid
 from kitaru.errors import (
     BackendError,
     InvalidSecretError,

@@ -14,8 +14,8 @@ import sqlite3
 from pathlib import Path
 
 from kitaru._config import paths
-from kitaru._one_line import one_line
 from kitaru.errors import BackendError
+from kitaru.errors.one_line import one_line
 
 # Less than this is "no space": SQLite's shared-memory file alone needs 32 KiB.
 _LOW_SPACE = 1 << 20

@@ -9,8 +9,8 @@ and every class of the tree names this module (its pickles load from here).
 
 from __future__ import annotations
 
-from kitaru._error_root import KitaruContextError, KitaruError, KitaruValidationError
-from kitaru._execution_errors import (
+from kitaru.errors.base import KitaruContextError, KitaruError, KitaruValidationError
+from kitaru.errors.execution import (
     AmbiguousExecutionIdError,
     ExecutionBusyError,
     ExecutionCancelledError,

@@ -1,6 +1,6 @@
 """The direct backend: the embedded store's ``secret`` table, without importing ZenML.
 
-Chosen when :func:`kitaru._zenml.local_sqlite.connect` verifies the store (see
+Chosen when :func:`kitaru._store.local_sqlite.connect` verifies the store (see
 there). Each operation opens its own connection; every write is one
 ``BEGIN IMMEDIATE`` transaction under the store's write lock, so a read-merge-write
 upsert cannot lose a concurrent writer's keys, kitaru's or ZenML's.
@@ -14,10 +14,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import ClassVar
 
 from kitaru._config import file_lock, paths
-from kitaru._disk_space import disk_full_error, full_disk_file
-from kitaru._secret_validation import check_total_size
-from kitaru._zenml import encryption, local_sqlite
-from kitaru._zenml.backend import BackendKind, KeyStatus, SecretBackend, StoredSecret, sort_key
+from kitaru._config.disk_space import disk_full_error, full_disk_file
+from kitaru._store import encryption, local_sqlite
+from kitaru._store.backend import BackendKind, KeyStatus, SecretBackend, StoredSecret, sort_key
+from kitaru._store.validation import check_total_size
 from kitaru.errors import BackendError, SecretNotFoundError
 
 LOCAL_LABEL = "the local kitaru store"
@@ -173,7 +173,7 @@ class DirectSqliteBackend(SecretBackend):
                     local.delete(secret_id)
             except sqlite3.IntegrityError:
                 # Still referenced (e.g. by a webhook): only ZenML knows what to do.
-                from kitaru._zenml.zenml_backend import ZenMLBackend
+                from kitaru._store.zenml_backend import ZenMLBackend
 
                 ZenMLBackend(LOCAL_LABEL).delete(secret_id, name)
 

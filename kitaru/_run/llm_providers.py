@@ -122,7 +122,7 @@ class KnownProviders:
         """The answer litellm would give (litellm imported only for a provider not known)."""
         missing = missing_keys(model, api_base)
         if missing is None:
-            from kitaru._llm_setup import import_litellm
+            from kitaru._run.llm_setup import import_litellm
 
             return dict(import_litellm().validate_environment(model=model, api_base=api_base))
         return {"keys_in_environment": not missing, "missing_keys": missing}

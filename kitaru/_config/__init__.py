@@ -12,7 +12,11 @@ per-user default), so a user's own ZenML setup is never touched:
 - ``models.json``: the model alias registry;
 - ``server.json``: the server connection made by ``kitaru login`` (0600).
 
-This module imports nothing heavy; it is safe at ``import kitaru`` time.
+This package is the ground floor under both wings (:mod:`kitaru._store`, where
+secrets live, and :mod:`kitaru._zenml`, how flows run): besides the paths,
+``connection`` / ``token_cache`` say which server kitaru talks to and with which
+credentials, and ``disk_space`` tells a full disk apart. It imports nothing
+heavy; it is safe at ``import kitaru`` time.
 """
 
 from __future__ import annotations

@@ -100,7 +100,7 @@ def _local_key(root: Path) -> bytes:
 
 def _server_key(url: str) -> bytes:
     """The key in the server's secret store, created on first use."""
-    from kitaru._zenml.secret_store import backend
+    from kitaru._store.secret_store import backend
 
     where = f"secret {SERVER_SECRET!r} on {url}"
     store = backend()
@@ -118,7 +118,7 @@ def _server_key(url: str) -> bytes:
 
 def fingerprint_key() -> bytes:
     """The HMAC key of replay fingerprints for the current store (cached per process)."""
-    from kitaru._zenml.connection import server_url
+    from kitaru._config.connection import server_url
 
     url = server_url()
     where = f"server:{url}" if url else f"local:{paths().root}"

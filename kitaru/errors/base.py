@@ -13,7 +13,7 @@ __all__ = ["KitaruContextError", "KitaruError", "KitaruValidationError"]
 # Pickles and tracebacks name this module for every class of the tree, wherever
 # its file lives, so a pickled error still loads after the files move.
 PUBLIC_MODULE = "kitaru.errors"
-_TREE_MODULES = frozenset({__name__, "kitaru._execution_errors"})
+_TREE_MODULES = frozenset({__name__, "kitaru.errors.execution"})
 
 
 class KitaruError(Exception):

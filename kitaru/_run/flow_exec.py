@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from kitaru._bodies import call_body, redact_exception
-from kitaru._flow_support import end_record, plan_replay
+from kitaru._run.bodies import call_body, redact_exception
+from kitaru._run.flow_support import end_record, plan_replay
 from kitaru.errors import SecretLeakError
 from kitaru.runtime import ExecutionScope, execution_scope, register_boundary
 from kitaru.runtime.capture import capturing
@@ -67,7 +67,7 @@ def execute_flow(
     ``retry`` when the run continues itself in place (completed calls return
     their stored outputs); ``runner`` records how this attempt ends.
     """
-    from kitaru._zenml import secret_store
+    from kitaru._store import secret_store
 
     started = time.time()
     scope = ExecutionScope(

@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from kitaru._config import paths
-from kitaru._disk_space import disk_full_error, full_disk_file
-from kitaru._secret_validation import parse_full_uuid
-from kitaru._zenml import encryption
-from kitaru._zenml.encryption import seal, unseal
+from kitaru._config.disk_space import disk_full_error, full_disk_file
+from kitaru._store import encryption
+from kitaru._store.encryption import seal, unseal
+from kitaru._store.validation import parse_full_uuid
 from kitaru.errors import BackendError, EncryptionKeyError, SecretExistsError
 
 SCHEMA_VERSION = "0.98.0"

@@ -1,7 +1,7 @@
 """The warm runner process: ZenML imported and the store open, forking a child per run.
 
 Started by the first ``KITARU_RUNNER=warm`` run (or ``kitaru runner start``)
-as ``python -m kitaru._warm.runner``, in a session of its own. It opens kitaru's
+as ``python -m kitaru._run.warm.runner``, in a session of its own. It opens kitaru's
 store once (creating or migrating it), imports what a flow run needs, then
 closes every database connection: a forked child opens its own, and no two
 processes ever share one. Each connection's peer must be this user. It exits
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kitaru._warm import wire
+from kitaru._run.warm import wire
 from kitaru.errors import BackendError
 
 # Imported once here so that no child pays for them (what a local flow run loads).
@@ -95,7 +95,7 @@ class Runner:
             sys.stderr.flush()
             pid = os.fork()
             if pid == 0:
-                from kitaru._warm import child
+                from kitaru._run.warm import child
 
                 self.sock.close()
                 child.main(conn, request, fds)  # never returns
@@ -132,7 +132,7 @@ class Runner:
 
 
 def preload(listing: Path) -> None:
-    """Import the modules a child named (see :mod:`kitaru._warm.child`), once."""
+    """Import the modules a child named (see :mod:`kitaru._run.warm.child`), once."""
     try:
         names = json.loads(listing.read_text(encoding="utf-8"))
         listing.unlink()

@@ -35,9 +35,9 @@ from kitaru._config import (
     paths,
     resets_cache,
     tighten_mode,
+    token_cache,
     write_private_file,
 )
-from kitaru._zenml import token_cache
 from kitaru.errors import KitaruValidationError, ServerLoginError, ServerUnavailableError
 
 HTTP_TIMEOUT_S = 30

@@ -1,12 +1,12 @@
 """Errors about executions: finding one, its end, its waits, retrying and replaying it.
 
 Importers use :mod:`kitaru.errors`, which re-exports these; each class names
-that module as its own (see :mod:`kitaru._error_root`), so pickles load from there.
+that module as its own (see :mod:`kitaru.errors.base`), so pickles load from there.
 """
 
 from __future__ import annotations
 
-from kitaru._error_root import KitaruError, KitaruValidationError
+from kitaru.errors.base import KitaruError, KitaruValidationError
 
 __all__ = [
     "AmbiguousExecutionIdError",
