@@ -571,8 +571,9 @@ def test_a_server_of_another_version_falls_back_to_zenmls_client(
     code = textwrap.dedent(
         """
         import json
+        from kitaru._config import store_access
         from kitaru._store import secret_store
-        secret_store.PINNED_SERVER_VERSION = "0.0.1"  # stands in for a server kitaru does not speak
+        store_access.SCHEMA_VERSION = "0.0.1"  # stands in for a server kitaru does not speak
         chosen = secret_store.backend()
         chosen.list()
         print(json.dumps({"kind": chosen.kind}))

@@ -6,7 +6,12 @@
 - no module over 400 lines;
 - a function that opens ZenML's client imports zenml only after it (or after
   ``import_zenml()``): zenml imported first leaves its log handlers on the
-  caller's root logger.
+  caller's root logger;
+- the house's layout: the secret store wing (``_store``) and ZenML's execution
+  modules (``_zenml`` but its door) never import each other, and neither imports the
+  engine (``_run``); ``runtime`` imports no wing and no engine; ``_config`` stands
+  under all of them; no private top-level module but ``_config`` (imports under
+  ``if TYPE_CHECKING:`` count here: a type names where a thing lives).
 """
 
 from __future__ import annotations
@@ -39,11 +44,11 @@ def _type_checking_nodes(tree: ast.AST) -> set[int]:
     return skipped
 
 
-def _imports(module: str) -> list[tuple[str, str | None]]:
+def _imports(module: str, *, typing_too: bool = False) -> list[tuple[str, str | None]]:
     """(imported kitaru module, imported name or None) for every import in ``module``."""
     path = MODULES[module]
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    skipped = _type_checking_nodes(tree)
+    skipped = set() if typing_too else _type_checking_nodes(tree)
     found: list[tuple[str, str | None]] = []
     for node in ast.walk(tree):
         if id(node) in skipped:
@@ -155,3 +160,95 @@ def test_zenml_is_imported_after_the_client_is_opened() -> None:
             if imported is not None and readied is not None and imported < readied:
                 offenders.append(f"{module}.{fn.name}: zenml imported on line {imported}")
     assert offenders == []
+
+
+# The modules of kitaru._zenml that open ZenML on kitaru's store: the secret store
+# wing may use these to reach ZenML's secret store; every other module there runs
+# or reads executions (see kitaru/_zenml/__init__.py).
+ZENML_DOOR = {
+    f"kitaru._zenml.{name}"
+    for name in (
+        "client",
+        "code_archive",
+        "dashboard_files",
+        "keyed_store",
+        "local_server",
+        "local_server_state",
+        "process_env",
+        "process_state",
+        "server",
+        "store_dir",
+        "store_health",
+        "store_template",
+        "tuning",
+    )
+}
+
+
+def _part(module: str) -> str:
+    """Which part of the house ``module`` is in."""
+    if module == "kitaru._zenml" or module in ZENML_DOOR:
+        return "door"
+    for part in ("_config", "_store", "_zenml", "_run", "runtime"):
+        if module == f"kitaru.{part}" or module.startswith(f"kitaru.{part}."):
+            return part
+    return "surface"
+
+
+# (importer's part, imported part): never.
+FORBIDDEN = {
+    ("_store", "_zenml"): "the secret store wing does not run flows",
+    ("_store", "_run"): "the secret store wing does not know the engine",
+    ("_zenml", "_store"): "ZenML's execution modules do not reach into the secret store",
+    ("_zenml", "_run"): "the door to ZenML does not know the engine",
+    ("door", "_run"): "the door to ZenML does not know the engine",
+    ("door", "_zenml"): "the door does not run flows",
+    ("runtime", "_store"): "runtime code gets what it needs injected",
+    ("runtime", "_zenml"): "runtime code gets what it needs injected",
+    ("runtime", "door"): "runtime code gets what it needs injected",
+    ("runtime", "_run"): "the engine sets up the runtime, not the reverse",
+    ("_config", "_store"): "the ground floor stands under both wings",
+    ("_config", "_zenml"): "the ground floor stands under both wings",
+    ("_config", "door"): "the ground floor stands under both wings",
+    ("_config", "_run"): "the ground floor stands under both wings",
+    ("_config", "runtime"): "the ground floor stands under both wings",
+}
+
+
+def _layout_offenders(modules: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{module} imports {dep}: {FORBIDDEN[(_part(module), _part(dep))]}"
+        for module, deps in modules.items()
+        for dep in deps
+        if (_part(module), _part(dep)) in FORBIDDEN
+    )
+
+
+def test_the_layout_checker_finds_a_wing_importing_the_other() -> None:
+    found = _layout_offenders(
+        {
+            "kitaru._store.backend": {"kitaru._zenml.runs", "kitaru._zenml.client"},
+            "kitaru.runtime.scope": {"kitaru._store.backend"},
+            "kitaru._run.retry": {"kitaru._store.secret_store", "kitaru._zenml.runs"},
+        }
+    )
+    assert [line.split(":")[0] for line in found] == [
+        "kitaru._store.backend imports kitaru._zenml.runs",
+        "kitaru.runtime.scope imports kitaru._store.backend",
+    ]
+
+
+def test_the_wings_engine_and_runtime_keep_their_places() -> None:
+    graph = {m: {dep for dep, _ in _imports(m, typing_too=True)} for m in MODULES}
+    assert _layout_offenders(graph) == []
+
+
+def test_every_door_module_exists() -> None:
+    assert ZENML_DOOR <= set(MODULES)
+
+
+def test_no_private_top_level_module_but_config() -> None:
+    private = sorted(
+        p.name for p in PACKAGE.iterdir() if p.name.startswith("_") and not p.name.startswith("__")
+    )
+    assert private == ["_config", "_run", "_store", "_zenml"]

@@ -21,21 +21,18 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import os
 import sqlite3
 import uuid
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 from kitaru._config import paths
-from kitaru._config.disk_space import disk_full_error, full_disk_file
+from kitaru._config.store_access import SCHEMA_VERSION, damaged_store_error, iso, open_store
 from kitaru._store import encryption
 from kitaru._store.encryption import seal, unseal
 from kitaru._store.validation import parse_full_uuid
-from kitaru.errors import BackendError, EncryptionKeyError, SecretExistsError
+from kitaru.errors import EncryptionKeyError, SecretExistsError
 
-SCHEMA_VERSION = "0.98.0"
 SECRET_COLUMNS = ("id", "created", "updated", "name", "private", "internal", "values", "user_id")
 
 
@@ -168,79 +165,6 @@ def _now() -> str:
     return _dt.datetime.now(_dt.UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def iso(stamp: str | None) -> str | None:
-    if stamp is None:
-        return None
-    try:
-        return _dt.datetime.fromisoformat(str(stamp)).isoformat()
-    except ValueError:
-        return str(stamp)
-
-
-def format_id(hex_id: str) -> str:
-    """A stored 32-hex ID in the canonical dashed form ZenML reports."""
-    return str(uuid.UUID(hex_id))
-
-
-def damaged_store_error(db: os.PathLike[str]) -> BackendError:
-    """The error for a store database that SQLite cannot read."""
-    return BackendError(
-        f"The local store database {db} is damaged (not a readable SQLite database). "
-        "Restore it from your backup, or move it away to start an empty store; kitaru "
-        "did not change anything.",
-        operation="open",
-    )
-
-
-def _open(db: Path) -> tuple[sqlite3.Connection, bool]:
-    """A connection to ``db``; read-only (second item True) if its disk is full.
-
-    On a full disk SQLite cannot even create the shared-memory file a reader of a
-    WAL database needs. If no write is pending in the WAL, the database file alone
-    is the whole store, and reading it as an immutable file is exact.
-    """
-    conn = sqlite3.connect(str(db), timeout=30, isolation_level=None)
-    try:
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout=30000")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
-        return conn, False
-    except sqlite3.OperationalError as exc:
-        conn.close()
-        if full_disk_file(exc, db) is None:
-            raise
-    conn = _immutable(db)
-    conn.row_factory = sqlite3.Row
-    return conn, True
-
-
-def _immutable(db: Path) -> sqlite3.Connection:
-    """``db`` read as an immutable file, exact only while no write is pending in its WAL."""
-    wal = db.with_name(db.name + "-wal")
-    if wal.exists() and wal.stat().st_size > 0:
-        raise disk_full_error(db, verb="read")
-    return sqlite3.connect(f"file:{db}?immutable=1", uri=True, isolation_level=None)
-
-
-def open_read_only(db: Path) -> sqlite3.Connection:
-    """A read-only connection to ``db`` that also reads it when its disk is full (see _open).
-
-    Raises:
-        sqlite3.Error: SQLite cannot read the file (for another reason than a full disk).
-        BackendError: the disk is full and a write is pending in the WAL.
-    """
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-    try:
-        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone()
-        return conn
-    except sqlite3.OperationalError as exc:
-        conn.close()
-        if full_disk_file(exc, db) is None:
-            raise
-    return _immutable(db)
-
-
 def connect() -> LocalSecrets | None:
     """A :class:`LocalSecrets` for kitaru's embedded store, or None to use ZenML.
 
@@ -251,7 +175,7 @@ def connect() -> LocalSecrets | None:
     db = paths().local_store_db
     if not db.exists():
         return None  # a new store is created (and migrated) by ZenML
-    conn, read_only = _open(db)
+    conn, read_only = open_store(db)
     try:
         version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
         columns = tuple(r[1] for r in conn.execute("PRAGMA table_info(secret)"))

@@ -14,21 +14,12 @@ exception name ZenML puts first in its error ``detail``, never by message text.
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kitaru._config import token_cache
-from kitaru._config.connection import (
-    ServerCredentials,
-    credentials_for,
-    exchange_expiring,
-    http_client,
-    not_logged_in,
-    rejected,
-)
+from kitaru._config.connection import ServerCredentials
+from kitaru._config.store_access import PAGE_SIZE, HttpStatus, RestSession
 from kitaru._store.backend import BackendKind, SecretBackend, StoredSecret, sort_key
 from kitaru._store.server_upsert import TagExists, TagsRefused, Transient, leased_upsert
 from kitaru._store.validation import parse_full_uuid
@@ -38,34 +29,9 @@ from kitaru.errors import (
     SecretExistsError,
     SecretNotFoundError,
     SecretVisibilityError,
-    ServerUnavailableError,
 )
 
-API = "/api/v1"
-PAGE_SIZE = 100
 LIST_READERS = 6
-_RETRY_STATUS = frozenset({429, 502, 503, 504})
-#: A listing's items as the server sends them (``list`` is a method name in the class).
-Items = list[dict[str, Any]]
-
-
-class HttpStatus(Exception):
-    """An HTTP error answer: status code and ZenML's exception name (if it gave one)."""
-
-    def __init__(self, status: int, error: str | None) -> None:
-        super().__init__(f"HTTP {status} ({error or 'no detail'})")
-        self.status = status
-        self.error = error
-
-
-def _error_name(resp: Any) -> str | None:
-    try:
-        detail = resp.json().get("detail")
-    except (ValueError, AttributeError):
-        return None
-    if isinstance(detail, list) and detail and isinstance(detail[0], str):
-        return detail[0]
-    return None
 
 
 def _to_stored(item: Mapping[str, Any]) -> StoredSecret:
@@ -83,102 +49,20 @@ def _to_stored(item: Mapping[str, Any]) -> StoredSecret:
     )
 
 
-class RestServerBackend(SecretBackend):
+class RestServerBackend(RestSession, SecretBackend):
     """Secrets on a ZenML server of the pinned version, over REST."""
 
     kind: BackendKind = "rest-server"
 
     def __init__(self, url: str, credentials: ServerCredentials | None = None) -> None:
+        super().__init__(url, credentials)
         self.location = url
-        self.url = url
-        self._creds = credentials or credentials_for(url)
-        self._token: str | None = None
-        self._from_cache = False
-        self._lock = threading.Lock()
-        self._http: Any = None
-
-    # ------------------------------------------------------------ HTTP
-
-    def _client(self) -> Any:
-        with self._lock:
-            if self._http is None:
-                self._http = http_client(self.url)
-            if self._token is None:
-                self._token = self._login()
-            return self._http
-
-    def _login(self) -> str:
-        """A token: the credential itself, or one exchanged for the API key (cached)."""
-        creds = self._creds
-        if creds is None:
-            raise not_logged_in(self.url)
-        if creds.kind != "api_key":
-            return creds.credential
-        cached = token_cache.load(self.url, creds.credential)
-        if cached is not None:
-            self._from_cache = True
-            return cached
-        form = {"password": creds.credential}
-        token, lifetime = exchange_expiring(self.url, form, "the API key")
-        token_cache.save(self.url, creds.credential, token, lifetime)
-        self._from_cache = False
-        return token
-
-    def _relogin(self) -> bool:
-        """After a 401: drop a cached token and log in afresh; False if nothing changes."""
-        with self._lock:
-            if not self._from_cache:
-                return False
-            token_cache.drop(self.url)
-            self._token = None
-            self._from_cache = False
-        self._client()
-        return True
-
-    def _request(self, method: str, path: str, operation: str, **kwargs: Any) -> Any:
-        """One API call; the JSON answer, or :class:`HttpStatus` for an error status."""
-        import httpx
-
-        client = self._client()
-        headers = {"Authorization": f"Bearer {self._token}"}
-        for attempt in range(4):
-            try:
-                resp = client.request(method, self.url + API + path, headers=headers, **kwargs)
-            except httpx.ConnectError as exc:
-                # Nothing was sent: one quick retry for a server that is restarting.
-                if attempt:
-                    raise ServerUnavailableError(
-                        self.url, operation=operation, reason=type(exc).__name__
-                    ) from None
-                time.sleep(0.5)
-                continue
-            except httpx.TransportError as exc:
-                raise ServerUnavailableError(
-                    self.url, operation=operation, reason=type(exc).__name__
-                ) from None
-            finally:
-                client.cookies.clear()  # authenticate by token only, never by a cookie
-            if resp.status_code in _RETRY_STATUS and attempt < 3:
-                time.sleep(0.25 * (attempt + 1))
-                continue
-            if resp.status_code == 401:
-                # A kept token the server no longer takes (expired early, key
-                # rotated): one fresh login, then the request again.
-                if self._relogin():
-                    headers = {"Authorization": f"Bearer {self._token}"}
-                    continue
-                assert self._creds is not None
-                raise rejected(self.url, self._creds)
-            if resp.status_code >= 400:
-                raise HttpStatus(resp.status_code, _error_name(resp))
-            return resp.json() if resp.content else None
-        raise BackendError(f"{operation} on {self.url} failed: the server stayed busy.")
 
     def _secret_call(
         self, method: str, path: str, operation: str, secret: str, **kwargs: Any
     ) -> Any:
         try:
-            return self._request(method, path, operation, **kwargs)
+            return self.request(method, path, operation, **kwargs)
         except HttpStatus as exc:
             raise self._mapped(exc, operation, secret) from None
 
@@ -201,7 +85,7 @@ class RestServerBackend(SecretBackend):
 
     def _read(self, secret_id: str, secret: str) -> StoredSecret | None:
         try:
-            data = self._request("GET", f"/secrets/{secret_id}", "read")
+            data = self.request("GET", f"/secrets/{secret_id}", "read")
         except HttpStatus as exc:
             if exc.status == 404:
                 return None
@@ -265,7 +149,7 @@ class RestServerBackend(SecretBackend):
     def create(self, name: str, values: Mapping[str, str], *, private: bool) -> StoredSecret:
         body = {"name": name, "private": private, "values": dict(values)}
         try:
-            data = self._request("POST", "/secrets", "create", json=body)
+            data = self.request("POST", "/secrets", "create", json=body)
         except HttpStatus as exc:
             if exc.status == 409:
                 raise SecretExistsError(name, private=private) from None
@@ -287,7 +171,7 @@ class RestServerBackend(SecretBackend):
 
     def rename(self, secret_id: str, name: str, new_name: str, *, private: bool) -> StoredSecret:
         try:
-            data = self._request(
+            data = self.request(
                 "PUT", f"/secrets/{secret_id}", "rename",
                 params={"patch_values": "true"}, json={"name": new_name},
             )  # fmt: skip
@@ -300,39 +184,6 @@ class RestServerBackend(SecretBackend):
     def delete(self, secret_id: str, name: str) -> None:
         self._secret_call("DELETE", f"/secrets/{secret_id}", "delete", name)
 
-    # ------------------------------------------------------------ server facts
-
-    def get_all(self, path: str, operation: str) -> Items:
-        """Every item of a listing endpoint (``/stacks``, ``/components``), hydrated."""
-        items: Items = []
-        page = 1
-        while True:
-            query = {"hydrate": "true", "size": PAGE_SIZE, "page": page}
-            try:
-                data = self._request("GET", path, operation, params=query)
-            except HttpStatus as exc:
-                raise BackendError(
-                    f"Reading {path.strip('/')} from {self.url} failed: {exc}", operation=operation
-                ) from None
-            items.extend(data.get("items") or [])
-            if page >= int(data.get("total_pages") or 1):
-                return items
-            page += 1
-
-    def get_json(self, path: str, operation: str, params: dict[str, Any]) -> Any:
-        """One GET of a read endpoint (``/runs``, ``/stacks/ID``): its JSON answer."""
-        try:
-            return self._request("GET", path, operation, params=params)
-        except HttpStatus as exc:
-            raise BackendError(
-                f"Reading {path.strip('/')} from {self.url} failed: {exc}", operation=operation
-            ) from None
-
-    def current_user(self) -> str | None:
-        """The name of the user kitaru is logged in as."""
-        data = self._request("GET", "/current-user", "connect")
-        return str(data.get("name")) if isinstance(data, dict) and data.get("name") else None
-
 
 class _RestOps:
     """The calls :func:`leased_upsert` makes, over REST."""
@@ -344,7 +195,7 @@ class _RestOps:
 
     def patch_values(self, secret_id: uuid.UUID, values: Mapping[str, str]) -> None:
         try:
-            self.backend._request(
+            self.backend.request(
                 "PUT",
                 f"/secrets/{secret_id}",
                 "update",
@@ -364,7 +215,7 @@ class _RestOps:
 
     def create_tag(self, name: str) -> str:
         try:
-            data = self.backend._request("POST", "/tags", "update", json={"name": name})
+            data = self.backend.request("POST", "/tags", "update", json={"name": name})
         except HttpStatus as exc:
             if exc.status == 409:
                 raise TagExists() from None
@@ -375,7 +226,7 @@ class _RestOps:
 
     def tag_ids(self, name: str) -> list[str]:
         try:
-            data = self.backend._request(
+            data = self.backend.request(
                 "GET", "/tags", "update", params={"name": f"equals:{name}", "hydrate": "false"}
             )
         except HttpStatus:
@@ -384,7 +235,7 @@ class _RestOps:
 
     def delete_tag(self, tag_id: str) -> None:
         try:
-            self.backend._request("DELETE", f"/tags/{tag_id}", "update")
+            self.backend.request("DELETE", f"/tags/{tag_id}", "update")
         except HttpStatus as exc:
             if exc.status != 404:
                 raise BackendError(

@@ -28,7 +28,6 @@ from kitaru._store import local_sqlite
 from kitaru._store.backend import SecretBackend, StoredSecret
 
 ENV_DISABLE_FAST_STORE = "KITARU_DISABLE_FAST_STORE"
-PINNED_SERVER_VERSION = local_sqlite.SCHEMA_VERSION
 
 _lock = threading.Lock()
 _chosen: tuple[str, SecretBackend] | None = None
@@ -67,11 +66,11 @@ def _choose() -> SecretBackend:
 
             return ZenMLBackend(url or "the run's store", server=bool(url))
     if url:
-        from kitaru._config.connection import normalize_url, require_secure, server_info
+        from kitaru._config.connection import normalize_url
+        from kitaru._config.store_access import pinned_session
 
         url = normalize_url(url)
-        require_secure(url)  # before any request, not only the ones that carry the key
-        if server_info(url).get("version") == PINNED_SERVER_VERSION:
+        if pinned_session(url) is not None:
             from kitaru._store.rest_backend import RestServerBackend
 
             return RestServerBackend(url)

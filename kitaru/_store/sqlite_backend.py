@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from typing import ClassVar
 
-from kitaru._config import file_lock, paths
+from kitaru._config import file_lock, paths, store_access
 from kitaru._config.disk_space import disk_full_error, full_disk_file
 from kitaru._store import encryption, local_sqlite
 from kitaru._store.backend import BackendKind, KeyStatus, SecretBackend, StoredSecret, sort_key
@@ -62,12 +62,12 @@ class DirectSqliteBackend(SecretBackend):
     def _stored(local: local_sqlite.LocalSecrets, row: sqlite3.Row) -> StoredSecret:
         values: dict[str, str | None] = dict(local.decrypt(row["values"], row["name"]))
         return StoredSecret(
-            id=local_sqlite.format_id(row["id"]),
+            id=store_access.format_id(row["id"]),
             name=row["name"],
             private=bool(row["private"]),
             values=values,
             owner=row["owner"],
-            updated=local_sqlite.iso(row["updated"]),
+            updated=store_access.iso(row["updated"]),
         )
 
     # ------------------------------------------------------------ reads
@@ -98,7 +98,7 @@ class DirectSqliteBackend(SecretBackend):
             with local.transaction():
                 secret_id = local.insert(name, values, private)
             return StoredSecret(
-                id=local_sqlite.format_id(secret_id),
+                id=store_access.format_id(secret_id),
                 name=name,
                 private=private,
                 values=dict(values),
@@ -118,7 +118,7 @@ class DirectSqliteBackend(SecretBackend):
                 check_total_size(merged, secret=name)
                 local.write_values(secret_id, merged)
             return StoredSecret(
-                id=local_sqlite.format_id(row["id"]),
+                id=store_access.format_id(row["id"]),
                 name=row["name"],
                 private=bool(row["private"]),
                 values=merged,
@@ -158,12 +158,12 @@ class DirectSqliteBackend(SecretBackend):
         name: str | None = None,
     ) -> StoredSecret:
         return StoredSecret(
-            id=local_sqlite.format_id(row["id"]),
+            id=store_access.format_id(row["id"]),
             name=name or row["name"],
             private=bool(row["private"]),
             values=dict(values),
             owner=row["owner"],
-            updated=local.updated_of(local_sqlite.format_id(row["id"])),
+            updated=local.updated_of(store_access.format_id(row["id"])),
         )
 
     def delete(self, secret_id: str, name: str) -> None:

@@ -33,6 +33,8 @@ from kitaru.runtime.redaction import process_redactor
 if TYPE_CHECKING:
     from zenml.client import Client
 
+    from kitaru._config.store_access import RestSession
+
 _lock = threading.RLock()
 _client: Client | None = None
 _client_root: str | None = None
@@ -187,7 +189,7 @@ def get_client() -> Client:
             if url:
                 raise map_server_init_error(exc, url) from None
             if _is_damaged_database(exc):
-                from kitaru._store.local_sqlite import damaged_store_error
+                from kitaru._config.store_access import damaged_store_error
 
                 raise damaged_store_error(paths().local_store_db) from None
             full = full_disk_file(exc, paths().local_store_db)
@@ -275,6 +277,20 @@ def current_zenml_paths() -> dict[str, str] | None:
 def adopted() -> bool:
     """True if this process uses a ZenML client its orchestrator set up (see above)."""
     return f"{config_dir()}|{server_url() or ''}" in _adopted
+
+
+def server_session() -> RestSession | None:
+    """kitaru's REST session on its server, if that runs the pinned version; else None.
+
+    None also in a flow process an orchestrator started: its ZenML client holds
+    the run's connection, with credentials kitaru may never have seen.
+    """
+    url = server_url()
+    if not url or adopted():
+        return None
+    from kitaru._config.store_access import pinned_session
+
+    return pinned_session(url)
 
 
 def _kitaru_root_of(database: Any) -> Path | None:

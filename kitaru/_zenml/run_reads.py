@@ -26,9 +26,8 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from kitaru._config import paths
+from kitaru._config import paths, store_access
 from kitaru._config.connection import server_url
-from kitaru._store import local_sqlite
 from kitaru._zenml import wait_views
 
 _COLUMNS = {
@@ -105,12 +104,12 @@ def store() -> Iterator[sqlite3.Connection]:
     if not db.exists():
         raise SchemaMismatch("no store yet")  # a new store is made by ZenML
     try:
-        conn = local_sqlite.open_read_only(db)
+        conn = store_access.open_read_only(db)
     except sqlite3.Error:
         raise SchemaMismatch("not readable") from None
     try:
         version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        if version is None or version[0] != local_sqlite.SCHEMA_VERSION:
+        if version is None or version[0] != store_access.SCHEMA_VERSION:
             raise SchemaMismatch("another schema revision")
         for table, wanted in _COLUMNS.items():
             have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
@@ -179,11 +178,11 @@ def _runs(
     meta = _metadata(conn, "pipeline_run", [r[0] for r in rows], keys)
     return [
         SimpleNamespace(
-            id=local_sqlite.format_id(run_id),
+            id=store_access.format_id(run_id),
             status=status,
             start_time=_time(start),
             end_time=_time(end),
-            original_run=SimpleNamespace(id=local_sqlite.format_id(original)) if original else None,
+            original_run=SimpleNamespace(id=store_access.format_id(original)) if original else None,
             pipeline=_named(flow),
             user=_named(user),
             snapshot=SimpleNamespace(stack=_stack(stack, orchestrator)),
@@ -225,12 +224,12 @@ def load_run(execution_id: str) -> SimpleNamespace | None:
         meta = _metadata(conn, "step_run", [s[0] for s in steps])
         run.steps = {
             name: SimpleNamespace(
-                id=local_sqlite.format_id(step_id),
+                id=store_access.format_id(step_id),
                 name=name,
                 status=status,
                 start_time=_time(start),
                 end_time=_time(end),
-                original_step_run_id=local_sqlite.format_id(original) if original else None,
+                original_step_run_id=store_access.format_id(original) if original else None,
                 version=version,
                 run_metadata=meta.get(step_id, {}),
             )
@@ -248,7 +247,7 @@ def ids_with_prefix(prefix: str, limit: int) -> list[tuple[str, str | None]]:
             "WHERE r.id LIKE ? ORDER BY r.created DESC, r.id DESC LIMIT ?",
             (hex_prefix + "%", limit),
         ).fetchall()
-    return [(local_sqlite.format_id(run_id), flow) for run_id, flow in rows]
+    return [(store_access.format_id(run_id), flow) for run_id, flow in rows]
 
 
 def _name_or_id(name: str | None) -> Callable[[Any], str]:
@@ -271,14 +270,14 @@ def waits_of(execution_id: str) -> list[dict[str, Any]]:
     out = []
     for wait_id, name, status, question, result, created, resolved, by_id, by_name in rows:
         condition = SimpleNamespace(
-            id=local_sqlite.format_id(wait_id),
+            id=store_access.format_id(wait_id),
             name=name,
             status=status,
             question=question,
             result=json.loads(result) if result else None,
             created=_time(created),
             resolved_at=_time(resolved),
-            resolved_by_user_id=local_sqlite.format_id(by_id) if by_id else None,
+            resolved_by_user_id=store_access.format_id(by_id) if by_id else None,
             run_metadata=meta.get(wait_id, {}),
         )
         out.append(wait_views.describe(condition, _name_or_id(by_name)))

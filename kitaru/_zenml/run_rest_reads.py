@@ -1,6 +1,6 @@
 """Reading executions from a ZenML server over its REST API, without ZenML's client.
 
-On a server of the pinned version (:class:`~kitaru._store.rest_backend.RestServerBackend`
+On a server of the pinned version (:class:`~kitaru._config.store_access.RestSession`
 speaks it), ``kitaru executions list`` and ``logs`` ask ``GET /api/v1/runs``
 (hydrated; newest first and ``pipeline_name=equals:`` for a listing,
 ``id=startswith:`` for a prefix) and ``GET /api/v1/steps`` (``exclude_retried``)
@@ -77,11 +77,10 @@ def _server() -> Any:
     """The REST backend of a server of the pinned version (SchemaMismatch otherwise)."""
     if not server_url():
         raise SchemaMismatch("no server")
-    from kitaru._store.rest_backend import RestServerBackend
-    from kitaru._store.secret_store import backend
+    from kitaru._zenml.client import server_session
 
-    rest = backend()
-    if not isinstance(rest, RestServerBackend):
+    rest = server_session()
+    if rest is None:
         raise SchemaMismatch("another server version")  # ZenML's client speaks it
     return rest
 

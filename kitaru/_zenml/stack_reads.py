@@ -29,9 +29,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from kitaru._config import paths
+from kitaru._config import paths, store_access
 from kitaru._config.connection import server_config_dir, server_url
-from kitaru._store import local_sqlite
 
 IMAGE_LABEL = "kitaru.image"
 _COLUMNS = {
@@ -133,12 +132,12 @@ def _local_stacks() -> list[dict[str, Any]] | None:
     if not db.exists():
         return None  # a new store is made by ZenML
     try:
-        conn = local_sqlite.open_read_only(db)
+        conn = store_access.open_read_only(db)
     except sqlite3.Error:
         return None
     try:
         version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        if version is None or version[0] != local_sqlite.SCHEMA_VERSION:
+        if version is None or version[0] != store_access.SCHEMA_VERSION:
             return None
         for table, wanted in _COLUMNS.items():
             have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
@@ -154,7 +153,7 @@ def _local_stacks() -> list[dict[str, Any]] | None:
                 _component(name, flavor, _b64_json(config))
             )
         return [
-            _stack(local_sqlite.format_id(sid), name, _b64_json(labels), comps.get(sid, {}))
+            _stack(store_access.format_id(sid), name, _b64_json(labels), comps.get(sid, {}))
             for sid, name, labels in conn.execute(
                 "SELECT id, name, labels FROM stack ORDER BY created, id"
             )
@@ -169,11 +168,10 @@ def _local_stacks() -> list[dict[str, Any]] | None:
 
 
 def _server_stacks() -> list[dict[str, Any]] | None:
-    from kitaru._store.rest_backend import RestServerBackend
-    from kitaru._store.secret_store import backend
+    from kitaru._zenml.client import server_session
 
-    rest = backend()
-    if not isinstance(rest, RestServerBackend):
+    rest = server_session()
+    if rest is None:
         return None  # a server of another version: ZenML's client speaks it
     try:
         configs = {
