@@ -118,6 +118,20 @@ def open_read_only(db: Path) -> sqlite3.Connection:
     return _immutable(db)
 
 
+def first_row(db: Path, sql: str) -> Any:
+    """The first row ``sql`` reads from ``db`` opened read-only, or None.
+
+    Raises:
+        sqlite3.Error: SQLite cannot read the file.
+        BackendError: the disk is full and a write is pending in the WAL.
+    """
+    conn = open_read_only(db)
+    try:
+        return conn.execute(sql).fetchone()
+    finally:
+        conn.close()
+
+
 # --------------------------------------------------------------------------- REST
 
 

@@ -37,9 +37,10 @@ from kitaru._config import (
     tighten_mode,
     write_private_file,
 )
+from kitaru._config.store_access import first_row
 from kitaru._store.backend import KeyStatus
 from kitaru._zenml.store_dir import check_store_dir
-from kitaru.errors import EncryptionKeyError
+from kitaru.errors import BackendError, EncryptionKeyError
 
 logger = logging.getLogger("kitaru")
 
@@ -105,12 +106,8 @@ def store_has_secrets(p: Paths) -> bool:
     if not p.local_store_db.is_file():
         return False
     try:
-        conn = sqlite3.connect(f"file:{p.local_store_db}?mode=ro", uri=True, timeout=30)
-        try:
-            row = conn.execute('SELECT 1 FROM secret WHERE "values" IS NOT NULL LIMIT 1').fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
+        row = first_row(p.local_store_db, 'SELECT 1 FROM secret WHERE "values" IS NOT NULL LIMIT 1')
+    except (sqlite3.Error, BackendError):
         return True  # cannot tell: assume the worst
     return row is not None
 

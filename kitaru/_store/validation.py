@@ -44,6 +44,17 @@ def _escaped(text: str) -> str:
     return "'" + (shown if len(shown) <= 60 else shown[:57] + "...") + "'"
 
 
+def _normalized(text: str, what: str) -> str:
+    """``text`` in Unicode NFC (as stores compare names), refused if over the length limit."""
+    text = str(unicodedata.normalize("NFC", text))
+    if len(text) > MAX_NAME_LENGTH:
+        raise InvalidSecretError(
+            f"{what} is {len(text)} characters long; the limit is {MAX_NAME_LENGTH}.",
+            field="name",
+        )
+    return text
+
+
 def validate_name(name: Any) -> str:
     """Return ``name`` if it is an acceptable secret name, else raise."""
     if not isinstance(name, str):
@@ -66,12 +77,7 @@ def validate_name(name: Any) -> str:
             secret=name,
             field="name",
         )
-    name = str(unicodedata.normalize("NFC", name))
-    if len(name) > MAX_NAME_LENGTH:
-        raise InvalidSecretError(
-            f"Secret name is {len(name)} characters long; the limit is {MAX_NAME_LENGTH}.",
-            field="name",
-        )
+    name = _normalized(name, "Secret name")
     try:
         uuid.UUID(name)
     except ValueError:
@@ -182,13 +188,7 @@ def validate_ref(ref: Any) -> str:
             "Secret name or ID contains control characters or is not valid Unicode text.",
             field="name",
         )
-    ref = str(unicodedata.normalize("NFC", ref))
-    if len(ref) > MAX_NAME_LENGTH:
-        raise InvalidSecretError(
-            f"Secret name or ID is {len(ref)} characters long; the limit is {MAX_NAME_LENGTH}.",
-            field="name",
-        )
-    return str(ref)
+    return _normalized(ref, "Secret name or ID")
 
 
 def validate_private(private: Any) -> bool:

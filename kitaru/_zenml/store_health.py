@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from kitaru._config import Paths
+from kitaru._config.store_access import first_row
 from kitaru.errors import BackendError
 
 StoreState = Literal["new", "ok", "outdated", "incomplete", "damaged"]
@@ -52,12 +53,8 @@ def schema_version(db: Path) -> str | None:
     if not db.is_file():
         return None
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-        try:
-            row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error:
+        row = first_row(db, "SELECT version_num FROM alembic_version")
+    except (sqlite3.Error, BackendError):
         return None
     return str(row[0]) if row else None
 
