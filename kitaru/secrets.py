@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict
 
+from kitaru import runtime
 from kitaru._store import validation as check
 from kitaru.errors import MissingSecretKeyError, SecretUnavailableError
 
@@ -138,11 +139,10 @@ class Secret(Mapping[str, str]):
 
     def _record(self, values: dict[str, str]) -> None:
         # Only values actually handed out are remembered by the leak guard.
-        from kitaru import runtime
-
-        runtime.remember_resolved(self.name, values)
+        name = self.name
+        runtime.remember_resolved(name, values)
         if self._on_read is not None:
-            self._on_read(self.name, tuple(sorted(values)))
+            self._on_read(name, tuple(sorted(values)))
 
     @property
     def name(self) -> str:
@@ -301,8 +301,6 @@ def get_secret(name_or_id: str) -> Secret:
     Raises:
         SecretNotFoundError: no visible secret has exactly this name or ID.
     """
-    from kitaru import runtime
-
     ref = check.validate_ref(name_or_id)
     runtime.refuse_at_import_time(ref)
     scope = runtime.execution_of_this_thread()
@@ -349,7 +347,6 @@ class SecretRef:
     def _resolve(self, depth: int) -> Secret:
         import sys
 
-        from kitaru import runtime
         from kitaru.errors import ImportTimeSecretError
 
         runtime.refuse_at_import_time(self.name_or_id, depth=depth)

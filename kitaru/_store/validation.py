@@ -6,6 +6,7 @@ name one secret. Messages name the offending name or key, never a value.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 import uuid
@@ -177,6 +178,15 @@ def parse_full_uuid(text: str) -> uuid.UUID | None:
 
 def validate_ref(ref: Any) -> str:
     """Check a secret reference (exact name or full ID) before any lookup."""
+    if type(ref) is str:
+        return _valid_ref(ref)
+    return _valid_ref.__wrapped__(ref)
+
+
+# A flow reads the same few secrets over and over (`get_secret(name).get(KEY)` in a
+# loop): a reference checked once is not checked again. Errors are not cached.
+@functools.lru_cache(maxsize=256)
+def _valid_ref(ref: Any) -> str:
     if not isinstance(ref, str):
         raise InvalidSecretError(
             f"Secret name or ID must be a string, got {type(ref).__name__}.", field="name"
