@@ -22,7 +22,7 @@ import pytest
 from conftest import PYTHON
 
 import kitaru
-from kitaru._store import local_sqlite
+from kitaru._config import store_access
 from kitaru._zenml import stack_reads, stacks
 
 PROBE = """
@@ -131,7 +131,7 @@ def test_what_kitaru_has_not_verified_goes_through_zenml(
     assert stack_reads.read_stacks() is not None
 
     with monkeypatch.context() as m:
-        m.setattr(local_sqlite, "SCHEMA_VERSION", "0.0.0-not-this-store")
+        m.setattr(store_access, "SCHEMA_VERSION", "0.0.0-not-this-store")
         assert stack_reads.read_stacks() is None
         assert stacks.list_stacks() == expected  # through ZenML's client
         assert "zenml" in sys.modules

@@ -139,7 +139,7 @@ def test_an_unverified_schema_goes_through_zenml(
     made: Runs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fast = runs.list_runs(limit=5, flow=OK_FLOW)
-    monkeypatch.setattr(run_reads.local_sqlite, "SCHEMA_VERSION", "0.0.1")
+    monkeypatch.setattr(run_reads.store_access, "SCHEMA_VERSION", "0.0.1")
     with pytest.raises(run_reads.SchemaMismatch):
         run_reads.list_runs(5, OK_FLOW, ("kitaru",))
     with pytest.raises(run_reads.SchemaMismatch):

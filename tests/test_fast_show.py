@@ -234,7 +234,7 @@ def test_an_unverified_schema_loads_outputs_through_zenml(
     _, ids = made
     fast = run_lookup.checkpoint_outputs(ids["completed"], runs.RESULT_STEP_PREFIX)
     fast_result = runs.flow_result(ids["bytes"])
-    monkeypatch.setattr(run_reads.local_sqlite, "SCHEMA_VERSION", "0.0.1")
+    monkeypatch.setattr(run_reads.store_access, "SCHEMA_VERSION", "0.0.1")
     with pytest.raises(run_reads.SchemaMismatch):
         artifact_reads.first_outputs({"out": ids["completed"]})
     assert run_lookup.checkpoint_outputs(ids["completed"], runs.RESULT_STEP_PREFIX) == fast
