@@ -143,12 +143,12 @@ def test_step_errors_name_the_users_line_and_debug_keeps_kitarus_frames(
     monkeypatch.delenv("KITARU_DEBUG", raising=False)
     info = exception_utils.collect_exception_information(body_exc, entry)
     assert info.message == "user line"
-    assert "_bodies.py" not in info.traceback
+    assert "_run/bodies.py" not in info.traceback
     assert 'raise ValueError("user line")' in info.traceback
     assert info.user_code_line is not None
     monkeypatch.setenv("KITARU_DEBUG", "1")
     kept = exception_utils.collect_exception_information(body_exc, entry)
-    assert "_bodies.py" in kept.traceback
+    assert "_run/bodies.py" in kept.traceback
 
 
 def test_the_local_servers_dashboard_suggests_kitaru_login_and_lists_durations(
