@@ -233,10 +233,10 @@ def resume(execution_id: str) -> FlowHandle[Any]:
     from kitaru._zenml.client import get_client
 
     get_client()
-    from kitaru._flow_support import process_state_kept
     from kitaru._handle import FlowHandle
     from kitaru._replay_by_id import load_recorded_flow
     from kitaru._zenml import continuation, runs, waits
+    from kitaru._zenml.process_state import process_state_kept
 
     def refuse_unless_resumable() -> None:
         pending = waits.waits_of(execution_id, pending_only=True)
