@@ -31,6 +31,7 @@ from zenml.config.retry_config import StepRetryConfig
 from zenml.enums import StepRuntime
 from zenml.exceptions import RunInterruptedException, RunStoppedException
 
+from kitaru._config import per_process_cache
 from kitaru._zenml import step_code  # noqa: F401 - importing it shows the user's code in ZenML
 from kitaru.runtime.interrupts import register_interrupt
 from kitaru.runtime.record import RECORD_VERSION, CheckpointRecord, plain_json
@@ -272,7 +273,7 @@ def kitaru_flow(
             call_checkpoint(run_id, result_id, lambda: result)
 
 
-_pipelines: dict[str, Any] = {}
+_pipelines: dict[str, Any] = per_process_cache({})
 
 
 def _pipeline_for(name: str) -> Any:
