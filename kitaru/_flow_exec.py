@@ -67,11 +67,15 @@ def execute_flow(
     ``retry`` when the run continues itself in place (completed calls return
     their stored outputs); ``runner`` records how this attempt ends.
     """
+    from kitaru._fingerprint_key import fingerprint_key
     from kitaru._zenml import secret_store
 
     started = time.time()
     scope = ExecutionScope(
-        flow_name=name, execution_id=execution_id, fetch_secret=secret_store.get_secret
+        flow_name=name,
+        execution_id=execution_id,
+        fetch_secret=secret_store.get_secret,
+        fingerprint_key=fingerprint_key,
     )
     scope.model_registry = registry
     scope.retry = retry

@@ -279,6 +279,7 @@ class _CheckpointMethods(Generic[P, R]):
         Returns the output and the (redacted) error, if the body failed; the
         call's record (reads, LLM calls, attempts; never a value) is on the step.
         """
+        from kitaru._fingerprint_key import fingerprint_key
         from kitaru._zenml import secret_store
 
         spec = self._spec()
@@ -287,6 +288,7 @@ class _CheckpointMethods(Generic[P, R]):
             flow_name=str(context["flow"]),
             execution_id=str(context["execution_id"]),
             fetch_secret=secret_store.get_secret,
+            fingerprint_key=fingerprint_key,
         )
         scope.model_registry = context.get("registry")
         scope.checkpoints[invocation_id] = {

@@ -6,7 +6,10 @@
 - no module over 400 lines;
 - a function that opens ZenML's client imports zenml only after it (or after
   ``import_zenml()``): zenml imported first leaves its log handlers on the
-  caller's root logger.
+  caller's root logger;
+- ``kitaru/runtime/`` (what code inside a run sees) imports neither ZenML's wing
+  (``kitaru._zenml``) nor the store's (the fingerprint key, secret validation), not
+  even lazily or for type checking: the engine gives a scope what it needs.
 """
 
 from __future__ import annotations
@@ -39,11 +42,14 @@ def _type_checking_nodes(tree: ast.AST) -> set[int]:
     return skipped
 
 
-def _imports(module: str) -> list[tuple[str, str | None]]:
-    """(imported kitaru module, imported name or None) for every import in ``module``."""
+def _imports(module: str, *, type_checking: bool = False) -> list[tuple[str, str | None]]:
+    """(imported kitaru module, imported name or None) for every import in ``module``.
+
+    Imports under ``if TYPE_CHECKING:`` count only with ``type_checking``.
+    """
     path = MODULES[module]
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    skipped = _type_checking_nodes(tree)
+    skipped = set() if type_checking else _type_checking_nodes(tree)
     found: list[tuple[str, str | None]] = []
     for node in ast.walk(tree):
         if id(node) in skipped:
@@ -155,3 +161,21 @@ def test_zenml_is_imported_after_the_client_is_opened() -> None:
             if imported is not None and readied is not None and imported < readied:
                 offenders.append(f"{module}.{fn.name}: zenml imported on line {imported}")
     assert offenders == []
+
+
+RUNTIME_MUST_NOT_IMPORT = ("kitaru._zenml", "kitaru._fingerprint_key", "kitaru._secret_validation")
+
+
+def test_runtime_imports_neither_zenml_nor_the_store() -> None:
+    offenders = [
+        f"{module} imports {dep}"
+        for module in MODULES
+        if module == "kitaru.runtime" or module.startswith("kitaru.runtime.")
+        for dep, _ in _imports(module, type_checking=True)
+        if any(dep == bad or dep.startswith(bad + ".") for bad in RUNTIME_MUST_NOT_IMPORT)
+    ]
+    assert offenders == []
+    # The rule sees imports under TYPE_CHECKING too.
+    typed = ("kitaru._zenml.backend", "SecretBackend")
+    assert typed in _imports("kitaru.secrets", type_checking=True)
+    assert typed not in _imports("kitaru.secrets")
