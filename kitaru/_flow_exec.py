@@ -16,6 +16,7 @@ from kitaru._flow_support import end_record, plan_replay
 from kitaru.errors import SecretLeakError
 from kitaru.runtime import ExecutionScope, execution_scope, register_boundary
 from kitaru.runtime.capture import capturing
+from kitaru.runtime.inline import inline_json
 
 if TYPE_CHECKING:
     from kitaru._zenml.run_state import Runner
@@ -92,8 +93,6 @@ def execute_flow(
         error = exc
         raise
     finally:
-        from kitaru.runtime.record import plain_json  # pydantic: not at import
-
-        result_json = plain_json(result) if error is None else None
+        result_json = inline_json(result) if error is None else None
         runner.end(end_record(scope, error, started, result_json))
     return result
