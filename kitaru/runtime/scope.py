@@ -61,7 +61,7 @@ class ExecutionScope:
     fetch_secret: Callable[[str], LoadedSecret]
     # The HMAC key of argument fingerprints (see replay.py), given by the engine that
     # starts the execution: the key lives with the store, which the runtime does not
-    # import. Called at the first checkpoint call, so a flow without one never reads it.
+    # import. Called at each checkpoint call, so a flow without one never reads it.
     fingerprint_key: Callable[[], bytes]
     redactor: Redactor = field(default_factory=process_redactor)
     reads: list[SecretRead] = field(default_factory=list)
