@@ -280,6 +280,7 @@ class _CheckpointMethods(Generic[P, R]):
         call's record (reads, LLM calls, attempts; never a value) is on the step.
         """
         from kitaru._store import secret_store
+        from kitaru._store.fingerprint_key import fingerprint_key
 
         spec = self._spec()
         invocation_id = str(context["invocation_id"])
@@ -287,6 +288,7 @@ class _CheckpointMethods(Generic[P, R]):
             flow_name=str(context["flow"]),
             execution_id=str(context["execution_id"]),
             fetch_secret=secret_store.get_secret,
+            fingerprint_key=fingerprint_key,
         )
         scope.model_registry = context.get("registry")
         scope.checkpoints[invocation_id] = {

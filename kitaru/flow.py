@@ -25,7 +25,6 @@ from kitaru._run.flow_exec import execute_flow
 from kitaru._run.flow_support import (
     check_inputs,
     plan_replay,
-    process_state_kept,
     refuse_start_at_import_time,
     registry_snapshot,
 )
@@ -33,6 +32,7 @@ from kitaru._run.handle import FlowHandle, interrupted
 from kitaru._run.progress import Reporter
 from kitaru._run.progress import enabled as progress_enabled
 from kitaru._zenml.process_env import keeping_environment
+from kitaru._zenml.process_state import process_state_kept
 from kitaru.errors import (
     KitaruValidationError,
     ReplayError,

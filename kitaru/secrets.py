@@ -20,6 +20,7 @@ from kitaru.errors import MissingSecretKeyError, SecretUnavailableError
 
 if TYPE_CHECKING:
     from kitaru._store.backend import SecretBackend, StoredSecret
+    from kitaru.runtime.reads import LoadedSecret
 
 __all__ = [
     "Secret",
@@ -122,17 +123,17 @@ class Secret(Mapping[str, str]):
     def __init__(
         self,
         ref: str,
-        loader: Callable[[], StoredSecret],
+        loader: Callable[[], LoadedSecret],
         on_read: ReadHook | None = None,
         *,
-        loaded: StoredSecret | None = None,
+        loaded: LoadedSecret | None = None,
     ) -> None:
         self._ref = ref
         self._loader = loader
         self._on_read = on_read
-        self._data: StoredSecret | None = loaded
+        self._data: LoadedSecret | None = loaded
 
-    def _load(self) -> StoredSecret:
+    def _load(self) -> LoadedSecret:
         if self._data is None:
             self._data = self._loader()
         return self._data

@@ -234,10 +234,10 @@ def resume(execution_id: str) -> FlowHandle[Any]:
     from kitaru._zenml.client import get_client
 
     get_client()
-    from kitaru._run.flow_support import process_state_kept
     from kitaru._run.handle import FlowHandle
     from kitaru._run.replay_by_id import load_recorded_flow
     from kitaru._zenml import continuation, runs, waits
+    from kitaru._zenml.process_state import process_state_kept
 
     def refuse_unless_resumable() -> None:
         pending = waits.waits_of(execution_id, pending_only=True)

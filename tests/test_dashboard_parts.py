@@ -12,6 +12,7 @@ from conftest import run_cli
 
 import kitaru
 from kitaru._zenml import output_views, step_logs
+from kitaru.runtime.inline import MAX_INLINE_BYTES
 
 
 @pytest.fixture
@@ -23,17 +24,6 @@ def step_code() -> Any:
     from kitaru._zenml import step_code
 
     return step_code
-
-
-def test_output_views_cap() -> None:
-    cap = output_views.MAX_VISUALIZED_BYTES
-    assert output_views.small_enough("x" * cap)
-    assert not output_views.small_enough("x" * (cap + 1))
-    assert not output_views.small_enough("é" * (cap // 2 + 1))  # bytes, not characters
-    assert output_views.small_enough({"answer": [1, 2, 3], "ok": True, "none": None})
-    assert not output_views.small_enough({"big": "y" * cap})
-    assert not output_views.small_enough(object())
-    assert not output_views.small_enough({"not json": {1, 2}})
 
 
 def test_output_views_are_off_without_a_server(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,8 +38,13 @@ def test_output_views_are_off_without_a_server(monkeypatch: pytest.MonkeyPatch) 
     assert calls == []  # ZenML's code is not even called
     monkeypatch.setenv("KITARU_SERVER_URL", "http://127.0.0.1:9")
     assert output_views._viewed(original, "small", None) == ["view"]
-    assert output_views._viewed(original, "z" * (output_views.MAX_VISUALIZED_BYTES + 1), None) == []
-    assert calls == ["small"]
+    # Viewed by the rule that keeps a run's result inline (a tuple shows as a list).
+    assert output_views._viewed(original, (1, "a"), None) == ["view"]
+    assert output_views._viewed(original, {"answer": [1, 2, 3], "none": None}, None) == ["view"]
+    assert output_views._viewed(original, "z" * MAX_INLINE_BYTES, None) == []
+    assert output_views._viewed(original, {"not json": {1, 2}}, None) == []
+    assert output_views._viewed(original, object(), None) == []
+    assert calls == ["small", (1, "a"), {"answer": [1, 2, 3], "none": None}]
 
 
 def test_log_entries_keep_levels_and_loggers() -> None:

@@ -114,3 +114,26 @@ def test_flow_body_llm_prompt_fingerprint_is_keyed() -> None:
     assert not _matches_unkeyed(stored, identity)
     assert not _matches_unkeyed(stored, (identity,))
     assert not _matches_unkeyed(stored, (prompt,))
+
+
+def test_the_scope_fingerprints_with_the_key_its_engine_gives() -> None:
+    # The runtime does not fetch the key (it does not import the store): the
+    # engine hands each execution scope a function that returns it.
+    from kitaru.runtime import ExecutionScope
+
+    asked: list[bytes] = []
+
+    def key() -> bytes:
+        asked.append(b"k")
+        return b"k" * 32
+
+    def no_secrets(ref: str) -> Any:
+        raise AssertionError(ref)
+
+    scope = ExecutionScope("f", "e", fetch_secret=no_secrets, fingerprint_key=key)
+    assert asked == []  # nothing is read until a checkpoint is called
+    scope.next_invocation_id("unlock", (PIN,), {})
+    data = pickle.dumps(((PIN,), []), protocol=4)
+    expected = hmac.new(b"k" * 32, data, hashlib.sha256).hexdigest()[:16]
+    assert scope.checkpoints["unlock"]["args_hash"] == expected
+    assert asked == [b"k"]

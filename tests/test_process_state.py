@@ -1,9 +1,11 @@
-"""ZenML's import leaves the user's streams, warnings display and environment alone.
+"""ZenML's import and a run leave the user's process state alone.
 
 Importing ZenML wraps ``write`` of ``sys.stdout``/``sys.stderr``, turns on
-``logging.captureWarnings`` and sets ``TF_CPP_MIN_LOG_LEVEL``; kitaru imports it
-inside ``zenml_side_effects_undone()``. (The excepthook, root logger and
-warnings filters are covered by tests/test_process_hygiene.py.)
+``logging.captureWarnings``, sets ``TF_CPP_MIN_LOG_LEVEL`` and changes the root
+logger and warnings filters; a run's imports may add an excepthook. kitaru does
+both inside the one guard ``process_state_kept()``. (A real flow's effect on the
+excepthook, root logger and warnings filters is covered by
+tests/test_process_hygiene.py.)
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 import pytest
 from conftest import PYTHON, REPO
 
-from kitaru._zenml.process_state import zenml_side_effects_undone
+from kitaru._zenml.process_state import process_state_kept
 
 
 def test_the_context_manager_undoes_each_change(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -30,7 +32,7 @@ def test_the_context_manager_undoes_each_change(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(sys, "stderr", err)
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
     showwarning = warnings.showwarning
-    with zenml_side_effects_undone():
+    with process_state_kept():
         # What zenml.logger.init_logging() does.
         out.write = lambda text: 0  # type: ignore[method-assign]
         err.write = lambda text: 0  # type: ignore[method-assign]
@@ -43,9 +45,21 @@ def test_the_context_manager_undoes_each_change(monkeypatch: pytest.MonkeyPatch)
     assert out.getvalue() == "still mine"
 
 
+def test_the_excepthook_root_logger_and_filters_are_put_back() -> None:
+    hook, root = sys.excepthook, logging.getLogger()
+    level, handlers, filters = root.level, list(root.handlers), list(warnings.filters)
+    with process_state_kept():
+        sys.excepthook = lambda *args: None
+        root.addHandler(logging.NullHandler())
+        root.setLevel(logging.DEBUG if level != logging.DEBUG else logging.INFO)
+        warnings.simplefilter("ignore")
+    assert sys.excepthook is hook
+    assert (root.level, root.handlers, warnings.filters) == (level, handlers, filters)
+
+
 def test_a_value_the_user_had_is_put_back(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "1")
-    with zenml_side_effects_undone():
+    with process_state_kept():
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "1"
 

@@ -10,9 +10,10 @@ import time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kitaru.runtime.inline import MAX_INLINE_BYTES, inline_json
 from kitaru.runtime.liveness import process_alive, this_runner
 from kitaru.runtime.reads import SecretRead
-from kitaru.runtime.record import CheckpointRecord, SecretReadRecord, plain_json
+from kitaru.runtime.record import CheckpointRecord, SecretReadRecord
 
 _names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12)
 _keys = st.lists(
@@ -131,10 +132,16 @@ def test_metadata_without_a_current_record_is_not_read_as_one() -> None:
 
 
 def test_plain_json_results_are_kept_inline_and_others_are_not() -> None:
-    assert plain_json({"a": [1, 2.5, None, "x"]}) == '{"a": [1, 2.5, null, "x"]}'
-    assert plain_json((1, 2)) is None  # a tuple would come back as a list
-    assert plain_json(float("nan")) is None
-    assert plain_json("x" * (70 * 1024)) is None  # too big for the record
+    assert inline_json({"a": [1, 2.5, None, "x"]}) == '{"a": [1, 2.5, null, "x"]}'
+    assert inline_json((1, 2)) is None  # a tuple would come back as a list
+    assert inline_json((1, 2), tuples=True) == "[1, 2]"  # a view only shows it
+    assert inline_json(float("nan")) is None
+    assert inline_json({1: "a"}) is None
+    assert inline_json(object()) is None
+    # The limit is on the JSON text, quotes and escapes included.
+    assert inline_json("x" * (MAX_INLINE_BYTES - 2)) is not None
+    assert inline_json("x" * (MAX_INLINE_BYTES - 1)) is None
+    assert inline_json("é" * (MAX_INLINE_BYTES // 6 + 1)) is None  # 6 bytes each: \u00e9
 
 
 def test_a_live_process_is_alive_and_a_dead_or_reused_pid_is_not() -> None:

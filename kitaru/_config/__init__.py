@@ -26,10 +26,10 @@ import os
 import stat
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from kitaru.errors import BackendError
 
@@ -285,28 +285,55 @@ def file_lock(path: Path) -> Iterator[None]:
 
 # ------------------------------------------------------------ per-process caches
 
-# How to empty each cache kitaru keeps of what it read (registered by its module on import).
-_cache_resets: list[Callable[[], object]] = []
-_Reset = TypeVar("_Reset", bound=Callable[[], object])
+
+class _Clearable(Protocol):
+    def clear(self) -> None: ...
 
 
-def resets_cache(reset: _Reset) -> _Reset:
-    """Register ``reset`` as the way to empty one per-process cache (see :func:`reset_caches`)."""
-    _cache_resets.append(reset)
-    return reset
+class _CachedFunction(Protocol):
+    def cache_clear(self) -> None: ...
+
+
+_Cache = TypeVar("_Cache", bound=_Clearable | _CachedFunction)
+
+# Every cache kitaru keeps for a process, registered by its module on import
+# (tests/test_reset_caches.py finds any module-level cache left out).
+_caches: list[_Clearable | _CachedFunction] = []
+
+
+def per_process_cache(cache: _Cache) -> _Cache:
+    """Register ``cache`` (a dict or set, or an ``lru_cache`` function) with :func:`reset_caches`.
+
+    Wrap a module-level cache where it is made (``_seen: set[str] = per_process_cache(set())``)
+    or decorate a cached function with it, so no cache can be left out of the reset.
+    """
+    _caches.append(cache)
+    return cache
+
+
+def registered_caches() -> tuple[_Clearable | _CachedFunction, ...]:
+    """The caches :func:`reset_caches` empties (registered by modules imported so far)."""
+    return tuple(_caches)
 
 
 def reset_caches() -> None:
-    """Empty every per-process cache of what kitaru read from its config directory or a server.
+    """Empty every per-process cache of kitaru.
 
     Each cache is already keyed by what it was read from (config directory, server
     URL, the file's stat), so kitaru never needs this; a test that changes what a
     cache was filled from behind its back (a schema, an environment variable) calls
     this one function instead of poking each cache. State of a running flow (its
-    scope, captured output, pending records) is not a cache and is left alone, and
-    so are ZenML's client and the once-per-process store directory check: both open
-    the SQLite database, and a second open while connections are live can drop
-    SQLite's POSIX locks when it closes (other processes then corrupt the store).
+    scope, captured output, pending records) is not a cache and is left alone.
+    Two caches are left out on purpose, because emptying one mid-process reopens
+    the store's SQLite database: ZenML's client (``client._client``) and the
+    once-per-process store directory check (``store_dir._checked``, whose
+    ``tighten_store`` opens and closes the database files). Closing any descriptor
+    of a file drops every POSIX lock the process holds on it, so SQLite's live
+    connections would lose their locks and other processes could then corrupt the
+    store (a concurrent-upsert test read "database disk image is malformed").
     """
-    for reset in list(_cache_resets):
-        reset()
+    for cache in list(_caches):
+        if hasattr(cache, "cache_clear"):
+            cache.cache_clear()
+        else:
+            cache.clear()

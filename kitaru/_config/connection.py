@@ -33,7 +33,7 @@ from kitaru._config import (
     ENV_API_KEY,
     ENV_SERVER_URL,
     paths,
-    resets_cache,
+    per_process_cache,
     tighten_mode,
     token_cache,
     write_private_file,
@@ -101,6 +101,7 @@ def is_loopback(url: str) -> bool:
     return _host_is_loopback(urlparse(url).hostname or "")
 
 
+@per_process_cache
 @functools.lru_cache(maxsize=64)
 def _host_is_loopback(host: str) -> bool:
     if host == "localhost":
@@ -153,9 +154,8 @@ def server_config_dir(url: str) -> Path:
 
 # server.json parsed once per process and config path, again when its inode, size or
 # mtime change: the backend chooser and ZenML's client ask for it on every call.
-_login_files: dict[Path, tuple[tuple[int, int, int], dict[str, Any] | None]] = {}
+_login_files: dict[Path, tuple[tuple[int, int, int], dict[str, Any] | None]] = per_process_cache({})
 _login_lock = threading.Lock()
-resets_cache(_login_files.clear)
 
 
 def _read_login_file() -> dict[str, Any] | None:
@@ -264,7 +264,7 @@ def _save_login(
 # ------------------------------------------------------------- talking to a server
 
 
-_clients: dict[tuple[bool, bool], Any] = {}
+_clients: dict[tuple[bool, bool], Any] = per_process_cache({})
 _clients_lock = threading.Lock()
 
 

@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from kitaru._config import config_dir, resets_cache, token_cache
+from kitaru._config import config_dir, per_process_cache, token_cache
 from kitaru._config.connection import (
     ServerCredentials,
     credentials_for,
@@ -273,7 +273,8 @@ class RestSession:
 
 
 _sessions_lock = threading.Lock()
-_sessions: dict[str, RestSession | None] = {}
+# kitaru's session per config directory and server (None: not the pinned version).
+_sessions: dict[str, RestSession | None] = per_process_cache({})
 
 
 def pinned_session(url: str) -> RestSession | None:
@@ -290,10 +291,3 @@ def pinned_session(url: str) -> RestSession | None:
     session = RestSession(url) if server_info(url).get("version") == SCHEMA_VERSION else None
     with _sessions_lock:
         return _sessions.setdefault(key, session)
-
-
-@resets_cache
-def forget_sessions() -> None:
-    """Forget every server session (the next read asks the server's version again)."""
-    with _sessions_lock:
-        _sessions.clear()

@@ -16,6 +16,7 @@ from kitaru._run.flow_support import end_record, plan_replay
 from kitaru.errors import SecretLeakError
 from kitaru.runtime import ExecutionScope, execution_scope, register_boundary
 from kitaru.runtime.capture import capturing
+from kitaru.runtime.inline import inline_json
 
 if TYPE_CHECKING:
     from kitaru._zenml.run_state import Runner
@@ -68,10 +69,14 @@ def execute_flow(
     their stored outputs); ``runner`` records how this attempt ends.
     """
     from kitaru._store import secret_store
+    from kitaru._store.fingerprint_key import fingerprint_key
 
     started = time.time()
     scope = ExecutionScope(
-        flow_name=name, execution_id=execution_id, fetch_secret=secret_store.get_secret
+        flow_name=name,
+        execution_id=execution_id,
+        fetch_secret=secret_store.get_secret,
+        fingerprint_key=fingerprint_key,
     )
     scope.model_registry = registry
     scope.retry = retry
@@ -88,8 +93,6 @@ def execute_flow(
         error = exc
         raise
     finally:
-        from kitaru.runtime.record import plain_json  # pydantic: not at import
-
-        result_json = plain_json(result) if error is None else None
+        result_json = inline_json(result) if error is None else None
         runner.end(end_record(scope, error, started, result_json))
     return result

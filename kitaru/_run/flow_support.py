@@ -7,13 +7,9 @@ execution record, the replay plan).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import sys
 import time
-import warnings
-from collections.abc import Iterator
 from typing import Any, cast
 
 from kitaru.errors import (
@@ -190,27 +186,3 @@ def refuse_start_at_import_time(name: str) -> None:
             filename=frame.f_code.co_filename,
             lineno=frame.f_lineno,
         )
-
-
-@contextlib.contextmanager
-def process_state_kept() -> Iterator[None]:
-    """Put back the process-wide state that starting a run may change.
-
-    Libraries imported while a flow first runs (ZenML's execution path,
-    OpenTelemetry, litellm) add warning filters, logging handlers or an
-    excepthook; the user's process keeps its own.
-    """
-    hook = sys.excepthook
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
-    filters = list(warnings.filters)
-    try:
-        yield
-    finally:
-        sys.excepthook = hook
-        for h in [h for h in root.handlers if h not in handlers]:
-            root.removeHandler(h)
-        root.setLevel(level)
-        if warnings.filters != filters:
-            warnings.resetwarnings()  # also tells the warnings module its filters changed
-            warnings.filters[:] = filters  # type: ignore[index]

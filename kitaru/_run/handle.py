@@ -165,7 +165,7 @@ class FlowHandle(Generic[R]):
             FlowFailedError: the run failed elsewhere (or was stopped).
             Exception: the flow's own (redacted) error, when it failed in this process.
         """
-        from kitaru._run.flow_support import process_state_kept
+        from kitaru._zenml.process_state import process_state_kept
 
         with process_state_kept():
             return self._wait(timeout)

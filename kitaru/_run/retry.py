@@ -52,8 +52,8 @@ def continue_execution(execution_id: str, flow_target: Any = None) -> tuple[Flow
         ReplayError: it was recorded before retry in place existed, or its flow
             cannot be imported here.
     """
-    from kitaru._run.flow_support import process_state_kept
     from kitaru._zenml.client import get_client
+    from kitaru._zenml.process_state import process_state_kept
 
     get_client()  # first: it imports zenml without letting it touch the process
     from kitaru._zenml import continuation, run_record, run_state, runs

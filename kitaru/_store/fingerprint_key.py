@@ -28,8 +28,8 @@ from kitaru._config import (
     dangling_link_message,
     ensure_private_dir,
     paths,
+    per_process_cache,
     private_temp_file,
-    resets_cache,
     tighten_mode,
 )
 from kitaru.errors import KitaruError, SecretExistsError
@@ -40,8 +40,7 @@ SERVER_SECRET_KEY = "KEY"
 
 logger = logging.getLogger("kitaru")
 
-_cache: dict[str, bytes] = {}
-resets_cache(_cache.clear)
+_cache: dict[str, bytes] = per_process_cache({})
 _lock = threading.Lock()
 
 

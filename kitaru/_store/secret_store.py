@@ -23,14 +23,15 @@ import os
 import sys
 import threading
 
-from kitaru._config import config_dir, connection, paths, resets_cache
+from kitaru._config import config_dir, connection, paths, per_process_cache
 from kitaru._store import local_sqlite
 from kitaru._store.backend import SecretBackend, StoredSecret
 
 ENV_DISABLE_FAST_STORE = "KITARU_DISABLE_FAST_STORE"
 
 _lock = threading.Lock()
-_chosen: tuple[str, SecretBackend] | None = None
+# The chosen backend, under the configuration it was chosen for (one entry at most).
+_chosen: dict[str, SecretBackend] = per_process_cache({})
 
 
 def _config_key() -> str:
@@ -44,13 +45,14 @@ def _config_key() -> str:
 
 def backend() -> SecretBackend:
     """The secret backend for the current configuration (chosen once, then reused)."""
-    global _chosen
     key = _config_key()
     with _lock:
-        if _chosen is not None and _chosen[0] == key:
-            return _chosen[1]
+        found = _chosen.get(key)
+        if found is not None:
+            return found
         chosen = _choose()
-        _chosen = (key, chosen)
+        _chosen.clear()
+        _chosen[key] = chosen
         return chosen
 
 
@@ -94,12 +96,10 @@ def _choose() -> SecretBackend:
     return ZenMLBackend(LOCAL_LABEL)
 
 
-@resets_cache
 def forget_backend() -> None:
     """Forget the chosen backend: the next call chooses again."""
-    global _chosen
     with _lock:
-        _chosen = None
+        _chosen.clear()
 
 
 def forget() -> None:

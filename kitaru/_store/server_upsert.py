@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import Protocol
 
-from kitaru._config import resets_cache
+from kitaru._config import per_process_cache
 from kitaru._store.backend import StoredSecret, is_connection_error
 from kitaru.errors import BackendError, ServerUnavailableError
 
@@ -120,8 +120,7 @@ def leased_upsert(
     )
 
 
-_lease_unsupported: set[str] = set()
-resets_cache(_lease_unsupported.clear)
+_lease_unsupported: set[str] = per_process_cache(set())
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kitaru._config import per_process_cache
 from kitaru.errors import InvalidSecretError
 
 MAX_NAME_LENGTH = 255
@@ -185,6 +186,7 @@ def validate_ref(ref: Any) -> str:
 
 # A flow reads the same few secrets over and over (`get_secret(name).get(KEY)` in a
 # loop): a reference checked once is not checked again. Errors are not cached.
+@per_process_cache
 @functools.lru_cache(maxsize=256)
 def _valid_ref(ref: Any) -> str:
     if not isinstance(ref, str):

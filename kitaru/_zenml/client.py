@@ -10,7 +10,6 @@ import logging
 import os
 import sys
 import threading
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,23 +113,13 @@ def import_zenml() -> None:
 
 
 def _import_zenml_keeping_logging() -> None:
-    """Import zenml without letting it change the user's root logger."""
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
-    filters = list(warnings.filters)
-    from kitaru._zenml.process_state import zenml_side_effects_undone
+    """Import zenml without letting it change the user's process (see ``process_state``)."""
+    from kitaru._zenml.process_state import process_state_kept
 
     try:
-        # Also undoes its stream wrappers, captureWarnings and TF_CPP_MIN_LOG_LEVEL.
-        with zenml_side_effects_undone():
+        with process_state_kept():
             import zenml  # noqa: F401
     finally:
-        # ZenML (and what it imports) adds warning filters of its own.
-        warnings.filters[:] = filters  # type: ignore[index]
-        for h in list(root.handlers):
-            if h not in handlers:
-                root.removeHandler(h)
-        root.setLevel(level)
         # ZenML's own progress chatter ("Creating default stack...") is not for
         # kitaru's users; its errors still surface as kitaru errors.
         if not os.environ.get("KITARU_DEBUG"):

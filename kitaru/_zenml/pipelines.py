@@ -31,9 +31,11 @@ from zenml.config.retry_config import StepRetryConfig
 from zenml.enums import StepRuntime
 from zenml.exceptions import RunInterruptedException, RunStoppedException
 
+from kitaru._config import per_process_cache
 from kitaru._zenml import step_code  # noqa: F401 - importing it shows the user's code in ZenML
+from kitaru.runtime.inline import inline_json
 from kitaru.runtime.interrupts import register_interrupt
-from kitaru.runtime.record import RECORD_VERSION, CheckpointRecord, plain_json
+from kitaru.runtime.record import RECORD_VERSION, CheckpointRecord
 from kitaru.runtime.replay import ReplayPlan
 
 _LEAN_STEP: dict[str, Any] = {
@@ -265,14 +267,14 @@ def kitaru_flow(
         if replay is None and replay_of is not None:
             replay = {"of": replay_of}  # a run started before cuts existed
         result = target.run_in_orchestrator(run_id, inputs, registry, replay, runner, retry)
-        if plain_json(result) is None:
-            # Not plain JSON (the flow wrote those into its record): persist it as an
+        if inline_json(result) is None:
+            # Not kept inline in the flow's record (see runtime.inline): persist it as an
             # artifact. A fresh invocation ID per run, so a replay never reuses it.
             result_id = f"{runs.RESULT_STEP_PREFIX}{uuid.uuid4().hex[:12]}"
             call_checkpoint(run_id, result_id, lambda: result)
 
 
-_pipelines: dict[str, Any] = {}
+_pipelines: dict[str, Any] = per_process_cache({})
 
 
 def _pipeline_for(name: str) -> Any:

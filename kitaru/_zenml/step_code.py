@@ -34,6 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from kitaru._config import per_process_cache
+
 _INLINE_STEP = "kitaru._zenml.pipelines.kitaru_checkpoint"
 _ISOLATED_STEP = "kitaru._zenml.pipelines.kitaru_isolated_checkpoint"
 _FLOW_ENTRY = ("kitaru._zenml.pipelines", "kitaru_flow")
@@ -71,6 +73,7 @@ def unwrapped(target: Any) -> Any:
     return target
 
 
+@per_process_cache
 @functools.lru_cache(maxsize=512)
 def _text(fn: Any) -> tuple[str | None, str | None]:
     try:

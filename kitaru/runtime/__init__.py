@@ -1,8 +1,8 @@
 """kitaru's runtime context: execution scopes, lazy secrets, import-time guard, redaction.
 
-This package sits at the base of kitaru: at import time it imports nothing from
-the layers above. One call reaches up, lazily: a replay fingerprint fetches its
-HMAC key from ``kitaru._store.fingerprint_key``, since the key lives with the store.
+This package sits at the base of kitaru: it imports nothing from the layers above,
+not even lazily. What it needs from them is given to each execution scope by the
+engine that starts it: how to fetch a secret, and the HMAC key of replay fingerprints.
 """
 
 from kitaru.runtime.import_guard import refuse_at_import_time, register_boundary

@@ -1,17 +1,40 @@
-"""One entry of an execution's secret-read audit (names and keys, never a value).
+"""What a secret read gives and leaves: the fetched secret, and the read's audit entry.
 
-The one place that turns a read into its stored forms and back: plain JSON (the
+:class:`LoadedSecret` is what an execution's ``fetch_secret`` returns (the store's
+``StoredSecret`` is one; the runtime does not import the store). :class:`SecretRead`
+is one entry of the read audit (names and keys, never a value), and the one
+place that turns a read into its stored forms and back: plain JSON (the
 execution's record, the handle) and a :class:`SecretReadRecord` (a card on the
 step of the checkpoint that read it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from kitaru.runtime.record import SecretReadRecord
+
+
+class LoadedSecret(Protocol):
+    """A secret as fetched from the store: ``values`` maps unreadable keys to None."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def private(self) -> bool: ...
+    @property
+    def values(self) -> Mapping[str, str | None]: ...
+    @property
+    def updated(self) -> str | None: ...
+    @property
+    def keys(self) -> tuple[str, ...]: ...
+    @property
+    def unavailable_keys(self) -> tuple[str, ...]: ...
 
 
 @dataclass

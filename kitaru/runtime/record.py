@@ -14,7 +14,6 @@ reads are secret names and key names, LLM calls are already redacted.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -236,32 +235,3 @@ class RunnerInfo(BaseModel):
     pidns: str | None = None
     host: str | None = None
     boot_id: str | None = None
-
-
-MAX_RECORDED_RESULT = 64 * 1024
-
-
-def plain_json(value: Any) -> str | None:
-    """``value`` as JSON if it is small and made only of JSON's own types, else None.
-
-    Such a result is kept in the execution's record (no extra step); anything
-    else (a tuple, a dataclass, a big payload) is persisted as an artifact, so the
-    caller always gets back exactly what the flow returned.
-    """
-
-    def plain(v: Any) -> bool:
-        if v is None or type(v) in (str, int, float, bool):
-            return not (type(v) is float and v != v)  # NaN is not JSON
-        if type(v) is list:
-            return all(plain(x) for x in v)
-        if type(v) is dict:
-            return all(type(k) is str and plain(x) for k, x in v.items())
-        return False
-
-    try:
-        if not plain(value):
-            return None
-        text = json.dumps(value, allow_nan=False)
-    except (RecursionError, ValueError):
-        return None
-    return text if len(text) <= MAX_RECORDED_RESULT else None

@@ -11,7 +11,8 @@ refused with :class:`~kitaru.errors.ReplayError` before anything runs again.
 
 The fingerprint is a truncated HMAC-SHA256 of the pickled arguments (of their
 ``repr`` when they cannot be pickled) under a key kept outside the run records
-(see ``kitaru._store.fingerprint_key``): it identifies the arguments, and a run record
+(the engine gives it to each execution scope: it lives with the store, which the
+runtime does not import): it identifies the arguments, and a run record
 alone does not let anyone try candidate values (a PIN) against it.
 """
 
@@ -26,16 +27,13 @@ from typing import Any
 from kitaru.errors import ReplayError
 
 
-def fingerprint(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    """A short, stable, keyed fingerprint of a call's arguments."""
-    # Imported here: the key lives with the store, a layer above the runtime.
-    from kitaru._store.fingerprint_key import fingerprint_key
-
+def fingerprint(args: tuple[Any, ...], kwargs: dict[str, Any], key: bytes) -> str:
+    """A short, stable fingerprint of a call's arguments, keyed with ``key``."""
     try:
         data = pickle.dumps((args, sorted(kwargs.items())), protocol=4)
     except Exception:  # noqa: BLE001 - unpicklable arguments: fall back to repr
         data = repr((args, sorted(kwargs.items()))).encode("utf-8", "replace")
-    return hmac.new(fingerprint_key(), data, hashlib.sha256).hexdigest()[:16]
+    return hmac.new(key, data, hashlib.sha256).hexdigest()[:16]
 
 
 @dataclass

@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kitaru.errors import ExecutionCancelledError, KitaruContextError
-from kitaru.runtime.reads import SecretRead
+from kitaru.runtime.reads import LoadedSecret, SecretRead
 from kitaru.runtime.redaction import Redactor, process_redactor
 from kitaru.runtime.replay import ReplayPlan, RetryPlan, fingerprint
 
 if TYPE_CHECKING:
-    from kitaru._store.backend import StoredSecret
     from kitaru.runtime.record import CheckpointRecord
 
 _execution: ContextVar[ExecutionScope | None] = ContextVar("kitaru_execution", default=None)
@@ -59,7 +58,11 @@ class ExecutionScope:
 
     flow_name: str
     execution_id: str
-    fetch_secret: Callable[[str], StoredSecret]
+    fetch_secret: Callable[[str], LoadedSecret]
+    # The HMAC key of argument fingerprints (see replay.py), given by the engine that
+    # starts the execution: the key lives with the store, which the runtime does not
+    # import. Called at each checkpoint call, so a flow without one never reads it.
+    fingerprint_key: Callable[[], bytes]
     redactor: Redactor = field(default_factory=process_redactor)
     reads: list[SecretRead] = field(default_factory=list)
     backend_reads: int = 0
@@ -79,7 +82,7 @@ class ExecutionScope:
     # Set once this execution warned that isolated checkpoints run inline here.
     warned_inline_isolated: bool = False
     _counters: dict[str, int] = field(default_factory=dict)
-    _cache: dict[str, StoredSecret] = field(default_factory=dict)
+    _cache: dict[str, LoadedSecret] = field(default_factory=dict)
     _read_index: dict[tuple[str, tuple[str, ...], str | None], SecretRead] = field(
         default_factory=dict
     )
@@ -107,7 +110,7 @@ class ExecutionScope:
             n = self._counters.get(name, 0) + 1
             self._counters[name] = n
         invocation_id = name if n == 1 else f"{name}_{n}"
-        args_hash = fingerprint(args, kwargs or {})
+        args_hash = fingerprint(args, kwargs or {}, self.fingerprint_key())
         plan = self.retry or self.replay
         reused = plan.check(invocation_id, name, args_hash) if plan is not None else False
         self.checkpoints[invocation_id] = {
@@ -157,10 +160,10 @@ class ExecutionScope:
             llm_calls=calls,
         )
 
-    def secret_loader(self, ref: str) -> Callable[[], StoredSecret]:
+    def secret_loader(self, ref: str) -> Callable[[], LoadedSecret]:
         """A loader that reads ``ref`` from the store once per execution."""
 
-        def load() -> StoredSecret:
+        def load() -> LoadedSecret:
             cached = self._cache.get(ref)
             if cached is not None:
                 return cached
