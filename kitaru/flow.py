@@ -45,8 +45,8 @@ from kitaru.runtime.interrupts import is_interrupt
 from kitaru.runtime.progress import reporting_to
 
 if TYPE_CHECKING:
-    from kitaru._zenml.run_state import Runner
-    from kitaru.runtime.replay import ReplayPlan, RetryPlan
+    from kitaru._zenml.run_state import FlowAttempt
+    from kitaru.runtime.replay import ReplayPlan
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -152,19 +152,6 @@ class _FlowSpec:
                 reporter.submitted(execution_id, orchestrator.stack)
                 handle.follow(reporter)
         return handle
-
-    def execute(
-        self,
-        fn: Callable[..., Any],
-        execution_id: str,
-        inputs: dict[str, Any],
-        registry: dict[str, Any] | None,
-        replay: dict[str, Any] | None,
-        runner: Runner,
-        retry: RetryPlan | None = None,
-    ) -> Any:
-        """Run the flow body as execution ``execution_id`` (see ``kitaru._run.flow_exec``)."""
-        return execute_flow(self.name, fn, execution_id, inputs, registry, replay, runner, retry)
 
     def __call__(
         self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -301,23 +288,13 @@ class _FlowMethods(Generic[P, R]):
 
         return retry_execution(resolve_execution_id(execution_id), flow_target=self)
 
-    def run_in_orchestrator(
-        self,
-        execution_id: str,
-        inputs: dict[str, Any],
-        registry: dict[str, Any] | None,
-        replay: dict[str, Any] | None,
-        runner: Runner,
-        retry: RetryPlan | None = None,
-    ) -> Any:
-        """Run the body as execution ``execution_id`` (called by kitaru's pipeline entry).
+    def run_in_orchestrator(self, attempt: FlowAttempt) -> Any:
+        """Run the body as ``attempt`` says (called by kitaru's pipeline entry).
 
         This runs in whatever process the orchestrator runs the flow in; the
         runtime context is rebuilt there from the run's parameters.
         """
-        return self._spec().execute(
-            cast(Any, self).__wrapped__, execution_id, inputs, registry, replay, runner, retry
-        )
+        return execute_flow(self._spec().name, cast(Any, self).__wrapped__, attempt)
 
 
 class BoundFlowFunction(_FlowMethods[P, R], wrapt.BoundFunctionWrapper[P, R]):

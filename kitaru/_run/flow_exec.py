@@ -19,8 +19,7 @@ from kitaru.runtime.capture import capturing
 from kitaru.runtime.inline import inline_json
 
 if TYPE_CHECKING:
-    from kitaru._zenml.run_state import Runner
-    from kitaru.runtime.replay import RetryPlan
+    from kitaru._zenml.run_state import FlowAttempt
 
 
 def run_flow_body(
@@ -52,40 +51,27 @@ def run_flow_body(
 register_boundary(run_flow_body.__code__)
 
 
-def execute_flow(
-    name: str,
-    fn: Callable[..., Any],
-    execution_id: str,
-    inputs: dict[str, Any],
-    registry: dict[str, Any] | None,
-    replay: dict[str, Any] | None,
-    runner: Runner,
-    retry: RetryPlan | None = None,
-) -> Any:
-    """Run the body of flow ``name`` as execution ``execution_id``.
-
-    ``replay`` (original execution, cut, output overrides) is set for a replay;
-    ``retry`` when the run continues itself in place (completed calls return
-    their stored outputs); ``runner`` records how this attempt ends.
-    """
+def execute_flow(name: str, fn: Callable[..., Any], attempt: FlowAttempt) -> Any:
+    """Run the body of flow ``name`` as ``attempt`` says (see :class:`FlowAttempt`)."""
     from kitaru._store import secret_store
     from kitaru._store.fingerprint_key import fingerprint_key
 
     started = time.time()
     scope = ExecutionScope(
         flow_name=name,
-        execution_id=execution_id,
+        execution_id=attempt.execution_id,
         fetch_secret=secret_store.get_secret,
         fingerprint_key=fingerprint_key,
     )
-    scope.model_registry = registry
-    scope.retry = retry
-    scope.stop_requested = runner.cancel_requested
+    scope.model_registry = attempt.registry
+    scope.retry = attempt.retry
+    scope.stop_requested = attempt.runner.cancel_requested
     error: BaseException | None = None
     result: Any = None
     try:
-        if replay is not None:
-            scope.replay = plan_replay(name, replay)
+        if attempt.replay is not None:
+            scope.replay = plan_replay(name, attempt.replay)
+        inputs = attempt.inputs
         args, kwargs = tuple(inputs.get("args", [])), dict(inputs.get("kwargs", {}))
         with capturing():
             result = run_flow_body(scope, fn, args, kwargs)
@@ -94,5 +80,5 @@ def execute_flow(
         raise
     finally:
         result_json = inline_json(result) if error is None else None
-        runner.end(end_record(scope, error, started, result_json))
+        attempt.runner.end(end_record(scope, error, started, result_json))
     return result

@@ -46,10 +46,9 @@ _LEAN_STEP: dict[str, Any] = {
 }
 _LEAN_PIPELINE: dict[str, Any] = {
     "dynamic": True,
-    # A failed checkpoint fails the flow only where its error is raised in the flow
-    # body (a sync call, or ``future.result()``), as in plain Python: an error the
-    # flow catches does not fail the run. kitaru itself collects every submitted
-    # checkpoint before the flow ends (see ``kitaru.flow``), so none goes unnoticed.
+    # A failed checkpoint fails the flow only where the flow body raises its error, as
+    # in plain Python (one it catches does not); kitaru collects every submitted
+    # checkpoint before the flow ends (see ``kitaru._run.flow_exec``).
     "execution_mode": "continue_on_failure",
     "enable_cache": False,
     "enable_step_logs": False,
@@ -58,11 +57,10 @@ _LEAN_PIPELINE: dict[str, Any] = {
     "enable_heartbeat": False,
 }
 
-# Continuing a run in place (``kitaru executions retry``) re-runs a step left
-# running by a dead process only while the step has ZenML retries left, and each
-# such continuation spends one (ZENML_FACTS section 8). This budget is reserved for
-# that: a failing body never spends it (see ``_BodyFailed``); ``retries=N`` is
-# counted by kitaru itself.
+# Continuing a run in place (``kitaru executions retry``) re-runs a step left running
+# by a dead process only while the step has ZenML retries left, each continuation
+# spending one. This budget is kept for that: a failing body never spends it (see
+# ``_BodyFailed``); ``retries=N`` is counted by kitaru itself.
 CONTINUATIONS = StepRetryConfig(max_retries=100, delay=0, backoff=1)
 
 _MISSING = object()
@@ -266,7 +264,9 @@ def kitaru_flow(
         retry = run_record.retry_plan(runs.load_run(run_id)) if continuing else None
         if replay is None and replay_of is not None:
             replay = {"of": replay_of}  # a run started before cuts existed
-        result = target.run_in_orchestrator(run_id, inputs, registry, replay, runner, retry)
+        result = target.run_in_orchestrator(
+            run_state.FlowAttempt(run_id, inputs, registry, replay, runner, retry)
+        )
         if inline_json(result) is None:
             # Not kept inline in the flow's record (see runtime.inline): persist it as an
             # artifact. A fresh invocation ID per run, so a replay never reuses it.

@@ -21,13 +21,17 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kitaru._zenml.client import get_client, import_zenml
 from kitaru.runtime.liveness import HEARTBEAT_S, STALE_S, process_alive, this_runner
 from kitaru.runtime.record import RunnerInfo
 from kitaru.runtime.statuses import ExecutionStatus
+
+if TYPE_CHECKING:
+    from kitaru.runtime.replay import RetryPlan
 
 START_KEY = "kitaru"
 RUNNER_KEY = "kitaru_runner"
@@ -137,6 +141,24 @@ class Runner:
     def stop(self) -> None:
         """Stop the heartbeat without recording an end (the process is going away)."""
         self._stop.set()
+
+
+@dataclass(frozen=True)
+class FlowAttempt:
+    """One attempt at a flow's run, as its pipeline entry hands it to the flow.
+
+    ``inputs`` holds the call's ``args`` and ``kwargs``; ``registry`` the run's model
+    aliases; ``replay`` (original execution, cut, output overrides) is set for a
+    replay; ``retry`` when the run continues itself in place (completed calls
+    return their stored outputs); ``runner`` records how this attempt ends.
+    """
+
+    execution_id: str
+    inputs: dict[str, Any]
+    registry: dict[str, Any] | None
+    replay: dict[str, Any] | None
+    runner: Runner
+    retry: RetryPlan | None = None
 
 
 def cancel_asked(run_id: str) -> bool:
