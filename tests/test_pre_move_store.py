@@ -191,3 +191,19 @@ def test_retry_of_the_old_execution_runs_only_what_did_not_complete(old_store: O
     assert done["result"] == {"total": 82}  # fetch: 40, combine: 41, finish: 82
     ids = [r["id"] for r in old_store.json("executions", "list")]
     assert ids.count(execution_id) == 1 and len(ids) == 1, "a retry is the same execution"
+
+
+def test_replay_of_the_old_execution_reuses_every_recorded_output(old_store: OldStore) -> None:
+    execution_id = old_store.facts["execution_id"]
+    if old_store.json("executions", "show", execution_id)["status"] != "completed":
+        pytest.skip("needs the retry above to have completed the old execution")
+    before = old_store.marks()
+    replay = old_store.json("executions", "replay", execution_id)
+    new_id = replay["execution_id"]
+    assert new_id != execution_id and replay["status"] == "completed", replay
+    assert len(replay["reused"]) == 3, replay
+    done = old_store.json("executions", "show", new_id)
+    assert done["status"] == "completed", done
+    assert done["result"] == {"total": 82}
+    assert old_store.marks() == before, "every checkpoint completed before: none runs again"
+    assert all(c["reused_from"] for c in done["checkpoints"]), done["checkpoints"]

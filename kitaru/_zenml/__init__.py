@@ -2,8 +2,8 @@
 
 Outside this package only the warm runner (:mod:`kitaru._warm`) imports zenml.
 Here it is imported inside functions only; the modules marked "no ZenML" do not
-import it themselves (they read the store's SQLite file or speak REST). This
-file names the keyed store's class, the path ZenML is told to load it from.
+import it themselves (they read the store's SQLite file or speak REST).
+``stored_paths`` names the import paths ZenML stores (no ZenML).
 
 Secrets:
 - ``backend``: the SecretBackend seam every secret operation goes through;
@@ -38,5 +38,3 @@ Reading executions:
   logs by SQL (no ZenML); ``run_state`` / ``run_record``: who runs an execution, how it
   ended, its record; ``run_log_store``: ``kitaru.log()`` metadata read back.
 """
-
-KEYED_STORE_CLASS_PATH = "kitaru._zenml.keyed_store.KitaruSqlSecretsStore"
