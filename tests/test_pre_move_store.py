@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import PYTHON, run_cli
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "pre_move_store.tar.xz"
@@ -39,6 +40,7 @@ class OldStore:
 
     root: Path
     facts: dict[str, Any]
+    config_yaml: str  # ZenML's config.yaml as unpacked (opening the store may rewrite it)
 
     @property
     def env(self) -> dict[str, str]:
@@ -99,6 +101,31 @@ def move_store(root: Path, old: str) -> None:
     assert not left, f"the old root is still in {left}"
 
 
+LOAD_PROBE = """
+import json
+import sys
+
+from zenml.utils import source_utils
+
+cls = source_utils.load(sys.argv[1])
+flavor = getattr(cls(), "name", None) if cls.__name__.endswith("Flavor") else None
+print(json.dumps({"mro": [c.__name__ for c in cls.__mro__], "flavor": flavor}))
+"""
+
+
+def load_in_fresh_process(store: OldStore, source: str) -> dict[str, Any]:
+    """Load ``source`` with ZenML in a new interpreter, as ZenML loads a stored path."""
+    script = store.root / "load_source.py"  # a file: ZenML finds a source root from it
+    script.write_text(LOAD_PROBE)
+    env = {**os.environ, **store.env}
+    res = subprocess.run(
+        [PYTHON, str(script), source], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert res.returncode == 0, res.stderr
+    loaded: dict[str, Any] = json.loads(res.stdout.strip().splitlines()[-1])
+    return loaded
+
+
 @pytest.fixture(scope="module")
 def old_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OldStore]:
     root = tmp_path_factory.mktemp("pre-move")
@@ -106,14 +133,13 @@ def old_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OldStore]:
         tar.extractall(root, filter="data")
     facts = json.loads((root / "fixture.json").read_text())
     move_store(root, facts["original_root"])
-    yield OldStore(root, facts)
+    yield OldStore(root, facts, (root / "config" / "zenml" / "config.yaml").read_text())
     shutil.rmtree(root, ignore_errors=True)
 
 
 def test_the_fixture_holds_a_failed_execution_and_old_import_paths(old_store: OldStore) -> None:
     # What the rest of this module relies on: the store names the paths of before.
-    config = (old_store.root / "config" / "zenml" / "config.yaml").read_text()
-    assert "kitaru._zenml.keyed_store.KitaruSqlSecretsStore" in config
+    assert "kitaru._zenml.keyed_store.KitaruSqlSecretsStore" in old_store.config_yaml
     con = sqlite3.connect(old_store.database)
     try:
         (spec,) = con.execute("SELECT pipeline_spec FROM pipeline_snapshot").fetchone()
@@ -158,20 +184,16 @@ def test_the_old_subprocess_stack_is_listed_and_its_flavor_loads(old_store: OldS
     finally:
         con.close()
     # What ZenML does with a stack component of this flavor: load the stored source.
-    probe = (
-        "import sys\n"
-        "from zenml.utils import source_utils\n"
-        "flavor = source_utils.load(sys.argv[1])()\n"
-        "print(flavor.name, flavor.implementation_class.__name__)\n"
-    )
-    script = old_store.root / "load_flavor.py"
-    script.write_text(probe)
-    env = {**os.environ, **old_store.env}
-    res = subprocess.run(
-        [PYTHON, str(script), source], capture_output=True, text=True, env=env, timeout=120
-    )
-    assert res.returncode == 0, res.stderr
-    assert res.stdout.split() == ["kitaru_subprocess", "SubprocessOrchestrator"]
+    loaded = load_in_fresh_process(old_store, source)
+    assert loaded["mro"][:2] == ["SubprocessOrchestratorFlavor", "BaseOrchestratorFlavor"]
+    assert loaded["flavor"] == "kitaru_subprocess", loaded
+
+
+def test_the_old_configs_secrets_store_class_loads(old_store: OldStore) -> None:
+    # A plain ``zenml`` process on this config directory loads the class it names.
+    config = yaml.safe_load(old_store.config_yaml)
+    loaded = load_in_fresh_process(old_store, config["store"]["secrets_store"]["class_path"])
+    assert loaded["mro"][:2] == ["KitaruSqlSecretsStore", "SqlSecretsStore"], loaded
 
 
 def test_retry_of_the_old_execution_runs_only_what_did_not_complete(old_store: OldStore) -> None:
@@ -191,6 +213,19 @@ def test_retry_of_the_old_execution_runs_only_what_did_not_complete(old_store: O
     assert done["result"] == {"total": 82}  # fetch: 40, combine: 41, finish: 82
     ids = [r["id"] for r in old_store.json("executions", "list")]
     assert ids.count(execution_id) == 1 and len(ids) == 1, "a retry is the same execution"
+    # Each step run records its checkpoint's code (the dashboard's Code tab), not
+    # kitaru's step: the step was recognised by the source its record names.
+    con = sqlite3.connect(old_store.database)
+    try:
+        code = con.execute(
+            "SELECT name, source_code FROM step_run WHERE pipeline_run_id = ?",
+            (execution_id.replace("-", ""),),
+        ).fetchall()
+    finally:
+        con.close()
+    assert {name for name, _ in code} == {"combine", "fetch", "finish"}, code
+    for name, text in code:
+        assert text.startswith(f"@kitaru.checkpoint\ndef {name}("), (name, text)
 
 
 def test_replay_of_the_old_execution_reuses_every_recorded_output(old_store: OldStore) -> None:

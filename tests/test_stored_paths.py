@@ -14,6 +14,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,30 @@ def test_a_new_subprocess_stack_registers_the_public_flavor_source(store: Path) 
     finally:
         con.close()
     assert rows == [(f"{PUBLIC}.SubprocessOrchestratorFlavor",)]
+
+
+def test_kitarus_steps_are_recognised_by_the_sources_old_records_name(tmp_path: Path) -> None:
+    """The step sources of a store written before the public module: still kitaru's steps.
+
+    What the dashboard's Code tab and a replay's ``kitaru_reused_from`` card rely
+    on (``step_code``, ``reused_steps``), read from the pre-move fixture itself.
+    """
+    from kitaru._zenml.stored_paths import STEP_PATHS
+
+    fixture = Path(__file__).resolve().parent / "fixtures" / "pre_move_store.tar.xz"
+    with tarfile.open(fixture) as tar:
+        tar.extractall(tmp_path, filter="data")
+    con = sqlite3.connect(
+        tmp_path / "config" / "zenml" / "local_stores" / "default_zen_store" / "zenml.db"
+    )
+    try:
+        configs = [json.loads(r[0]) for r in con.execute("SELECT config FROM step_configuration")]
+    finally:
+        con.close()
+    old = {f"{c['spec']['source']['module']}.{c['spec']['source']['attribute']}" for c in configs}
+    assert old == {"kitaru._zenml.pipelines.kitaru_checkpoint"}
+    assert old <= STEP_PATHS
+    assert f"{PUBLIC}.kitaru_checkpoint" in STEP_PATHS
+    assert {f"{m}.kitaru_isolated_checkpoint" for m in (PUBLIC, "kitaru._zenml.pipelines")} <= (
+        STEP_PATHS
+    )
