@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import tarfile
@@ -187,3 +188,30 @@ def test_kitarus_steps_are_recognised_by_the_sources_old_records_name(tmp_path: 
     assert {f"{m}.kitaru_isolated_checkpoint" for m in (PUBLIC, "kitaru._zenml.pipelines")} <= (
         STEP_PATHS
     )
+
+
+def test_a_store_made_from_a_template_of_before_names_the_public_keyed_store(
+    store: Path, tmp_path: Path, unique: str
+) -> None:
+    """A store template cached by an older kitaru still gives new stores the public name."""
+    session_cache = Path(os.environ["KITARU_CACHE_DIR"]) / "store-template"
+    if not any(session_cache.glob("zenml-*/config.yaml")):
+        run_cli("secrets", "list", env={"KITARU_CONFIG_PATH": str(store)})  # builds it
+    (built,) = session_cache.glob("zenml-*")
+    cache = tmp_path / "cache"
+    old_template = cache / "store-template" / built.name
+    shutil.copytree(built, old_template)
+    config_file = old_template / "config.yaml"
+    text = config_file.read_text()
+    assert f"{PUBLIC}.KitaruSqlSecretsStore" in text
+    config_file.write_text(
+        text.replace(
+            f"{PUBLIC}.KitaruSqlSecretsStore", "kitaru._zenml.keyed_store.KitaruSqlSecretsStore"
+        )
+    )
+    config = tmp_path / "config"
+    env = {"KITARU_CONFIG_PATH": str(config), "KITARU_CACHE_DIR": str(cache)}
+    res = run_cli("secrets", "set", f"templated-{unique}", "--TOKEN=x", env=env)
+    assert res.returncode == 0, res.stderr
+    made = yaml.safe_load((config / "zenml" / "config.yaml").read_text())
+    assert made["store"]["secrets_store"]["class_path"] == f"{PUBLIC}.KitaruSqlSecretsStore"
