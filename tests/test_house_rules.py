@@ -183,6 +183,7 @@ ZENML_DOOR = {
         "store_dir",
         "store_health",
         "store_template",
+        "stored_paths",
         "tuning",
     )
 }

@@ -85,6 +85,7 @@ NOT_CACHES = {
     "_zenml/step_code.py:_PACKAGE_DIRS": "where kitaru and zenml are installed",
     "_zenml/output_views.py:_installed": "ZenML patched once per process",
     "_zenml/tuning.py:_applied": "ZenML patched once per process",
+    "_zenml/stored_paths.py:_installed": "ZenML patched once per process",
     "_run/handle.py:_INTERNAL_DIRS": "where kitaru and zenml are installed",
     "runtime/scope.py:_running": "the scopes of running flows",
     "runtime/capture.py:_active": "how many flows capture output",

@@ -2,8 +2,8 @@
 
 Outside this package only the warm runner (:mod:`kitaru._run.warm`) imports zenml.
 Here it is imported inside functions only; the modules marked "no ZenML" do not
-import it themselves (they read the store's SQLite file or speak REST). This
-file names the keyed store's class, the path ZenML is told to load it from.
+import it themselves (they read the store's SQLite file or speak REST).
+``stored_paths`` names the import paths ZenML stores (no ZenML).
 
 The door (the secret store wing, :mod:`kitaru._store`, may use these, and only these):
 - ``client``: open ZenML on kitaru's config directory; ``tuning``: lean settings for it;
@@ -35,5 +35,3 @@ Reading executions:
   read from their files (both no ZenML); ``reused_steps``: where a replay's reused
   checkpoint came from, as the dashboard shows it.
 """
-
-KEYED_STORE_CLASS_PATH = "kitaru._zenml.keyed_store.KitaruSqlSecretsStore"

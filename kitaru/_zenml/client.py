@@ -68,7 +68,7 @@ def zenml_environment() -> dict[str, str]:
             env["ZENML_LOCAL_STORES_PATH"] = stores
     else:
         env["ZENML_SECRETS_STORE_TYPE"] = "custom"
-        from kitaru._zenml import KEYED_STORE_CLASS_PATH
+        from kitaru._zenml.stored_paths import KEYED_STORE_CLASS_PATH
 
         env["ZENML_SECRETS_STORE_CLASS_PATH"] = KEYED_STORE_CLASS_PATH
     return env

@@ -141,7 +141,7 @@ def _prepare_store(password: str) -> None:
 
 def server_environment(p: Paths, jwt_secret: str) -> dict[str, str]:
     """The server process's environment: kitaru's store, password auth, no analytics."""
-    from kitaru._zenml import KEYED_STORE_CLASS_PATH
+    from kitaru._zenml.stored_paths import KEYED_STORE_CLASS_PATH
 
     env = {
         k: v

@@ -21,11 +21,9 @@ import logging
 import threading
 from typing import Any
 
+from kitaru._zenml.stored_paths import STEP_PATHS
+
 REUSED_CARD = "kitaru_reused_from"
-_KITARU_STEPS = (
-    "kitaru._zenml.pipelines.kitaru_checkpoint",
-    "kitaru._zenml.pipelines.kitaru_isolated_checkpoint",
-)
 
 # (replay run ID, invocation ID) -> (original run ID, original step run ID), from
 # the moment ZenML fills in the skipped step's request until its step run exists.
@@ -36,7 +34,7 @@ _lock = threading.Lock()
 def _is_kitaru_step(factory: Any, request: Any) -> bool:
     step = request.dynamic_config or factory.snapshot.step_configurations.get(request.name)
     path = str(getattr(getattr(getattr(step, "spec", None), "source", None), "import_path", ""))
-    return path in _KITARU_STEPS
+    return path in STEP_PATHS  # the public name, or the one of a run from before it
 
 
 def card(original_run: str, original_step: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from typing import Any
 from kitaru._config import config_dir, paths
 from kitaru._config.connection import server_url
 from kitaru._config.disk_space import disk_full_error, full_disk_file
+from kitaru._zenml import stored_paths
 from kitaru._zenml.client import get_client, import_zenml
 from kitaru._zenml.stack_reads import IMAGE_LABEL, read_stacks
 from kitaru._zenml.submit_errors import missing_requirements
@@ -33,7 +34,6 @@ from kitaru.errors import BackendError, KitaruValidationError
 
 ENV_STACK = "KITARU_STACK"
 SUBPROCESS_FLAVOR = "kitaru_subprocess"
-SUBPROCESS_FLAVOR_SOURCE = "kitaru._zenml.subprocess_orchestrator.SubprocessOrchestratorFlavor"
 # Flavors `kitaru stack create` knows how to assemble; any other registered
 # orchestrator flavor works too, given its options.
 CONTAINER_FLAVORS = {"local_docker", "kubernetes", "vertex", "sagemaker", "azureml", "ssh"}
@@ -217,8 +217,10 @@ def _ensure_flavor(flavor: str) -> None:
         _check_requirements(flavor, str(found.items[0].integration or ""))
         return
     if flavor == SUBPROCESS_FLAVOR:
+        stored_paths.install()  # ZenML records the flavor's class under its public name
         client.create_flavor(
-            source=SUBPROCESS_FLAVOR_SOURCE, component_type=StackComponentType.ORCHESTRATOR
+            source=stored_paths.SUBPROCESS_FLAVOR_SOURCE,
+            component_type=StackComponentType.ORCHESTRATOR,
         )
         return
     raise KitaruValidationError(

@@ -6,8 +6,9 @@ the dashboard's Code tabs, point "Go to error" at a wrapper line and keep
 kitaru's and ZenML's frames in a failed step's traceback. :func:`install`, run
 when this module is first imported (by ``pipelines``, before any flow starts),
 changes three places of ZenML in this process, lets small outputs be viewed
-(see ``output_views``) and shows where a replay's reused checkpoint came from
-(see ``reused_steps``):
+(see ``output_views``), shows where a replay's reused checkpoint came from
+(see ``reused_steps``) and makes new records name kitaru's public import paths
+(see ``stored_paths``):
 
 - the docstring and source code recorded with a step run: for a checkpoint,
   inline or isolated, its user function (noted for the call by
@@ -35,9 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from kitaru._config import per_process_cache
+from kitaru._zenml.stored_paths import STEP_PATHS
 
-_INLINE_STEP = "kitaru._zenml.pipelines.kitaru_checkpoint"
-_ISOLATED_STEP = "kitaru._zenml.pipelines.kitaru_isolated_checkpoint"
+# The flow entry as a function of this process: its own module, not the path that
+# records name (see ``stored_paths``).
 _FLOW_ENTRY = ("kitaru._zenml.pipelines", "kitaru_flow")
 
 _sources: OrderedDict[str, Callable[..., Any]] = OrderedDict()
@@ -93,8 +95,9 @@ def docstring_and_source(fn: Any) -> tuple[str | None, str | None]:
 
 def _step_text(factory: Any, step: Any) -> tuple[str | None, str | None] | None:
     """The user's docstring and source for a kitaru step, or None for other steps."""
+    # A step's recorded source: the public name, or the one of records written before it.
     path = str(getattr(step.spec.source, "import_path", ""))
-    if path not in (_INLINE_STEP, _ISOLATED_STEP):
+    if path not in STEP_PATHS:
         return None
     key = f"{factory.pipeline_run.id}/{step.spec.invocation_id}"
     with _lock:
@@ -204,10 +207,11 @@ def install() -> None:
     if _installed:
         return
     _installed = True
-    from kitaru._zenml import output_views, reused_steps
+    from kitaru._zenml import output_views, reused_steps, stored_paths
 
     output_views.install()
     reused_steps.install()
+    stored_paths.install()
     from zenml.orchestrators.step_run_utils import StepRunRequestFactory
     from zenml.pipelines.pipeline_definition import Pipeline
     from zenml.utils import exception_utils

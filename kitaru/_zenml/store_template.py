@@ -45,6 +45,7 @@ from kitaru._zenml.store_health import (
     installed_zenml_version,
     schema_version,
 )
+from kitaru._zenml.stored_paths import KEYED_STORE_CLASS_PATH
 from kitaru.errors import BackendError
 
 ENV_CACHE_DIR = "KITARU_CACHE_DIR"
@@ -193,6 +194,10 @@ def _config_yaml(template: Path, p: Paths, ids: dict[str, str]) -> str:
     config["user_id"] = str(uuid.UUID(ids["server_settings"]))
     config["active_project_id"] = str(uuid.UUID(ids["project"]))
     config["active_stack_id"] = str(uuid.UUID(ids["stack"]))
+    secrets = (config.get("store") or {}).get("secrets_store")
+    if isinstance(secrets, dict) and secrets.get("class_path"):
+        # Its public name, whichever kitaru built the (cached) template.
+        secrets["class_path"] = KEYED_STORE_CLASS_PATH
     return str(yaml.safe_dump(config, sort_keys=True))
 
 

@@ -1,6 +1,7 @@
 """``kitaru_subprocess``: a ZenML orchestrator that runs each flow in a fresh process.
 
-Public name: ``kitaru.testing.subprocess_orchestrator``.
+Public name: ``kitaru.testing.subprocess_orchestrator``; a registered flavor
+names ``kitaru.zenml_sources.SubprocessOrchestratorFlavor``.
 
 It does what ZenML's remote orchestrators do in their pods and containers, on
 this machine: it starts ZenML's dynamic-pipeline entrypoint
