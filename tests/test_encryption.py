@@ -24,7 +24,7 @@ import pytest
 from conftest import PYTHON, run_cli
 
 from kitaru._config import Paths
-from kitaru._store.encryption import fingerprint
+from kitaru._config.store_key import fingerprint
 
 # ------------------------------------------------------------------ helpers
 

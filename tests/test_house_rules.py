@@ -180,7 +180,6 @@ ZENML_DOOR = {
         "process_env",
         "process_state",
         "server",
-        "store_dir",
         "store_health",
         "store_template",
         "stored_paths",

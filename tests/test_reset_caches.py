@@ -73,7 +73,7 @@ NOT_CACHES = {
     "_zenml/client.py:_client_root": "the key of _client, reset with it",
     "_zenml/client.py:_adopted": "the client an orchestrator's entrypoint set up; kept "
     "for the process's life",
-    "_zenml/store_dir.py:_checked": "reopens the SQLite files when emptied (see reset_caches)",
+    "_config/store_dir.py:_checked": "reopens the SQLite files when emptied (see reset_caches)",
     "_zenml/process_env.py:_running": "how many flows are running in this process",
     "_zenml/process_env.py:_saved": "the caller's environment, put back after the last flow",
     "_zenml/pipelines.py:_inline_calls": "checkpoint calls in flight",

@@ -19,7 +19,7 @@ from conftest import run_cli
 
 import kitaru
 from kitaru._config import Paths
-from kitaru._store.encryption import fingerprint
+from kitaru._config.store_key import fingerprint
 from kitaru.errors import InvalidSecretError, SecretNotFoundError
 
 

@@ -13,10 +13,12 @@ per-user default), so a user's own ZenML setup is never touched:
 - ``server.json``: the server connection made by ``kitaru login`` (0600).
 
 This package is the ground floor under both wings (:mod:`kitaru._store`, where
-secrets live, and :mod:`kitaru._zenml`, how flows run): besides the paths,
+secrets live, and :mod:`kitaru._zenml`, the door to ZenML): besides the paths,
 ``connection`` / ``token_cache`` say which server kitaru talks to and with which
-credentials, and ``disk_space`` tells a full disk apart. It imports nothing
-heavy; it is safe at ``import kitaru`` time.
+credentials; ``store_access`` reaches the store's SQLite file and a server's REST
+API; ``store_key`` keeps the embedded store's key file; ``store_dir`` checks the
+directory before the store is opened; ``disk_space`` tells a full disk apart. It
+imports nothing heavy; it is safe at ``import kitaru`` time.
 """
 
 from __future__ import annotations

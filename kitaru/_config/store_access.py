@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import sqlite3
+import sys
 import threading
 import time
 import uuid
@@ -291,3 +292,24 @@ def pinned_session(url: str) -> RestSession | None:
     session = RestSession(url) if server_info(url).get("version") == SCHEMA_VERSION else None
     with _sessions_lock:
         return _sessions.setdefault(key, session)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True if ``exc`` means the store could not be reached (by exception type only).
+
+    Covers the builtin ``ConnectionError``/``TimeoutError`` and the transport errors
+    of httpx, requests and urllib3, each checked only if that library is loaded.
+    """
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    types: list[type[BaseException]] = []
+    httpx = sys.modules.get("httpx")
+    if httpx is not None:
+        types.append(httpx.TransportError)
+    requests_exc = sys.modules.get("requests.exceptions")
+    if requests_exc is not None:
+        types += [requests_exc.ConnectionError, requests_exc.Timeout]
+    urllib3_exc = sys.modules.get("urllib3.exceptions")
+    if urllib3_exc is not None:
+        types += [urllib3_exc.MaxRetryError, urllib3_exc.NewConnectionError]
+    return isinstance(exc, tuple(types))

@@ -10,8 +10,11 @@ Every secret operation goes through :class:`~kitaru._store.backend.SecretBackend
   the leased upsert both server backends use;
 - ``secret_edits``: key removal and rename, through the seam;
 - ``validation``: names, keys and values checked before anything is written;
-- ``encryption``: the embedded store's key file; ``fingerprint_key``: the key of
-  replay fingerprints.
+- ``fingerprint_key``: the key of replay fingerprints.
+
+The embedded store's encryption key lives in its config directory, and ZenML's
+door opens the store with it, so its file is kept under both wings
+(:mod:`kitaru._config.store_key`).
 
 This wing never imports the engine (:mod:`kitaru._run`) nor ZenML's execution
 modules; of :mod:`kitaru._zenml` it uses only the door (the client, the server

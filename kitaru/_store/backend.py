@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
+from kitaru._config.store_key import KeyStatus
 from kitaru._store.validation import check_total_size
 from kitaru.errors import (
     BackendError,
@@ -30,7 +30,6 @@ from kitaru.errors import (
     SecretNotFoundError,
 )
 
-KeyStatus = Literal["present", "new", "missing", "mismatch"]
 BackendKind = Literal["direct-sqlite", "zenml-embedded", "zenml-server", "rest-server"]
 
 
@@ -220,24 +219,3 @@ class SecretBackend(abc.ABC):
 
 
 # ------------------------------------------------------------ errors by type
-
-
-def is_connection_error(exc: BaseException) -> bool:
-    """True if ``exc`` means the store could not be reached (by exception type only).
-
-    Covers the builtin ``ConnectionError``/``TimeoutError`` and the transport errors
-    of httpx, requests and urllib3, each checked only if that library is loaded.
-    """
-    if isinstance(exc, (ConnectionError, TimeoutError)):
-        return True
-    types: list[type[BaseException]] = []
-    httpx = sys.modules.get("httpx")
-    if httpx is not None:
-        types.append(httpx.TransportError)
-    requests_exc = sys.modules.get("requests.exceptions")
-    if requests_exc is not None:
-        types += [requests_exc.ConnectionError, requests_exc.Timeout]
-    urllib3_exc = sys.modules.get("urllib3.exceptions")
-    if urllib3_exc is not None:
-        types += [urllib3_exc.MaxRetryError, urllib3_exc.NewConnectionError]
-    return isinstance(exc, tuple(types))

@@ -26,10 +26,9 @@ import uuid
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from kitaru._config import paths
+from kitaru._config import paths, store_key
 from kitaru._config.store_access import SCHEMA_VERSION, damaged_store_error, iso, open_store
-from kitaru._store import encryption
-from kitaru._store.encryption import seal, unseal
+from kitaru._config.store_key import seal, unseal
 from kitaru._store.validation import parse_full_uuid
 from kitaru.errors import EncryptionKeyError, SecretExistsError
 
@@ -197,7 +196,7 @@ def connect() -> LocalSecrets | None:
         return None
     p = paths()
     try:
-        key = encryption.load_or_create_key(p)
+        key = store_key.load_or_create_key(p)
         local = LocalSecrets(conn, key, str(users[0][0]), str(users[0][1]), read_only=read_only)
         # As the keyed ZenML store does: a key that cannot decrypt the newest stored
         # secret is the wrong key, even if its fingerprint was swapped along with it.
@@ -209,11 +208,11 @@ def connect() -> LocalSecrets | None:
             try:
                 local.decrypt(newest[1], newest[0])
             except EncryptionKeyError:
-                raise encryption.wrong_key_error(
+                raise store_key.wrong_key_error(
                     p, "written with (its newest secret cannot be decrypted)"
                 ) from None
-        if not encryption.has_fingerprint(p):
-            encryption.record_fingerprint(p, key)
+        if not store_key.has_fingerprint(p):
+            store_key.record_fingerprint(p, key)
     except BaseException:
         conn.close()
         raise

@@ -29,7 +29,8 @@ from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 from kitaru._config import per_process_cache
-from kitaru._store.backend import StoredSecret, is_connection_error
+from kitaru._config.store_access import is_connection_error
+from kitaru._store.backend import StoredSecret
 from kitaru.errors import BackendError, ServerUnavailableError
 
 UPSERT_ATTEMPTS = 10

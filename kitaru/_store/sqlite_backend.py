@@ -13,10 +13,11 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from typing import ClassVar
 
-from kitaru._config import file_lock, paths, store_access
+from kitaru._config import file_lock, paths, store_access, store_key
 from kitaru._config.disk_space import disk_full_error, full_disk_file
-from kitaru._store import encryption, local_sqlite
-from kitaru._store.backend import BackendKind, KeyStatus, SecretBackend, StoredSecret, sort_key
+from kitaru._config.store_key import KeyStatus
+from kitaru._store import local_sqlite
+from kitaru._store.backend import BackendKind, SecretBackend, StoredSecret, sort_key
 from kitaru._store.validation import check_total_size
 from kitaru.errors import BackendError, SecretNotFoundError
 
@@ -178,4 +179,4 @@ class DirectSqliteBackend(SecretBackend):
                 ZenMLBackend(LOCAL_LABEL).delete(secret_id, name)
 
     def key_status(self) -> KeyStatus:
-        return encryption.key_status()
+        return store_key.key_status()

@@ -14,15 +14,14 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
-from kitaru._config import file_lock, paths
-from kitaru._store import encryption
+from kitaru._config import file_lock, paths, store_key
+from kitaru._config.store_access import is_connection_error
+from kitaru._config.store_key import KeyStatus
 from kitaru._store.backend import (
     BackendKind,
-    KeyStatus,
     SecretBackend,
     StoredSecret,
     UnsupportedOperation,
-    is_connection_error,
     sort_key,
 )
 from kitaru._store.server_upsert import TagExists, TagsRefused, Transient, leased_upsert
@@ -251,7 +250,7 @@ class ZenMLBackend(SecretBackend):
     def key_status(self) -> KeyStatus:
         if self.server:
             raise UnsupportedOperation("the local encryption key", backend=self.kind)
-        return encryption.key_status()
+        return store_key.key_status()
 
 
 class _ZenMLOps:

@@ -8,8 +8,8 @@ import it themselves (they read the store's SQLite file or speak REST).
 The door (the secret store wing, :mod:`kitaru._store`, may use these, and only these):
 - ``client``: open ZenML on kitaru's config directory; ``tuning``: lean settings for it;
   ``process_env`` / ``process_state``: what ZenML changes in the process, put back;
-- ``store_dir`` / ``store_health`` / ``store_template``: checks on the config directory,
-  what a store on disk is, and a new store copied from a template (no ZenML for the first two);
+- ``store_health`` / ``store_template``: what a store on disk is (no ZenML), and a new
+  store copied from a template;
 - ``keyed_store``: ZenML's SQL secret store, keyed from kitaru's key file;
 - ``server``: ZenML's own connection to a server;
 - ``local_server`` / ``local_server_state`` / ``dashboard_files``: ``kitaru login --local``;

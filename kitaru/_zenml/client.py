@@ -24,8 +24,8 @@ from kitaru._config import (
 )
 from kitaru._config.connection import server_config_dir, server_url
 from kitaru._config.disk_space import disk_full_error, full_disk_file
-from kitaru._store.encryption import load_or_create_key
-from kitaru._zenml.store_dir import tighten_store
+from kitaru._config.store_dir import tighten_store
+from kitaru._config.store_key import load_or_create_key
 from kitaru.runtime.capture import redact_process_output
 from kitaru.runtime.redaction import process_redactor
 

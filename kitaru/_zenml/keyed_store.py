@@ -20,7 +20,7 @@ from zenml.enums import SecretsStoreType
 from zenml.zen_stores.secrets_stores.sql_secrets_store import SqlSecretsStore
 
 from kitaru._config import Paths, paths
-from kitaru._store.encryption import (
+from kitaru._config.store_key import (
     has_fingerprint,
     load_or_create_key,
     record_fingerprint,

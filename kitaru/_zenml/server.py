@@ -33,7 +33,7 @@ from kitaru._config.connection import (
     server_config_dir,
     server_url,
 )
-from kitaru._store.backend import is_connection_error
+from kitaru._config.store_access import is_connection_error
 from kitaru.errors import BackendError, KitaruError, ServerUnavailableError
 
 # ZenML reads this variable (no ZENML_ prefix) on every load/save of its credentials cache.

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from kitaru._config import Paths, ensure_private_dir, file_lock, paths, write_private_file
-from kitaru._store.encryption import load_or_create_key
+from kitaru._config.store_key import load_or_create_key
 from kitaru._zenml.store_health import (
     StoreHealth,
     damaged_store_error,

@@ -53,7 +53,7 @@ def status_data() -> dict[str, Any]:
     """What `kitaru status` reports, as a dict (no secrets)."""
     from kitaru._config import config_dir, paths
     from kitaru._config.connection import server_url
-    from kitaru._store.encryption import key_status
+    from kitaru._config.store_key import key_status
     from kitaru._zenml.store_health import damaged_store_error, inspect_store
 
     p = paths()

@@ -29,6 +29,7 @@ import secrets
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 from kitaru._config import (
     Paths,
@@ -38,12 +39,13 @@ from kitaru._config import (
     write_private_file,
 )
 from kitaru._config.store_access import first_row
-from kitaru._store.backend import KeyStatus
-from kitaru._zenml.store_dir import check_store_dir
+from kitaru._config.store_dir import check_store_dir
 from kitaru.errors import BackendError, EncryptionKeyError
 
 logger = logging.getLogger("kitaru")
 
+#: What a backend reports of the store key (``kitaru status``).
+KeyStatus = Literal["present", "new", "missing", "mismatch"]
 _CHECK_LABEL = b"kitaru-secret-store-key-check-v1"
 _FINGERPRINT = re.compile(r"[0-9a-f]{32}\Z")
 _IV, _TAG = 12, 16
