@@ -20,6 +20,7 @@ before anything is written, and the caller writes through ZenML's client.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import uuid
 from collections.abc import Callable
@@ -68,8 +69,8 @@ _UPDATED = {
 }
 # ZenML's TEXT_FIELD_MAX_LENGTH: a longer value ZenML skips (with a warning).
 _TEXT_MAX = 65535
-# ZenML's default user: the active user of a client connected to the database.
-_DEFAULT_USER = "default"
+# ZenML's default user (the active user of a client connected to the database) is named so.
+_DEFAULT_USER_ENV, _DEFAULT_USER = "ZENML_DEFAULT_USER_NAME", "default"
 
 
 def _now() -> str:
@@ -88,7 +89,8 @@ def _check_columns(conn: sqlite3.Connection) -> None:
 
 def _default_user(conn: sqlite3.Connection) -> str:
     rows = conn.execute(
-        "SELECT id FROM user WHERE name = ? AND is_service_account = 0", (_DEFAULT_USER,)
+        "SELECT id FROM user WHERE name = ? AND is_service_account = 0",
+        (os.environ.get(_DEFAULT_USER_ENV, _DEFAULT_USER),),
     ).fetchall()
     if len(rows) != 1:
         raise SchemaMismatch("no default user")
