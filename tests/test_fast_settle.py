@@ -6,7 +6,8 @@ processes notice the dead runner and record the crash with one SQLite
 transaction on the embedded store. ZenML's own client then reads the run as
 ZenML would have written it (compared with a run whose crash went through
 ZenML's client), a retry continues it, and two readers settling the same run at
-once write its end record once.
+once write its end record once. The same against a real ZenML server, where the
+crash is written with ZenML's REST endpoints.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from _durability_support import (
     kill_held_at_step3,
     own_store_env,
     project_at,
+    wait_status,
 )
+from _team_server import ADMIN_PASSWORD, clean_env, start_server, stop_all, wait_ready
 
 # Switches the fast writers off: the crash is written through ZenML's client.
 THROUGH_ZENML = """
@@ -230,3 +233,56 @@ def test_two_readers_settling_one_run_at_once_write_it_once(crashed: Crashed) ->
     assert _run_row(crashed.db, race)[0] == "failed"
     shown = proj.show(race)
     assert shown["status"] == "crashed"
+
+
+# --------------------------------------------------------------------- a ZenML server
+
+
+def test_a_crash_noticed_on_a_server_is_recorded_over_rest_as_zenml_records_it(
+    tmp_path: Path,
+) -> None:
+    server = start_server(tmp_path / "server")
+    try:
+        wait_ready(server)
+        env = clean_env(KITARU_CONFIG_PATH=str(tmp_path / "config"), KITARU_PROGRESS="0")
+        with project_at(tmp_path / "proj", env) as proj:
+            login = proj.kitaru(
+                "login", server.url, "-u", "admin", "--stdin", input=ADMIN_PASSWORD + "\n"
+            )
+            assert login.returncode == 0, login.stderr[-2000:]
+            procs = {}
+            for tag in ("fast", "zen"):
+                proj.hold_file(tag).touch()
+                procs[tag] = proj.start(tag)
+            fast, zen = (kill_held_at_step3(proj, tag, procs[tag])[0] for tag in ("fast", "zen"))
+
+            slow = probe(
+                [["executions", "show", zen, "--json"]],
+                prelude=THROUGH_ZENML, env=env, cwd=proj.root,
+            )  # fmt: skip
+            assert json.loads(slow.outputs[0])["status"] == "crashed"
+            assert "zenml" in slow.loaded
+            got = probe([["executions", "list", "--flow", proj.flow, "--json"]], env=env)
+            assert got.loaded == [], "noticing the crash imported zenml"
+            listed = {row["id"]: row["status"] for row in json.loads(got.outputs[0])}
+            assert listed == {fast: "crashed", zen: "crashed"}
+
+            read = subprocess.run(
+                [sys.executable, "-c", ZENML_READ, fast, zen],
+                env=env, cwd=proj.root, capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+            assert read.returncode == 0, read.stderr[-3000:]
+            by_zenml = json.loads(read.stdout.strip().splitlines()[-1])
+            fast_run, zen_run = by_zenml[fast], by_zenml[zen]
+            assert fast_run["status"] == zen_run["status"] == "failed"
+            assert fast_run["ended"] and zen_run["ended"]
+            assert list(fast_run["end"]) == list(zen_run["end"])
+            assert fast_run["end"]["status"] == zen_run["end"]["status"] == "crashed"
+
+            res = proj.kitaru("executions", "retry", fast)
+            assert res.returncode == 0, f"exit {res.returncode}\n{res.stdout}\n{res.stderr}"
+            done = wait_status(proj, fast, {"completed", "failed", "crashed"})
+            assert done["status"] == "completed", done.get("error")
+            assert_ran_once_except(proj.counts("fast"), "step3", exact=True)
+    finally:
+        stop_all([server])

@@ -11,7 +11,7 @@ write goes where the reads go (``run_reads``, ``run_rest_reads``):
   every kitaru flow is). A second reader that noticed the same dead runner waits
   for the first one's transaction and then finds nothing left to settle.
 - on a server of the pinned version, ZenML's own endpoints: ``POST
-  /run_metadata`` and ``PUT /runs/ID``.
+  /run-metadata`` and ``PUT /runs/ID``.
 
 Anything unexpected raises :class:`~kitaru._zenml.run_reads.SchemaMismatch`
 before anything is written, and the caller writes through ZenML's client.
@@ -251,7 +251,7 @@ def settle_on_server(run_id: str, decide: Decide) -> bool:
         "publisher_step_id": None,
     }
     try:
-        rest.request("POST", "/run_metadata", "settle", json=body)
+        rest.request("POST", "/run-metadata", "settle", json=body)
         if settlement.fail:
             rest.request("PUT", f"/runs/{run_id}", "settle", json={"status": "failed"})
     except store_access.HttpStatus as exc:
