@@ -62,18 +62,18 @@ print(json.dumps(out))
 @dataclass
 class Crashed:
     main: Project  # runs "fast" and "zen"
-    race: Project  # run "race", in a flow of its own (a listing of main leaves it alone)
+    race: Project  # runs "race" and "schema", in a flow of their own (main's listing skips them)
     ids: dict[str, str]
     db: Path
 
 
 @pytest.fixture(scope="module")
 def crashed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crashed]:
-    """Three runs killed with SIGKILL at checkpoint 3, their crashes not yet recorded."""
+    """Four runs killed with SIGKILL at checkpoint 3, their crashes not yet recorded."""
     root = tmp_path_factory.mktemp("fast-settle")
     env = own_store_env(root / "kitaru-config")
     with project_at(root / "main", env) as main, project_at(root / "race", env) as race:
-        runs = {"fast": main, "zen": main, "race": race}
+        runs = {"fast": main, "zen": main, "race": race, "schema": race}
         procs = {}
         for tag, proj in runs.items():
             proj.hold_file(tag).touch()
@@ -233,6 +233,37 @@ def test_two_readers_settling_one_run_at_once_write_it_once(crashed: Crashed) ->
     assert _run_row(crashed.db, race)[0] == "failed"
     shown = proj.show(race)
     assert shown["status"] == "crashed"
+
+
+# The store's revision is not the one verified: the SQL writer refuses (noted in a file).
+OTHER_REVISION = """
+from kitaru._config import store_access
+from kitaru._zenml import run_reads, run_settle
+store_access.SCHEMA_VERSION = "0.0.1"
+_fast = run_settle.settle_in_store
+def _noted(*args, **kwargs):
+    try:
+        return _fast(*args, **kwargs)
+    except run_reads.SchemaMismatch as exc:
+        open({seen!r}, "w").write(str(exc))
+        raise
+run_settle.settle_in_store = _noted
+"""
+
+
+def test_a_store_of_another_schema_revision_is_settled_through_zenml(
+    crashed: Crashed, tmp_path: Path
+) -> None:
+    proj, run_id = crashed.race, crashed.ids["schema"]
+    seen = tmp_path / "mismatch"
+    other = OTHER_REVISION.format(seen=str(seen))
+    got = probe([["executions", "show", run_id, "--json"]], prelude=other, env=proj.env)
+    assert json.loads(got.outputs[0])["status"] == "crashed"
+    assert seen.read_text() == "another schema revision", "the SQL writer must refuse it"
+    assert "zenml" in got.loaded
+    (row,) = _end_rows(crashed.db, run_id)
+    assert json.loads(row[5])["status"] == "crashed"
+    assert _run_row(crashed.db, run_id) == ("failed", None, 0, 1, 1)
 
 
 # --------------------------------------------------------------------- a ZenML server
