@@ -108,15 +108,7 @@ def store() -> Iterator[sqlite3.Connection]:
     except sqlite3.Error:
         raise SchemaMismatch("not readable") from None
     try:
-        version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
-        if version is None or version[0] != store_access.SCHEMA_VERSION:
-            raise SchemaMismatch("another schema revision")
-        for table, wanted in _COLUMNS.items():
-            have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
-            if not wanted <= have:
-                raise SchemaMismatch(f"table {table}")
-        if conn.execute("SELECT COUNT(*) FROM project").fetchone()[0] != 1:
-            raise SchemaMismatch("several projects")
+        check_schema(conn)
         yield conn
     except (sqlite3.Error, ValueError, TypeError, KeyError):
         raise SchemaMismatch("unexpected content") from None
@@ -124,11 +116,24 @@ def store() -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
+def check_schema(conn: sqlite3.Connection) -> None:
+    """SchemaMismatch unless ``conn`` holds the pinned revision, the columns read, one project."""
+    version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    if version is None or version[0] != store_access.SCHEMA_VERSION:
+        raise SchemaMismatch("another schema revision")
+    for table, wanted in _COLUMNS.items():
+        have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        if not wanted <= have:
+            raise SchemaMismatch(f"table {table}")
+    if conn.execute("SELECT COUNT(*) FROM project").fetchone()[0] != 1:
+        raise SchemaMismatch("several projects")
+
+
 def _time(stamp: Any) -> datetime | None:
     return datetime.fromisoformat(str(stamp)) if stamp is not None else None
 
 
-def _metadata(
+def resolved_metadata(
     conn: sqlite3.Connection, kind: str, ids: list[str], keys: tuple[str, ...] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Resolved run metadata of each resource (ZenML's ``resolve_metadata_collection``)."""
@@ -175,7 +180,7 @@ def _runs(
     conn: sqlite3.Connection, where: str, params: list[Any], keys: tuple[str, ...] | None
 ) -> list[SimpleNamespace]:
     rows = conn.execute(_RUN_SQL + where, params).fetchall()
-    meta = _metadata(conn, "pipeline_run", [r[0] for r in rows], keys)
+    meta = resolved_metadata(conn, "pipeline_run", [r[0] for r in rows], keys)
     return [
         SimpleNamespace(
             id=store_access.format_id(run_id),
@@ -221,7 +226,7 @@ def load_run(execution_id: str) -> SimpleNamespace | None:
             "WHERE pipeline_run_id = ? AND status != 'retried' ORDER BY created, id",
             (run_hex,),
         ).fetchall()
-        meta = _metadata(conn, "step_run", [s[0] for s in steps])
+        meta = resolved_metadata(conn, "step_run", [s[0] for s in steps])
         run.steps = {
             name: SimpleNamespace(
                 id=store_access.format_id(step_id),
@@ -266,7 +271,7 @@ def waits_of(execution_id: str) -> list[dict[str, Any]]:
             "WHERE w.run_id = ? ORDER BY w.created, w.id",
             (run_hex,),
         ).fetchall()
-        meta = _metadata(conn, "wait_condition", [r[0] for r in rows])
+        meta = resolved_metadata(conn, "wait_condition", [r[0] for r in rows])
     out = []
     for wait_id, name, status, question, result, created, resolved, by_id, by_name in rows:
         condition = SimpleNamespace(

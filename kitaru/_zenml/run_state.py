@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from kitaru._zenml import run_settle
 from kitaru._zenml.client import get_client, import_zenml
+from kitaru._zenml.run_reads import SchemaMismatch
 from kitaru.runtime.liveness import HEARTBEAT_S, STALE_S, process_alive, this_runner
 from kitaru.runtime.record import RunnerInfo
 from kitaru.runtime.statuses import ExecutionStatus
@@ -294,24 +296,40 @@ def settle(run_id: str, status: str, reason: str, token: str | None = None) -> b
 
     Writes kitaru's end record for the run's current runner and sets ZenML's
     status to ``failed`` (the state a retry in place starts from). Returns False
-    if the run moved on meanwhile (ended, or another runner took it over).
+    if the run moved on meanwhile (ended, or another runner took it over). The
+    write goes where the reads go (``run_settle``: SQL, or a pinned server's
+    REST API), else through ZenML's client.
     """
+
+    def decide(current: str, metadata: dict[str, Any]) -> run_settle.Settlement | None:
+        runner = metadata.get(RUNNER_KEY)
+        runner = dict(runner) if isinstance(runner, dict) else {}
+        if current not in _ACTIVE | {"paused"} or (
+            token is not None and runner.get("token") != token
+        ):
+            return None
+        end = {**END_FIELDS, "status": status, "error": reason, "token": runner.get("token")}
+        # Never started: ZenML keeps it a placeholder, which a retry starts in place
+        # (a failed run could only be resumed, and there is nothing to resume).
+        never_started = not runner and current in ("initializing", "provisioning")
+        return run_settle.Settlement({END_KEY: {**end, "at": time.time()}}, not never_started)
+
+    for write in (run_settle.settle_in_store, run_settle.settle_on_server):
+        try:
+            return write(run_id, decide)
+        except SchemaMismatch:
+            continue  # the next writer; last, ZenML's client
     store = get_client().zen_store  # first: it imports zenml keeping the caller's logging
     from zenml.enums import ExecutionStatus as ZenStatus
     from zenml.models import PipelineRunUpdate
 
     run = store.get_run(uuid.UUID(run_id), hydrate=True)
-    runner = run_meta(run, RUNNER_KEY)
-    current = _zenml_status(run)
-    if current not in _ACTIVE | {"paused"} or (token is not None and runner.get("token") != token):
+    settlement = decide(_zenml_status(run), {RUNNER_KEY: run_meta(run, RUNNER_KEY)})
+    if settlement is None:
         return False
-    end = {**END_FIELDS, "status": status, "error": reason, "token": runner.get("token")}
-    write_run_metadata(run_id, {END_KEY: {**end, "at": time.time()}})
-    if not runner and current in ("initializing", "provisioning"):
-        # Never started: ZenML keeps it a placeholder, which a retry starts in place
-        # (a failed run could only be resumed, and there is nothing to resume).
-        return True
-    store.update_run(uuid.UUID(run_id), PipelineRunUpdate(status=ZenStatus.FAILED))
+    write_run_metadata(run_id, dict(settlement.metadata))
+    if settlement.fail:
+        store.update_run(uuid.UUID(run_id), PipelineRunUpdate(status=ZenStatus.FAILED))
     return True
 
 
