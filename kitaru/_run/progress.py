@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from kitaru.runtime.capture import passthrough
+from kitaru.runtime.progress import CheckpointEnded
 
 ENV_PROGRESS = "KITARU_PROGRESS"
 
@@ -77,25 +78,16 @@ class Reporter:
             retry = f" (retry {attempt - 1})" if attempt > 1 else ""
             self._line(f"  > {invocation_id}{retry}", "dim")
 
-    def checkpoint_finished(
-        self,
-        invocation_id: str,
-        seconds: float,
-        error: str | None,
-        llm_calls: list[dict[str, Any]],
-    ) -> None:
-        self._shown.add(invocation_id)
-        if error is not None:
-            self._line(
-                f"  x {invocation_id} failed after {seconds:.2f}s: {error}{_llm_text(llm_calls)}",
-                "red",
-            )
+    def checkpoint_finished(self, ended: CheckpointEnded) -> None:
+        name, seconds, calls = ended.invocation_id, ended.seconds, _llm_text(ended.llm_calls)
+        self._shown.add(name)
+        if ended.error is not None:
+            self._line(f"  x {name} failed after {seconds:.2f}s: {ended.error}{calls}", "red")
         else:
             self._line(
-                f"  ✓ {invocation_id} {seconds:.2f}s{_llm_text(llm_calls)}"
+                f"  ✓ {name} {seconds:.2f}s{calls}"
                 if self.live
-                else f"flow {self.flow}: checkpoint {invocation_id} completed in "
-                f"{seconds:.2f}s{_llm_text(llm_calls)}",
+                else f"flow {self.flow}: checkpoint {name} completed in {seconds:.2f}s{calls}",
                 "green",
             )
 

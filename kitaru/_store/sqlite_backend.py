@@ -118,14 +118,7 @@ class DirectSqliteBackend(SecretBackend):
                 merged = {**local.decrypt(row["values"], name), **values}
                 check_total_size(merged, secret=name)
                 local.write_values(secret_id, merged)
-            return StoredSecret(
-                id=store_access.format_id(row["id"]),
-                name=row["name"],
-                private=bool(row["private"]),
-                values=merged,
-                owner=row["owner"],
-                updated=local.updated_of(secret_id),
-            )
+            return self._after_write(local, row, values=merged)
 
     def remove_keys(self, secret_id: str, name: str, keys: Sequence[str]) -> StoredSecret:
         with self.write_lock(), self._open() as local:

@@ -11,7 +11,18 @@ import contextlib
 import time
 from collections.abc import Iterator
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class CheckpointEnded:
+    """A checkpoint call ended: how long it took, its error (one line) and its LLM calls."""
+
+    invocation_id: str
+    seconds: float
+    error: str | None
+    llm_calls: list[dict[str, Any]]
 
 
 class ProgressSink(Protocol):
@@ -19,13 +30,7 @@ class ProgressSink(Protocol):
 
     def checkpoint_started(self, invocation_id: str, attempt: int) -> None: ...
 
-    def checkpoint_finished(
-        self,
-        invocation_id: str,
-        seconds: float,
-        error: str | None,
-        llm_calls: list[dict[str, Any]],
-    ) -> None: ...
+    def checkpoint_finished(self, ended: CheckpointEnded) -> None: ...
 
 
 _sink: ContextVar[ProgressSink | None] = ContextVar("kitaru_progress", default=None)
@@ -58,4 +63,6 @@ def report_end(
         return
     text = None if error is None else f"{type(error).__name__}: {error}"[:200]
     calls = [e for e in events if e.get("checkpoint") == invocation_id]
-    sink.checkpoint_finished(invocation_id, time.monotonic() - started, text, calls)
+    sink.checkpoint_finished(
+        CheckpointEnded(invocation_id, time.monotonic() - started, text, calls)
+    )
