@@ -26,7 +26,8 @@ _INTERNAL_DIRS: tuple[str, ...] = ()
 def _internal_dirs() -> tuple[str, ...]:
     global _INTERNAL_DIRS
     if not _INTERNAL_DIRS:
-        dirs = [os.path.dirname(os.path.abspath(__file__)) + os.sep]  # kitaru's package
+        # kitaru's package (this file is kitaru/_run/handle.py).
+        dirs = [os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep]
         zenml = sys.modules.get("zenml")
         if zenml is not None and getattr(zenml, "__file__", None):
             dirs.append(os.path.dirname(str(zenml.__file__)) + os.sep)
