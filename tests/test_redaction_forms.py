@@ -6,6 +6,7 @@ The output check, the isolated argument check and log redaction all ask the same
 
 from __future__ import annotations
 
+import base64
 import uuid
 
 import pytest
@@ -50,3 +51,17 @@ def test_a_checkpoint_returning_ascii_of_a_secret_is_refused(unique: str) -> Non
 
     with pytest.raises(SecretLeakError):
         leaking()
+
+
+def test_a_value_read_again_keeps_every_form_and_one_that_was_a_form_gets_its_own() -> None:
+    redactor = Redactor()
+    outer = f"outer-secret-{uuid.uuid4().hex}"
+    redactor.remember(outer, secret="s", key="A")
+    redactor.remember(outer, secret="s", key="A")  # read again: nothing to work out
+    assert redactor.find_in_text(base64.b64encode(outer.encode()).decode()) is not None
+    # A value that is already one of another value's forms (its base64) is still a
+    # value of its own: its own forms are remembered when it is read.
+    inner = base64.b64encode(outer.encode()).decode()
+    redactor.remember(inner, secret="t", key="B")
+    inner_b64 = base64.b64encode(inner.encode()).decode()
+    assert redactor.find_in_text(f"x {inner_b64} y") is not None

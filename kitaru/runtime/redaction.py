@@ -217,6 +217,9 @@ class Redactor:
     def __init__(self) -> None:
         self._forms: dict[str, _Form] = {}
         self._ordered: list[_Form] = []
+        # Values whose forms are all in: a flow reads the same value again and again,
+        # and working out its forms (encodings, fragments) costs far more than the read.
+        self._remembered: set[str] = set()
         self._lock = threading.Lock()
 
     def __bool__(self) -> bool:
@@ -229,6 +232,8 @@ class Redactor:
         token = len(value) < TOKEN_LENGTH
         match = Match(secret, key)
         with self._lock:
+            if value in self._remembered:
+                return
             added = False
             for text in _forms(value, fragments=not token):
                 if text in self._forms:
@@ -236,6 +241,7 @@ class Redactor:
                 patterns = _token_patterns(text) if token else (None, None)
                 self._forms[text] = _Form(text, text.encode("utf-8"), match, *patterns)
                 added = True
+            self._remembered.add(value)
             if added:
                 # Longest first, so a value is redacted whole before any shorter form in it.
                 self._ordered = sorted(self._forms.values(), key=lambda f: -len(f.text))
