@@ -412,10 +412,13 @@ def test_a_local_store_never_withholds_values(kind: str, request: pytest.Fixture
 
 # ------------------------------------------------------------------ concurrency
 
-UPSERTER = """
+# A writer process: builds its backend, says it is ready, waits for "go", writes.
+WRITER = """
 import sys, time
 from pathlib import Path
-kind, name, idx, n, sync = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+from kitaru.errors import SecretExistsError
+op, kind, name, sync = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[6]
+idx, n = int(sys.argv[4]), int(sys.argv[5])
 if kind == "direct-sqlite":
     from kitaru._store.sqlite_backend import DirectSqliteBackend
     b = DirectSqliteBackend()
@@ -427,7 +430,7 @@ elif kind == "zenml-embedded":
     get_client()
 else:
     from kitaru._config import connection
-    url, user, password = sys.argv[6:9]
+    url, user, password = sys.argv[7:10]
     if kind == "rest-server":
         from kitaru._store.rest_backend import RestServerBackend
         token = connection.exchange(url, {"username": user, "password": password}, "pw")
@@ -441,20 +444,27 @@ else:
 (Path(sync) / f"ready-{idx}").touch()
 while not (Path(sync) / "go").exists():
     time.sleep(0.01)
-for i in range(0, n, 2):
-    b.upsert(name, {f"K_{idx}_{i}": f"v{i}", f"K_{idx}_{i + 1}": f"v{i + 1}"}, private=False)
+if op == "upsert":
+    for i in range(0, n, 2):
+        b.upsert(name, {f"K_{idx}_{i}": f"v{i}", f"K_{idx}_{i + 1}": f"v{i + 1}"}, private=False)
+else:  # create the names name-0 .. name-(n-1); print which this writer won
+    for i in range(n):
+        try:
+            b.create(f"{name}-{i}", {"BY": str(idx)}, private=False)
+            print(i)
+        except SecretExistsError:
+            pass
 """
-WRITERS, KEYS_EACH = 4, 8
+WRITERS, KEYS_EACH, RACED_NAMES = 4, 8, 6
 
 
-def test_concurrent_upserts_lose_nothing(
-    backend: SecretBackend, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
+def _writers(
+    op: str, backend: SecretBackend, request: pytest.FixtureRequest, tmp_path: Path, name: str
+) -> list[str]:
+    """Run WRITERS writer processes at once; their outputs (they must all succeed)."""
     import time
 
-    name = new_name("race")
-    backend.create(name, {"INIT": "x"}, private=False)
-    sync = tmp_path / "sync"
+    sync = tmp_path / f"sync-{op}"
     sync.mkdir()
     extra: list[str] = []
     env = dict(os.environ)
@@ -462,14 +472,15 @@ def test_concurrent_upserts_lose_nothing(
         srv: Server = request.getfixturevalue("server")
         env = clean_env()
         extra = [srv.url, "alice", PASSWORDS["alice"]]
+    n = KEYS_EACH if op == "upsert" else RACED_NAMES
     procs = []
     for idx in range(WRITERS):
         if backend.kind == "zenml-server":
-            env = clean_env(KITARU_CONFIG_PATH=str(tmp_path / f"cfg-{idx}"))
-        args = [backend.kind, name, str(idx), str(KEYS_EACH), str(sync), *extra]
+            env = clean_env(KITARU_CONFIG_PATH=str(tmp_path / f"cfg-{op}-{idx}"))
+        args = [op, backend.kind, name, str(idx), str(n), str(sync), *extra]
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-c", textwrap.dedent(UPSERTER), *args],
+                [sys.executable, "-c", textwrap.dedent(WRITER), *args],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -483,11 +494,36 @@ def test_concurrent_upserts_lose_nothing(
         ]
         time.sleep(0.05)
     (sync / "go").touch()
+    outputs = []
     for proc in procs:
-        _, err = proc.communicate(timeout=240)
+        out, err = proc.communicate(timeout=240)
         assert proc.returncode == 0, err[-3000:]
+        outputs.append(out)
+    return outputs
+
+
+def test_concurrent_upserts_lose_nothing(
+    backend: SecretBackend, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    name = new_name("race")
+    backend.create(name, {"INIT": "x"}, private=False)
+    _writers("upsert", backend, request, tmp_path, name)
     expected = {"INIT"} | {f"K_{w}_{k}" for w in range(WRITERS) for k in range(KEYS_EACH)}
     assert set(backend.get(name).values) == expected
+
+
+def test_concurrent_creates_of_one_name_make_one_secret_and_refuse_the_rest(
+    backend: SecretBackend, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # A server checks the name, then inserts: a writer losing that race breaks
+    # the database's unique constraint, which ZenML answers with HTTP 500.
+    # Every loser must get SecretExistsError, as if it had come second.
+    name = new_name("born")
+    won = [int(line) for out in _writers("create", backend, request, tmp_path, name)
+           for line in out.split()]  # fmt: skip
+    assert sorted(won) == list(range(RACED_NAMES))
+    for i in range(RACED_NAMES):
+        assert backend.get(f"{name}-{i}").values["BY"] in {str(w) for w in range(WRITERS)}
 
 
 def test_the_factory_picks_one_backend_per_configuration() -> None:

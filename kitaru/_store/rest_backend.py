@@ -151,7 +151,8 @@ class RestServerBackend(RestSession, SecretBackend):
         try:
             data = self.request("POST", "/secrets", "create", json=body)
         except HttpStatus as exc:
-            if exc.status == 409:
+            lost_race = exc.status >= 500 and self.created_meanwhile(name, private=private)
+            if exc.status == 409 or lost_race:
                 raise SecretExistsError(name, private=private) from None
             raise self._mapped(exc, "create", name) from None
         return _to_stored(data)

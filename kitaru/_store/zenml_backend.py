@@ -196,7 +196,13 @@ class ZenMLBackend(SecretBackend):
             from zenml.models import SecretRequest
 
             request = SecretRequest(name=name, values=dict(values), private=private)  # type: ignore[arg-type]
-            return to_stored(get_client().zen_store.create_secret(request))
+            try:
+                return to_stored(get_client().zen_store.create_secret(request))
+            except Exception as exc:
+                lost_race = self.server and _is_transient(exc)
+                if lost_race and self.created_meanwhile(name, private=private):
+                    raise SecretExistsError(name, private=private) from None
+                raise
 
         with self.write_lock():
             return self._call("create", name, run, private=private)
