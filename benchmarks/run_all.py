@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import BENCH_DIR, PY, load, say, table, temp_dir
+from _common import BENCH_DIR, PY, compile_like_an_install, load, say, table, temp_dir
 
 # Scripts that speak --json/--reps/--profile, in the order they run.
 STRUCTURED = {
@@ -82,6 +82,7 @@ def main() -> int:
             f"unknown benchmark(s): {', '.join(unknown)}; choose from {', '.join(scripts)}"
         )
 
+    compile_like_an_install()
     rows: list[tuple[str, ...]] = []
     crashed: list[str] = []
     started = time.perf_counter()

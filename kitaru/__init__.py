@@ -5,12 +5,10 @@ survive a crash; read credentials with :func:`get_secret` inside them.
 Everything public is re-exported here; the rest is internal.
 """
 
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
-# Functions named like their own submodule are imported now: importing
-# `kitaru.flow` (the module) anywhere would otherwise set `kitaru.flow` to the
-# module and shadow the decorator.
-from kitaru.checkpoint import checkpoint
 from kitaru.errors import (
     AmbiguousExecutionIdError,
     BackendError,
@@ -41,12 +39,20 @@ from kitaru.errors import (
     ServerUnavailableError,
     WaitAbortedError,
 )
-from kitaru.flow import flow
-from kitaru.llm import llm
+from kitaru.runtime import import_guard as _import_guard  # noqa: F401
+from kitaru.runtime.lazy_exports import lazy_exports
 
-# Everything else loads on first use (PEP 562), so `import kitaru` stays light:
-# pydantic models (executions, models, secrets) are imported when touched.
-_LAZY: dict[str, tuple[str, str]] = {
+# The import guard is loaded with kitaru, not on first use: it notes which import
+# starts each thread, so a thread started by a module that imports kitaru, before
+# that module reads any secret, is already covered.
+
+# Everything else loads on first use (PEP 562), so `import kitaru` stays light: the
+# CLI imports none of the decorators' machinery (wrapt, asyncio, the runtime)
+# and no pydantic model (executions, models, secrets) it does not touch.
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "checkpoint": ("kitaru.checkpoint", "checkpoint"),
+    "flow": ("kitaru.flow", "flow"),
+    "llm": ("kitaru.llm", "llm"),
     "Execution": ("kitaru.executions", "Execution"),
     "ExecutionSummary": ("kitaru.executions", "ExecutionSummary"),
     "get_execution": ("kitaru.executions", "get_execution"),
@@ -76,10 +82,28 @@ _LAZY: dict[str, tuple[str, str]] = {
     "secret_ref": ("kitaru.secrets", "secret_ref"),
     "set_secret": ("kitaru.secrets", "set_secret"),
     "wait": ("kitaru.waiting", "wait"),
+    # A submodule that is part of the public face (``kitaru.executions.give_input``).
+    "executions": ("kitaru.executions", None),
 }
+
+# Functions named like their own submodule: loading the submodule (from anywhere,
+# in any order) makes Python set `kitaru.flow` to the module, which would shadow
+# the decorator; this package's module type keeps the function there instead.
+_NAMED_LIKE_THEIR_MODULE = ("checkpoint", "flow", "llm")
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _NAMED_LIKE_THEIR_MODULE and isinstance(value, types.ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 if TYPE_CHECKING:
     from kitaru import executions
+    from kitaru.checkpoint import checkpoint
     from kitaru.executions import (
         Execution,
         ExecutionSummary,
@@ -87,8 +111,8 @@ if TYPE_CHECKING:
         list_executions,
         recover,
     )
-    from kitaru.flow import FlowHandle
-    from kitaru.llm import allm
+    from kitaru.flow import FlowHandle, flow
+    from kitaru.llm import allm, llm
     from kitaru.models import (
         ModelAlias,
         list_models,
@@ -114,26 +138,7 @@ if TYPE_CHECKING:
     from kitaru.waiting import wait
 
 
-# Submodules that are part of the public face (``kitaru.executions.give_input``).
-_SUBMODULES = ("executions",)
-
-
-def __getattr__(name: str) -> Any:
-    import importlib
-
-    if name in _SUBMODULES:
-        return importlib.import_module(f"kitaru.{name}")
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'kitaru' has no attribute {name!r}")
-    value = getattr(importlib.import_module(target[0]), target[1])
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY) | set(_SUBMODULES))
-
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 __version__ = "0.1.0"
 

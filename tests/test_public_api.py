@@ -10,6 +10,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 import kitaru
 
 EXPECTED = sorted(
@@ -118,9 +120,15 @@ def test_import_kitaru_is_light() -> None:
         """
         import sys
         import kitaru
-        # pydantic too: the typed run record is built where a record is first needed.
-        heavy = sorted(m for m in ("zenml", "litellm", "mcp", "pydantic") if m in sys.modules)
+        # pydantic too: the typed run record is built where a record is first needed;
+        # and the decorators' machinery (wrapt, asyncio, the execution scopes) is
+        # loaded by the first use of a decorator.
+        names = ("zenml", "litellm", "mcp", "pydantic", "wrapt", "asyncio", "kitaru.runtime.scope")
+        heavy = sorted(m for m in names if m in sys.modules)
         assert not heavy, heavy
+        # The import guard is loaded with kitaru: threads started by an importing
+        # module are noted before that module reads any secret.
+        assert "kitaru.runtime.import_guard" in sys.modules
         print("ok", len(kitaru.__all__))
         """
     )
@@ -140,7 +148,8 @@ def test_cli_help_does_not_import_zenml() -> None:
             assert "Usage:" in result.output, result.output
         top = CliRunner().invoke(cli, ["--help"]).output
         assert "secrets" in top, top
-        heavy = sorted(m for m in ("zenml", "litellm", "mcp", "pydantic") if m in sys.modules)
+        names = ("zenml", "litellm", "mcp", "pydantic", "wrapt", "asyncio", "kitaru.checkpoint")
+        heavy = sorted(m for m in names if m in sys.modules)
         assert not heavy, heavy
         print("ok")
         """
@@ -161,6 +170,34 @@ def test_functions_named_like_their_module_are_not_shadowed() -> None:
         "assert inspect.isfunction(kitaru.flow), kitaru.flow\n"
         "assert inspect.isfunction(kitaru.llm), kitaru.llm\n"
         "assert callable(kitaru.get_secret) and callable(kitaru.list_executions)\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        "import kitaru.flow",
+        "from kitaru.flow import FlowHandle",
+        "from kitaru import flow as f",
+        "import kitaru; kitaru.llm",
+        "from kitaru.checkpoint import checkpoint",
+        "import kitaru.runtime; kitaru.runtime.in_flow",
+    ],
+)
+def test_the_decorators_load_on_first_use_in_any_order(first: str) -> None:
+    """However the first of them is reached, all three names stay the functions."""
+    code = (
+        f"{first}\n"
+        "import inspect, kitaru\n"
+        "import kitaru.flow, kitaru.checkpoint, kitaru.llm\n"
+        "for name in ('flow', 'checkpoint', 'llm'):\n"
+        "    assert inspect.isfunction(getattr(kitaru, name)), (name, getattr(kitaru, name))\n"
+        "from kitaru import flow, checkpoint, llm\n"
+        "assert (flow, checkpoint, llm) == (kitaru.flow, kitaru.checkpoint, kitaru.llm)\n"
+        "assert flow.__module__ == 'kitaru.flow' and checkpoint.__module__ == 'kitaru.checkpoint'\n"
         "print('ok')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
