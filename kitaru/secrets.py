@@ -19,7 +19,7 @@ from kitaru._store import validation as check
 from kitaru.errors import MissingSecretKeyError, SecretUnavailableError
 
 if TYPE_CHECKING:
-    from kitaru._store.backend import SecretBackend, StoredSecret
+    from kitaru._store.backend import ListedSecret, SecretBackend, StoredSecret
     from kitaru.runtime.reads import LoadedSecret
 
 __all__ = [
@@ -68,7 +68,7 @@ class SecretSetResult(BaseModel):
     private_requested_but_kept_public: bool = False
 
 
-def _summary(stored: StoredSecret) -> SecretSummary:
+def _summary(stored: StoredSecret | ListedSecret) -> SecretSummary:
     return SecretSummary(
         name=stored.name,
         id=stored.id,

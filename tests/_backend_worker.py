@@ -17,13 +17,15 @@ import json
 import sys
 from typing import Any
 
-from kitaru._store.backend import StoredSecret, Upserted
+from kitaru._store.backend import ListedSecret, StoredSecret, Upserted
 from kitaru.errors import KitaruError
 
 
 def encode(value: Any) -> Any:
     if isinstance(value, StoredSecret):
         return {"__stored__": {**dataclasses.asdict(value), "values": dict(value.values)}}
+    if isinstance(value, ListedSecret):
+        return {"__listed__": dataclasses.asdict(value)}
     if isinstance(value, Upserted):
         return {
             "__upserted__": {

@@ -39,7 +39,13 @@ from conftest import files_containing
 
 from kitaru import errors
 from kitaru._config import connection, paths
-from kitaru._store.backend import SecretBackend, StoredSecret, UnsupportedOperation, Upserted
+from kitaru._store.backend import (
+    ListedSecret,
+    SecretBackend,
+    StoredSecret,
+    UnsupportedOperation,
+    Upserted,
+)
 from kitaru._store.rest_backend import RestServerBackend
 from kitaru._store.sqlite_backend import LOCAL_LABEL, DirectSqliteBackend
 from kitaru._store.zenml_backend import ZenMLBackend
@@ -103,6 +109,11 @@ class RemoteBackend:
 def _decode(value: Any) -> Any:
     if isinstance(value, dict) and "__stored__" in value:
         return StoredSecret(**value["__stored__"])
+    if isinstance(value, dict) and "__listed__" in value:
+        d = value["__listed__"]
+        return ListedSecret(
+            **dict(d, keys=tuple(d["keys"]), unavailable_keys=tuple(d["unavailable_keys"]))
+        )
     if isinstance(value, dict) and "__upserted__" in value:
         d = value["__upserted__"]
         return Upserted(_decode(d["secret"]), d["action"], d["kept_public"])
@@ -539,7 +550,7 @@ def test_the_factory_picks_one_backend_per_configuration() -> None:
 LIGHT_CLI = """
 import atexit, json, sys
 def report():
-    heavy = sorted(m for m in ("zenml", "litellm") if m in sys.modules)
+    heavy = sorted(m for m in ("zenml", "litellm", "rich", "wrapt", "asyncio") if m in sys.modules)
     sys.stderr.write("HEAVY " + json.dumps(heavy) + "\\n")
 atexit.register(report)
 sys.argv = ["kitaru", *sys.argv[1:]]
@@ -557,7 +568,7 @@ print(json.dumps({"errors": [created.is_error, listed.is_error], "heavy": heavy}
 """
 
 
-def test_secrets_commands_status_and_mcp_on_a_server_import_neither_zenml_nor_litellm(
+def test_secrets_commands_status_and_mcp_on_a_server_import_only_what_they_use(
     server: Server, tmp_path: Path
 ) -> None:
     config = tmp_path / "light"

@@ -204,6 +204,11 @@ class RestSession:
 
     def request(self, method: str, path: str, operation: str, **kwargs: Any) -> Any:
         """One API call; the JSON answer, or :class:`HttpStatus` for an error status."""
+        resp = self.response(method, path, operation, **kwargs)
+        return resp.json() if resp.content else None
+
+    def response(self, method: str, path: str, operation: str, **kwargs: Any) -> Any:
+        """One API call; the ``httpx.Response``, or :class:`HttpStatus` for an error status."""
         import httpx
 
         client = self._client()
@@ -238,7 +243,7 @@ class RestSession:
                 raise rejected(self.url, self._creds)
             if resp.status_code >= 400:
                 raise HttpStatus(resp.status_code, _error_name(resp))
-            return resp.json() if resp.content else None
+            return resp
         raise BackendError(f"{operation} on {self.url} failed: the server stayed busy.")
 
     def get_all(self, path: str, operation: str) -> Items:

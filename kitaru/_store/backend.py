@@ -57,6 +57,32 @@ class StoredSecret:
 
 
 @dataclass(frozen=True)
+class ListedSecret:
+    """A secret as a listing shows it: metadata and key names, never a value."""
+
+    id: str
+    name: str
+    private: bool
+    keys: tuple[str, ...]
+    unavailable_keys: tuple[str, ...] = ()
+    owner: str | None = None
+    updated: str | None = None
+
+    @classmethod
+    def of(cls, stored: StoredSecret) -> ListedSecret:
+        """The listing's view of a secret read with its values."""
+        return cls(
+            id=stored.id,
+            name=stored.name,
+            private=stored.private,
+            keys=stored.keys,
+            unavailable_keys=stored.unavailable_keys,
+            owner=stored.owner,
+            updated=stored.updated,
+        )
+
+
+@dataclass(frozen=True)
 class Upserted:
     """What :meth:`SecretBackend.upsert` did. Holds the stored secret, never new values."""
 
@@ -73,7 +99,7 @@ class UnsupportedOperation(BackendError):
         self.backend = backend
 
 
-def sort_key(secret: StoredSecret) -> tuple[str, bool, str]:
+def sort_key(secret: StoredSecret | ListedSecret) -> tuple[str, bool, str]:
     """The order every backend lists secrets in: name, public first, ID."""
     return (secret.name, secret.private, secret.id)
 
@@ -108,7 +134,7 @@ class SecretBackend(abc.ABC):
         return found
 
     @abc.abstractmethod
-    def list(self) -> list[StoredSecret]:
+    def list(self) -> list[ListedSecret]:
         """Every secret visible to the caller, with key names, in :func:`sort_key` order."""
 
     @abc.abstractmethod

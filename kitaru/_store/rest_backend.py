@@ -8,19 +8,28 @@ the write lease (see :mod:`kitaru._store.server_upsert`). Nothing here imports
 ZenML, so a secrets command against a server costs an HTTP round trip or two,
 not the two seconds of opening ZenML. The token an API key is exchanged for is
 kept between commands (:mod:`kitaru._config.token_cache`): the server's check of
-the key costs most of a second. Errors are mapped by HTTP status and the
+the key costs most of a second, and so are the key names a listing read
+(:mod:`kitaru._store.listing_cache`). Errors are mapped by HTTP status and the
 exception name ZenML puts first in its error ``detail``, never by message text.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kitaru._config.connection import ServerCredentials
 from kitaru._config.store_access import PAGE_SIZE, HttpStatus, RestSession
-from kitaru._store.backend import BackendKind, SecretBackend, StoredSecret, sort_key
+from kitaru._store import listing_cache
+from kitaru._store.backend import (
+    BackendKind,
+    ListedSecret,
+    SecretBackend,
+    StoredSecret,
+    sort_key,
+)
 from kitaru._store.server_upsert import TagExists, TagsRefused, Transient, leased_upsert
 from kitaru._store.validation import parse_full_uuid
 from kitaru.errors import (
@@ -44,6 +53,20 @@ def _to_stored(item: Mapping[str, Any]) -> StoredSecret:
         name=str(item["name"]),
         private=bool(body.get("private")),
         values=values,
+        owner=user.get("name"),
+        updated=body.get("updated"),
+    )
+
+
+def _listed(item: Mapping[str, Any], keys: tuple[str, ...]) -> ListedSecret:
+    """A listing's item (no values) with its key names known from elsewhere."""
+    body = item.get("body") or {}
+    user = (item.get("resources") or {}).get("user") or {}
+    return ListedSecret(
+        id=str(item["id"]),
+        name=str(item["name"]),
+        private=bool(body.get("private")),
+        keys=keys,
         owner=user.get("name"),
         updated=body.get("updated"),
     )
@@ -93,14 +116,25 @@ class RestServerBackend(RestSession, SecretBackend):
         return _to_stored(data)
 
     def _page(self, operation: str, **params: Any) -> list[dict[str, Any]]:
+        return self._pages(operation, **params)[0]
+
+    def _pages(self, operation: str, **params: Any) -> tuple[list[dict[str, Any]], float | None]:
+        """Every item of a secrets listing, and the server's clock at its first page."""
         items: list[dict[str, Any]] = []
+        listed_at: float | None = None
         page = 1
         while True:
             query = {"hydrate": "false", "size": PAGE_SIZE, "page": page, **params}
-            data = self._secret_call("GET", "/secrets", operation, "*", params=query)
+            try:
+                resp = self.response("GET", "/secrets", operation, params=query)
+            except HttpStatus as exc:
+                raise self._mapped(exc, operation, "*") from None
+            if page == 1:
+                listed_at = listing_cache.server_time(resp.headers.get("date"))
+            data = resp.json()
             items.extend(data.get("items") or [])
             if page >= int(data.get("total_pages") or 1):
-                return items
+                return items, listed_at
             page += 1
 
     def find(self, ref: str) -> StoredSecret | None:
@@ -118,24 +152,41 @@ class RestServerBackend(RestSession, SecretBackend):
                 return found
         return None
 
-    def list(self) -> list[StoredSecret]:
-        def one(item: dict[str, Any]) -> StoredSecret:
+    def list(self) -> list[ListedSecret]:
+        items, listed_at = self._pages("list")
+        known = listing_cache.load(self.url)
+        keep: dict[str, listing_cache.Entry] = {}
+
+        def one(item: dict[str, Any]) -> ListedSecret:
+            secret_id, stamp = str(item["id"]), (item.get("body") or {}).get("updated")
+            hit = known.get(secret_id)
+            if hit is not None and hit[0] == stamp:
+                keep[secret_id] = hit
+                return _listed(item, hit[1])
             try:
-                found = self._read(str(item["id"]), str(item["name"]))
+                found = self._read(secret_id, str(item["name"]))
             except BackendError:
                 found = None
-            # Deleted meanwhile, or unreadable: list it without keys.
-            return found or _to_stored({**item, "body": {**item.get("body", {}), "values": {}}})
+            if found is None:  # deleted meanwhile, or unreadable: listed without keys
+                return _listed(item, ())
+            listed = ListedSecret.of(found)
+            final = found.updated == stamp and listing_cache.settled(stamp, listed_at)
+            if final and not listed.unavailable_keys and isinstance(stamp, str):
+                keep[secret_id] = (stamp, listed.keys, time.time())
+            return listed
 
-        items = self._page("list")
         if len(items) <= 1:
-            return [one(i) for i in items]
-        from concurrent.futures import ThreadPoolExecutor
+            listed = [one(i) for i in items]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
 
-        # The list answer holds no values (hence no key names): one read per
-        # secret, a few at a time, so a long list costs a few round trips.
-        with ThreadPoolExecutor(max_workers=min(LIST_READERS, len(items))) as pool:
-            return sorted(pool.map(one, items), key=sort_key)
+            # Key names not kept from an earlier listing take one read per secret,
+            # a few at a time, so a long list costs a few round trips.
+            with ThreadPoolExecutor(max_workers=min(LIST_READERS, len(items))) as pool:
+                listed = list(pool.map(one, items))
+        if keep != known:
+            listing_cache.save(self.url, keep)
+        return sorted(listed, key=sort_key)
 
     def updated_at(self, secret_id: str) -> str | None:
         items = self._page("read", id=secret_id)

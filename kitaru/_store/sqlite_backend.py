@@ -17,7 +17,13 @@ from kitaru._config import file_lock, paths, store_access, store_key
 from kitaru._config.disk_space import disk_full_error, full_disk_file
 from kitaru._config.store_key import KeyStatus
 from kitaru._store import local_sqlite
-from kitaru._store.backend import BackendKind, SecretBackend, StoredSecret, sort_key
+from kitaru._store.backend import (
+    BackendKind,
+    ListedSecret,
+    SecretBackend,
+    StoredSecret,
+    sort_key,
+)
 from kitaru._store.validation import check_total_size
 from kitaru.errors import BackendError, SecretNotFoundError
 
@@ -78,9 +84,10 @@ class DirectSqliteBackend(SecretBackend):
             row = local.find(ref)
             return None if row is None else self._stored(local, row)
 
-    def list(self) -> list[StoredSecret]:
+    def list(self) -> list[ListedSecret]:
         with self._open() as local:
-            return sorted((self._stored(local, row) for row in local.rows()), key=sort_key)
+            listed = (ListedSecret.of(self._stored(local, row)) for row in local.rows())
+            return sorted(listed, key=sort_key)
 
     def updated_at(self, secret_id: str) -> str | None:
         with self._open() as local:

@@ -19,6 +19,7 @@ from kitaru._config.store_access import is_connection_error
 from kitaru._config.store_key import KeyStatus
 from kitaru._store.backend import (
     BackendKind,
+    ListedSecret,
     SecretBackend,
     StoredSecret,
     UnsupportedOperation,
@@ -153,19 +154,19 @@ class ZenMLBackend(SecretBackend):
 
         return self._call("read", ref, run)
 
-    def list(self) -> list[StoredSecret]:
-        def run() -> list[StoredSecret]:
+    def list(self) -> list[ListedSecret]:
+        def run() -> list[ListedSecret]:
             import_zenml()
             from zenml.utils.pagination_utils import depaginate
 
             client = get_client()
-            out: list[StoredSecret] = []
+            out: list[ListedSecret] = []
             for item in depaginate(client.list_secrets, hydrate=False):
                 try:
-                    out.append(to_stored(client.zen_store.get_secret(item.id)))
+                    out.append(ListedSecret.of(to_stored(client.zen_store.get_secret(item.id))))
                 except KeyError:
                     # Deleted meanwhile, or undecodable: list it without keys.
-                    out.append(StoredSecret(str(item.id), item.name, bool(item.private), {}))
+                    out.append(ListedSecret(str(item.id), item.name, bool(item.private), ()))
             return sorted(out, key=sort_key)
 
         return self._call("list", "*", run)

@@ -18,7 +18,7 @@ from kitaru.cli.secret_values import collect_values
 from kitaru.errors import InvalidSecretError
 
 if TYPE_CHECKING:
-    from kitaru._store.backend import StoredSecret
+    from kitaru._store.backend import ListedSecret, StoredSecret
 
 SET_HELP = """Create or update secret NAME with --KEY=value pairs (an upsert).
 
@@ -224,11 +224,11 @@ def delete_cmd(name_or_id: str, yes: bool, as_json: bool) -> None:
     click.echo(f"Deleted {_visibility(s)} secret '{s.name}' ({s.id}).")
 
 
-def _visibility(stored: StoredSecret) -> str:
+def _visibility(stored: StoredSecret | ListedSecret) -> str:
     return "private" if stored.private else "public"
 
 
-def _summary_json(stored: StoredSecret) -> dict[str, Any]:
+def _summary_json(stored: StoredSecret | ListedSecret) -> dict[str, Any]:
     """What ``SecretSummary.model_dump(mode="json")`` gives: metadata, never a value."""
     return {
         "name": stored.name,
