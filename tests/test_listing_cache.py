@@ -201,3 +201,6 @@ def test_the_cli_lists_changes_made_elsewhere(servers: dict[str, Server], tmp_pa
     files = list((tmp_path / "alice" / "listings").glob("*.json"))
     assert files and all(CANARY not in f.read_text() for f in files)
     assert os.stat(files[0]).st_mode & 0o077 == 0
+    out = subprocess.run([KITARU, "logout"], env=envs["alice"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert not any(f.exists() for f in files), "logout left the kept key names behind"

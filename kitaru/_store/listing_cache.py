@@ -113,3 +113,9 @@ def save(url: str, entries: Mapping[str, Entry]) -> None:
     with contextlib.suppress(OSError):
         write_private_file(file_for(url), json.dumps(data) + "\n")
         os.chmod(file_for(url).parent, 0o700)
+
+
+def drop(url: str) -> None:
+    """Forget the key names kept for ``url`` (``kitaru logout``)."""
+    with contextlib.suppress(OSError):
+        file_for(url).unlink()

@@ -161,10 +161,13 @@ def logout_cmd(as_json: bool) -> None:
     """Forget the server login (stopping a local server); kitaru goes back to the local store."""
     from kitaru._config import ENV_SERVER_URL
     from kitaru._config.connection import logout
+    from kitaru._store import listing_cache
     from kitaru._store.secret_store import forget
     from kitaru.cli.local_login import stop_if_local
 
     url = logout()
+    if url:
+        listing_cache.drop(url)
     forget()
     stopped = stop_if_local(url)
     env_url = os.environ.get(ENV_SERVER_URL, "").strip()
@@ -180,7 +183,10 @@ def logout_cmd(as_json: bool) -> None:
     if stopped:
         click.echo(f"Stopped the local server at {stopped}.")
     if url:
-        click.echo(f"Logged out of {url}; its session token was deleted from this machine.")
+        click.echo(
+            f"Logged out of {url}; its session token and kept key names were deleted from "
+            "this machine."
+        )
     elif not stopped:
         click.echo("Not logged in to any server; nothing changed.")
     if env_url:
