@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -112,7 +111,6 @@ def save(url: str, entries: Mapping[str, Entry]) -> None:
     }
     with contextlib.suppress(OSError):
         write_private_file(file_for(url), json.dumps(data) + "\n")
-        os.chmod(file_for(url).parent, 0o700)
 
 
 def drop(url: str) -> None:
