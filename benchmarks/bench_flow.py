@@ -12,7 +12,8 @@ Figures (min over ``--reps`` repetitions):
 
 - extra cost per checkpoint = marginal time per checkpoint from N=10 to N=40,
   minus the same for plain Python calls; vs the raw step's marginal time;
-  target ratio <= 0.5;
+  target ratio <= 0.5, and <= 0.2 for the issue "Speed a user feels" (item 5,
+  not met while each checkpoint is a ZenML step: see RESULTS.md);
 - fixed cost per run (0 checkpoints / 0 steps); target ratio <= 0.4;
 - repeated secret reads inside a checkpoint (10000 reads after the first);
   target < 0.01 ms per read, both ``get_secret(name).get(KEY)`` and ``.get`` on a
@@ -59,6 +60,7 @@ SECRET_READS = 10_000
 SECRET_ROUNDS = 3
 
 TARGET_CHECKPOINT = 0.5
+TARGET_CHECKPOINT_SPEED = 0.2  # the issue "Speed a user feels", item 5
 TARGET_FIXED = 0.4
 TARGET_READ_S = 0.01e-3
 TARGET_AGED = 1.1
@@ -290,6 +292,18 @@ def main() -> None:
                     "kitaru_cpu_s": kit_cpu,
                     "raw_cpu_s": raw_cpu,
                 },
+            )
+        )
+    )
+    checks.append(
+        report(
+            Check(
+                name="checkpoint extra cost / raw default step (item 5)",
+                value=r,
+                shown=f"{r:.2f} ({ms(kit_extra)} / {ms(raw_step)})",
+                target=f"<= {TARGET_CHECKPOINT_SPEED}",
+                passed=r <= TARGET_CHECKPOINT_SPEED,
+                detail=f"the same, against the tighter target of item 5: ratio {r:.2f}",
             )
         )
     )
