@@ -25,7 +25,6 @@ from kitaru._config.store_key import KeyStatus
 from kitaru._store.validation import check_total_size
 from kitaru.errors import (
     BackendError,
-    KitaruError,
     MissingSecretKeyError,
     SecretExistsError,
     SecretNotFoundError,
@@ -169,20 +168,6 @@ class SecretBackend(abc.ABC):
         :class:`SecretExistsError` if its scope (public, or the owner's private
         secrets) already has ``new_name``.
         """
-
-    def created_meanwhile(self, name: str, *, private: bool) -> bool:
-        """Whether, after a create failed on the server's side, that scope has ``name`` now.
-
-        A ZenML server checks a new secret's name, then inserts it: of two
-        writers creating one name at once, both can pass the check, and the
-        loser's insert breaks the database's unique constraint, which the server
-        answers with HTTP 500 rather than 409 (measured on ZenML 0.98).
-        """
-        try:
-            found = self.find(name)
-        except KitaruError:
-            return False
-        return found is not None and found.private == private
 
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:

@@ -35,6 +35,7 @@ from kitaru._store.validation import parse_full_uuid
 from kitaru.errors import (
     BackendError,
     InvalidSecretError,
+    KitaruError,
     SecretExistsError,
     SecretNotFoundError,
     SecretVisibilityError,
@@ -202,11 +203,29 @@ class RestServerBackend(RestSession, SecretBackend):
         try:
             data = self.request("POST", "/secrets", "create", json=body)
         except HttpStatus as exc:
-            lost_race = exc.status >= 500 and self.created_meanwhile(name, private=private)
+            lost_race = exc.status >= 500 and self._created_meanwhile(name, private=private)
             if exc.status == 409 or lost_race:
                 raise SecretExistsError(name, private=private) from None
             raise self._mapped(exc, "create", name) from None
         return _to_stored(data)
+
+    def _created_meanwhile(self, name: str, *, private: bool) -> bool:
+        """Whether, after a create failed on the server's side, that scope has ``name`` now.
+
+        A ZenML server checks a new secret's name, then inserts it: of two
+        writers creating one name at once, both can pass the check, and the
+        loser's insert breaks the database's unique constraint, which the server
+        answers with HTTP 500 rather than 409 (measured on ZenML 0.98). The check
+        reads names only: the winner's values are written in a later transaction.
+        """
+        try:
+            items = self._page("create", name=f"equals:{name}")
+        except KitaruError:
+            return False
+        return any(
+            i.get("name") == name and bool((i.get("body") or {}).get("private")) == private
+            for i in items
+        )
 
     def update_values(self, secret_id: str, name: str, values: Mapping[str, str]) -> StoredSecret:
         return leased_upsert(_RestOps(self, name), uuid.UUID(secret_id), name, values)

@@ -201,12 +201,27 @@ class ZenMLBackend(SecretBackend):
                 return to_stored(get_client().zen_store.create_secret(request))
             except Exception as exc:
                 lost_race = self.server and _is_transient(exc)
-                if lost_race and self.created_meanwhile(name, private=private):
+                if lost_race and self._created_meanwhile(name, private=private):
                     raise SecretExistsError(name, private=private) from None
                 raise
 
         with self.write_lock():
             return self._call("create", name, run, private=private)
+
+    def _created_meanwhile(self, name: str, *, private: bool) -> bool:
+        """Whether, after a create failed on the server's side, that scope has ``name`` now.
+
+        A ZenML server checks a new secret's name, then inserts it: of two
+        writers creating one name at once, both can pass the check, and the
+        loser's insert breaks the database's unique constraint, which the server
+        answers with HTTP 500 rather than 409 (measured on ZenML 0.98). The check
+        reads names only: the winner's values are written in a later transaction.
+        """
+        try:
+            page = get_client().list_secrets(name=f"equals:{name}", private=private, hydrate=False)
+        except Exception:  # noqa: BLE001 - no answer: the create's own error stands
+            return False
+        return any(item.name == name for item in page.items)
 
     def update_values(self, secret_id: str, name: str, values: Mapping[str, str]) -> StoredSecret:
         if self.server:
