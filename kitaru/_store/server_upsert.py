@@ -17,6 +17,14 @@ LEASE_S seconds. If the server refuses tags to this user, kitaru falls back to
 checking and re-sending alone.
 
 The server calls themselves come from a :class:`ServerOps` (REST or ZenML's client).
+
+Two creators of one name: a ZenML server checks a new secret's name, then
+inserts it. Both writers can pass the check, and the loser's insert breaks the
+database's unique constraint, which the server answers with HTTP 500 rather
+than 409 (measured on ZenML 0.98). So after a server-side failure of a create,
+each server backend lists that name in that scope (names only: the winner's
+values are written in a later transaction) and, if it is there, reports the
+secret as existing, as if the writer had come second.
 """
 
 from __future__ import annotations

@@ -209,13 +209,9 @@ class ZenMLBackend(SecretBackend):
             return self._call("create", name, run, private=private)
 
     def _created_meanwhile(self, name: str, *, private: bool) -> bool:
-        """Whether, after a create failed on the server's side, that scope has ``name`` now.
+        """Whether that scope has ``name`` now, after a server-side failure of a create.
 
-        A ZenML server checks a new secret's name, then inserts it: of two
-        writers creating one name at once, both can pass the check, and the
-        loser's insert breaks the database's unique constraint, which the server
-        answers with HTTP 500 rather than 409 (measured on ZenML 0.98). The check
-        reads names only: the winner's values are written in a later transaction.
+        See "Two creators of one name" in :mod:`kitaru._store.server_upsert`.
         """
         try:
             page = get_client().list_secrets(name=f"equals:{name}", private=private, hydrate=False)
