@@ -172,7 +172,7 @@ def test_functions_named_like_their_module_are_not_shadowed() -> None:
         "assert callable(kitaru.get_secret) and callable(kitaru.list_executions)\n"
         "print('ok')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = _run(code)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
 
 
@@ -200,5 +200,5 @@ def test_the_decorators_load_on_first_use_in_any_order(first: str) -> None:
         "assert flow.__module__ == 'kitaru.flow' and checkpoint.__module__ == 'kitaru.checkpoint'\n"
         "print('ok')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = _run(code)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
