@@ -19,6 +19,9 @@ from kitaru import Execution, ExecutionSummary, KitaruError, KitaruValidationErr
 from kitaru.cli import cli
 from kitaru.errors import ExecutionNotFoundError
 
+# A fixed ID no store has: parameters must be the same in every pytest worker.
+MISSING_ID = "3b6f2c1e-9d4a-4e71-8c25-0f6a7d9e1b42"
+
 
 @kitaru.checkpoint
 def fetch(n: int) -> list[int]:
@@ -111,7 +114,7 @@ def test_list_executions_newest_first_with_filter_and_limit(runs: Runs) -> None:
 
 @pytest.mark.parametrize(
     "bad_id",
-    [str(uuid.uuid4()), "not-a-uuid", "", "' OR 1=1 --"],
+    [MISSING_ID, "not-a-uuid", "", "' OR 1=1 --"],
 )
 def test_unknown_execution_id(bad_id: str, runs: Runs) -> None:
     with pytest.raises(ExecutionNotFoundError) as info:

@@ -7,8 +7,6 @@ backend); a missing run is ``ExecutionNotFoundError`` for every reader of runs.
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from kitaru.errors import (
@@ -19,6 +17,8 @@ from kitaru.errors import (
 )
 
 URL = "http://127.0.0.1:9"  # never contacted: only the mapping is under test
+# A fixed ID no store has: parameters must be the same in every pytest worker.
+MISSING_ID = "3b6f2c1e-9d4a-4e71-8c25-0f6a7d9e1b42"
 
 
 def test_connecting_and_calling_map_a_server_failure_alike() -> None:
@@ -59,7 +59,7 @@ def test_other_failures_stay_with_each_caller() -> None:
     assert type(refused) is BackendError and "AuthorizationException" in str(refused)
 
 
-@pytest.mark.parametrize("ref", ["not-a-uuid", str(uuid.uuid4())])
+@pytest.mark.parametrize("ref", ["not-a-uuid", MISSING_ID])
 def test_a_missing_run_is_not_found_for_every_reader(ref: str) -> None:
     from kitaru._zenml.dashboard import run_url
     from kitaru._zenml.runs import load_run
