@@ -21,7 +21,15 @@ N = int(os.environ.get("BENCH_N", "30"))
 
 
 def main() -> int:
-    os.environ.setdefault("KITARU_CONFIG_PATH", tempfile.mkdtemp(prefix="kitaru-bench-llm-"))
+    if "KITARU_CONFIG_PATH" in os.environ:
+        return _bench()
+    # Run alone, the benchmark gets a store of its own, removed when it ends.
+    with tempfile.TemporaryDirectory(prefix="kitaru-bench-llm-") as config:
+        os.environ["KITARU_CONFIG_PATH"] = config
+        return _bench()
+
+
+def _bench() -> int:
     os.environ.pop("OPENAI_API_KEY", None)
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 

@@ -15,6 +15,12 @@ import tempfile
 
 
 def main() -> None:
+    # ZenML's client writes its configuration here; it goes when the helper ends.
+    with tempfile.TemporaryDirectory(prefix="kitaru-team-admin-") as config_dir:
+        _set_up(config_dir)
+
+
+def _set_up(config_dir: str) -> None:
     url, admin_password, *rest = sys.argv[1:]
     service_account = None
     if "--service-account" in rest:
@@ -23,7 +29,7 @@ def main() -> None:
         rest = rest[:i] + rest[i + 2 :]
     os.environ.update(
         {
-            "ZENML_CONFIG_PATH": tempfile.mkdtemp(prefix="kitaru-team-admin-"),
+            "ZENML_CONFIG_PATH": config_dir,
             "ZENML_ANALYTICS_OPT_IN": "false",
             "DISABLE_CREDENTIALS_DISK_CACHING": "true",
             "ZENML_STORE_URL": url,

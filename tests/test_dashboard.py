@@ -16,7 +16,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,11 +207,12 @@ def test_web_prints_the_execution_page(dashboard: dict[str, Any]) -> None:
 
 
 def test_the_dashboard_shows_the_users_code_output_and_errors(
-    dashboard: dict[str, Any], capsys: pytest.CaptureFixture[str]
+    dashboard: dict[str, Any], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     from playwright.sync_api import sync_playwright
 
-    shots = Path(tempfile.mkdtemp(prefix="kitaru-dashboard-shots-"))
+    shots = tmp_path / "dashboard-shots"  # pytest keeps the last few sessions' folders
+    shots.mkdir()
     with capsys.disabled():
         print(f"\n[dashboard screenshots: {shots}]", file=sys.stderr)
     info, canary = dashboard["info"], dashboard["canary"]
