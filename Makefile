@@ -16,15 +16,17 @@ demo: $(STAMP)
 	KITARU_CONFIG_PATH=$${KITARU_CONFIG_PATH:-$(CURDIR)/.kitaru-demo} $(PY) examples/demo.py
 
 # Includes the `container` tier (tests/container): a private dockerd and real containers.
+# Two pytest workers: the suite waits mostly on subprocesses that import ZenML, one
+# core each; tests/conftest.py hands each worker whole modules.
 test: $(STAMP)
 	@echo "make test: includes the container tier, which as root installs docker.io and" \
 		"mmdebstrap with apt-get when missing and starts a private dockerd" \
 		"(make test-fast runs everything else)."
-	$(PY) -m pytest -q -p no:cacheprovider --durations=15
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --durations=15
 
 # Everything but the `container` tier: no apt-get, no dockerd, no root needed.
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider -m "not container"
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 -m "not container"
 
 # Only the `container` tier.
 test-container: $(STAMP)

@@ -31,12 +31,31 @@ for _var in (
     "KITARU_STACK",
 ):
     os.environ.pop(_var, None)
+# The CLI fits its tables to COLUMNS when set, and pytest-xdist's workers set it
+# (to 80): the suite's commands see a plain pipe, as on CI, unless a test says.
+for _var in ("COLUMNS", "LINES"):
+    os.environ.pop(_var, None)
 os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
 # The store template (built once per ZenML version) is the session's own too.
 os.environ.setdefault("KITARU_CACHE_DIR", str(_SESSION_ROOT / "cache"))
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
+
+# A pytest-xdist worker's main module has no file. ZenML's source root would then
+# be the working directory (the checkout), and a flow defined in a test module
+# would be imported a second time under another name ("tests.test_flow" beside
+# pytest's "test_flow"), its checkpoints writing to that copy's globals. A serial
+# ``python -m pytest`` has pytest's own ``__main__.py`` there: the workers get the
+# same, so a test module is imported once, by pytest, in both.
+_main = sys.modules["__main__"]
+if os.environ.get("PYTEST_XDIST_WORKER") and not getattr(_main, "__file__", None):
+    _main.__file__ = str(Path(pytest.__file__).parent / "__main__.py")
+
+# Tests that share something machine-wide run one after another on one worker:
+# the private dockerd of the container tier, this user's warm-runner directory,
+# and process scans that would see another worker's flow processes.
+_MACHINE_WIDE = ("container/", "test_warm_runner.py", "test_durability_remote.py")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -52,6 +71,23 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     for tree in ("kitaru", "tests"):
         compileall.compile_dir(REPO / tree, quiet=1)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under pytest-xdist, hand out whole modules, and the machine-wide ones together.
+
+    A module's tests share its module-scoped fixtures (a server, a store), which
+    would otherwise be set up on both workers.
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0].removeprefix("tests/")
+            return "machine" if module.startswith(_MACHINE_WIDE) else module
+
+    return ByModule(config, log)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
