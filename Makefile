@@ -16,8 +16,8 @@ demo: $(STAMP)
 	KITARU_CONFIG_PATH=$${KITARU_CONFIG_PATH:-$(CURDIR)/.kitaru-demo} $(PY) examples/demo.py
 
 # Includes the `container` tier (tests/container): a private dockerd and real containers.
-# Two pytest workers: the suite waits mostly on subprocesses that import ZenML, one
-# core each; tests/conftest.py hands each worker whole modules.
+# Two pytest workers: most of the suite's time is subprocesses importing ZenML,
+# each on one core. tests/conftest.py hands each worker whole modules.
 test: $(STAMP)
 	@echo "make test: includes the container tier, which as root installs docker.io and" \
 		"mmdebstrap with apt-get when missing and starts a private dockerd" \
