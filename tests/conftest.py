@@ -29,11 +29,11 @@ for _var in (
     "KITARU_MODEL_REGISTRY",
     "KITARU_SOURCE_ROOT",
     "KITARU_STACK",
+    # The CLI fits its tables to COLUMNS when set, and pytest-xdist's workers set
+    # it (to 80): the suite's commands see a plain pipe, as on CI, unless a test says.
+    "COLUMNS",
+    "LINES",
 ):
-    os.environ.pop(_var, None)
-# The CLI fits its tables to COLUMNS when set, and pytest-xdist's workers set it
-# (to 80): the suite's commands see a plain pipe, as on CI, unless a test says.
-for _var in ("COLUMNS", "LINES"):
     os.environ.pop(_var, None)
 os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
 # The store template (built once per ZenML version) is the session's own too.
@@ -66,7 +66,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     hundreds of ``kitaru`` and flow subprocesses would compile kitaru's modules
     from source again (about 40 s of CPU over a full run, measured), while ZenML
     and the other installed packages were compiled when pip installed them.
+    Under pytest-xdist the controller compiles, before it starts the workers.
     """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
     import compileall
 
     for tree in ("kitaru", "tests"):

@@ -19,7 +19,7 @@ from kitaru import Execution, ExecutionSummary, KitaruError, KitaruValidationErr
 from kitaru.cli import cli
 from kitaru.errors import ExecutionNotFoundError
 
-# A fixed ID no store has: two collections of the suite list the same tests.
+# A fixed ID no store has: both pytest workers must collect the same tests.
 MISSING_ID = "3b6f2c1e-9d4a-4e71-8c25-0f6a7d9e1b42"
 
 

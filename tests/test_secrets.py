@@ -25,7 +25,7 @@ from kitaru import (
 )
 from kitaru._store.backend import StoredSecret
 
-# A name shaped like an ID; fixed, so two collections of the suite list the same tests.
+# A name shaped like an ID; fixed, as both pytest workers must collect the same tests.
 UUID_NAME = "8e1d4a27-5c3b-4f90-a6e2-71b0c9d3f458"
 
 
