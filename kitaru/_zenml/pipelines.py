@@ -11,7 +11,7 @@ reads it from the store wherever the run happened.
 
 Inline checkpoints run as ZenML steps in the process that runs the flow body.
 Their arguments (which may hold credentials) are never stored: the step finds
-its body in ``_inline_calls``, a table of that process, by run and invocation ID.
+its body in ``inline_calls``, a table of that process, by run and invocation ID.
 
 This module imports zenml at top level; import it only after
 :func:`kitaru._zenml.client.get_client` has configured ZenML.
@@ -23,7 +23,6 @@ import contextvars
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from zenml import pipeline, step
@@ -32,7 +31,9 @@ from zenml.enums import StepRuntime
 from zenml.exceptions import RunInterruptedException, RunStoppedException
 
 from kitaru._config import per_process_cache
-from kitaru._zenml import step_code  # noqa: F401 - importing it shows the user's code in ZenML
+
+# Importing step_code shows the user's code in ZenML (see there).
+from kitaru._zenml import inline_calls, lean_steps, lean_store, step_code
 from kitaru.runtime.inline import inline_json
 from kitaru.runtime.interrupts import register_interrupt
 from kitaru.runtime.record import RECORD_VERSION, CheckpointRecord
@@ -63,7 +64,6 @@ _LEAN_PIPELINE: dict[str, Any] = {
 # ``_BodyFailed``); ``retries=N`` is counted by kitaru itself.
 CONTINUATIONS = StepRetryConfig(max_retries=100, delay=0, backoff=1)
 
-_MISSING = object()
 T = TypeVar("T")
 # ZenML's handler turns SIGINT during a step into this, where SIGINT is ignored.
 register_interrupt(RunInterruptedException)
@@ -78,48 +78,16 @@ class _BodyFailed(RunStoppedException):
     """
 
 
-@dataclass
-class _InlineCall:
-    runner: Callable[[], Any]
-    context: contextvars.Context | None = None
-    result: Any = _MISSING
-    error: BaseException | None = None
-
-    def outcome(self, load: Callable[[], Any]) -> Any:
-        """The body's result or error; ``load`` for an output reused from the store."""
-        if self.error is not None:
-            raise self.error
-        return self.result if self.result is not _MISSING else load()
-
-
-_inline_calls: dict[str, _InlineCall] = {}
 # The step run whose inline checkpoint body is running in this context.
 _step_run: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "kitaru_step_run", default=None
 )
-_inline_lock = threading.Lock()
-
-
-def _put(execution_id: str, invocation_id: str, call: _InlineCall) -> str:
-    key = f"{execution_id}/{invocation_id}"
-    with _inline_lock:
-        _inline_calls[key] = call
-    return key
-
-
-def _take(key: str) -> _InlineCall:
-    with _inline_lock:
-        return _inline_calls.pop(key)
-
-
-def _discard(key: str) -> None:
-    with _inline_lock:
-        _inline_calls.pop(key, None)
+_pipelines_lock = threading.Lock()
 
 
 @step(retry=CONTINUATIONS, **_LEAN_STEP)
 def kitaru_checkpoint() -> Any:
-    """ZenML step that runs one inline checkpoint body (waiting in ``_inline_calls``).
+    """ZenML step that runs one inline checkpoint body (waiting in ``inline_calls``).
 
     The body is found by run and invocation ID, never by a step parameter: a
     continued run reuses the step's recorded configuration, parameters included.
@@ -129,10 +97,14 @@ def kitaru_checkpoint() -> Any:
     context = get_step_context()
     key = f"{context.pipeline_run.id}/{context.step_run.name}"
     try:
-        call = _take(key)
+        call = inline_calls.take(key)
     except KeyError:
         raise _BodyFailed(f"No checkpoint body is waiting for step {key} here.") from None
-    step_run_id = str(context.step_run.id)
+    return _run_call(call, str(context.step_run.id))
+
+
+def _run_call(call: inline_calls.InlineCall, step_run_id: str) -> Any:
+    """Run a call's body as step run ``step_run_id``; ``_BodyFailed`` if it fails."""
 
     def body() -> Any:
         # The body may run in the caller's copied context, where ZenML's step
@@ -187,7 +159,8 @@ def record_checkpoint(metadata: dict[str, Any]) -> None:
             step_run_id = str(get_step_context().step_run.id)
         except RuntimeError:
             return  # not inside a ZenML step (nothing to attach it to)
-    runs.record_step(step_run_id, metadata)
+    if not lean_store.record(step_run_id, metadata):
+        runs.record_step(step_run_id, metadata)
     step_logs.attach_output(step_run_id, metadata)
 
 
@@ -264,14 +237,20 @@ def kitaru_flow(
         retry = run_record.retry_plan(runs.load_run(run_id)) if continuing else None
         if replay is None and replay_of is not None:
             replay = {"of": replay_of}  # a run started before cuts existed
-        result = target.run_in_orchestrator(
-            run_state.FlowAttempt(run_id, inputs, registry, replay, runner, retry)
-        )
-        if inline_json(result) is None:
-            # Not kept inline in the flow's record (see runtime.inline): persist it as an
-            # artifact. A fresh invocation ID per run, so a replay never reuses it.
-            result_id = f"{runs.RESULT_STEP_PREFIX}{uuid.uuid4().hex[:12]}"
-            call_checkpoint(run_id, result_id, lambda: result)
+        # A fresh run's inline steps can be written by kitaru itself; a continued or
+        # replayed one reuses steps, which only ZenML's own path does.
+        lean_steps.begin(run_id, fresh=not continuing and replay is None and replay_of is None)
+        try:
+            result = target.run_in_orchestrator(
+                run_state.FlowAttempt(run_id, inputs, registry, replay, runner, retry)
+            )
+            if inline_json(result) is None:
+                # Not kept inline in the flow's record (see runtime.inline): persist it as
+                # an artifact. A fresh invocation ID per run, so a replay never reuses it.
+                result_id = f"{runs.RESULT_STEP_PREFIX}{uuid.uuid4().hex[:12]}"
+                call_checkpoint(run_id, result_id, lambda: result)
+        finally:
+            lean_steps.end(run_id)
 
 
 _pipelines: dict[str, Any] = per_process_cache({})
@@ -280,7 +259,7 @@ _pipelines: dict[str, Any] = per_process_cache({})
 def _pipeline_for(name: str) -> Any:
     # One template per flow name; every run works on its own copy
     # (``with_options``), because ZenML keeps a call's parameters on the object.
-    with _inline_lock:
+    with _pipelines_lock:
         p = _pipelines.get(name)
         if p is None:
             decorate: Any = pipeline(name=name, **_LEAN_PIPELINE)
@@ -332,8 +311,17 @@ def replay_flow(
 
 def call_checkpoint(execution_id: str, invocation_id: str, runner: Callable[[], Any]) -> Any:
     """Run ``runner`` as ZenML step ``invocation_id``; return its (persisted) output."""
-    call = _InlineCall(runner)
-    key = _put(execution_id, invocation_id, call)
+    call = inline_calls.InlineCall(runner)
+    writer = lean_steps.writer(execution_id)
+    if writer is not None:
+        lean = writer.start(invocation_id, step_code.noted_text(execution_id, invocation_id))
+        if lean is not None:
+            try:
+                body = lambda step_run: _run_call(call, step_run)  # noqa: E731
+                return lean.run(body, kitaru_checkpoint.entrypoint)
+            except _BodyFailed:
+                return call.outcome(lambda: None)  # raises the body's own error
+    key = inline_calls.put(execution_id, invocation_id, call)
     artifact: Any = None
     try:
         artifact = kitaru_checkpoint(id=invocation_id)
@@ -341,20 +329,24 @@ def call_checkpoint(execution_id: str, invocation_id: str, runner: Callable[[], 
         if call.error is None:
             raise RuntimeError(str(exc)) from None
     finally:
-        _discard(key)
+        inline_calls.discard(key)
+    if call.error is None:
+        lean_steps.learn(execution_id, invocation_id)
     return call.outcome(lambda: artifact.load())  # a reused output is loaded
 
 
 class CheckpointFuture(Generic[T]):
     """A checkpoint submitted to run concurrently; ``result()`` waits for it."""
 
-    def __init__(self, call: _InlineCall, key: str, future: Any, invocation_id: str) -> None:
+    def __init__(
+        self, call: inline_calls.InlineCall, key: str, future: Any, invocation_id: str
+    ) -> None:
         self._call = call
         self._key = key
         self._future = future
         self.invocation_id = invocation_id
         self._done = False
-        self._value: Any = _MISSING
+        self._value: Any = None
         self.observed = False  # result() was asked for (its error, if any, was raised)
 
     def result(self) -> T:
@@ -369,7 +361,7 @@ class CheckpointFuture(Generic[T]):
             if call.error is None:
                 raise  # not the body's failure (the body's own error is on the call)
         finally:
-            _discard(self._key)
+            inline_calls.discard(self._key)
         value = call.outcome(self._future.load)
         self._value, self._done = value, True
         return value  # type: ignore[no-any-return]
@@ -390,11 +382,11 @@ def submit_checkpoint(
     ZenML's worker threads do not inherit the caller's context variables, so the
     caller's context is copied here and the body runs inside it.
     """
-    call = _InlineCall(runner, context=contextvars.copy_context())
-    key = _put(execution_id, invocation_id, call)
+    call = inline_calls.InlineCall(runner, context=contextvars.copy_context())
+    key = inline_calls.put(execution_id, invocation_id, call)
     try:
         future = kitaru_checkpoint.submit(id=invocation_id)
     except BaseException:
-        _discard(key)
+        inline_calls.discard(key)
         raise
     return CheckpointFuture(call, key, future, invocation_id)

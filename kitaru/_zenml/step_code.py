@@ -93,17 +93,21 @@ def docstring_and_source(fn: Any) -> tuple[str | None, str | None]:
         return None, None
 
 
+def noted_text(execution_id: str, invocation_id: str) -> tuple[str | None, str | None]:
+    """The docstring and source of the function noted for a checkpoint call."""
+    with _lock:
+        fn = _sources.get(f"{execution_id}/{invocation_id}")
+    # A flow-body call (an LLM call) has no function of the user's to show.
+    return docstring_and_source(fn) if fn is not None else (None, None)
+
+
 def _step_text(factory: Any, step: Any) -> tuple[str | None, str | None] | None:
     """The user's docstring and source for a kitaru step, or None for other steps."""
     # A step's recorded source: the public name, or the one of records written before it.
     path = str(getattr(step.spec.source, "import_path", ""))
     if path not in STEP_PATHS:
         return None
-    key = f"{factory.pipeline_run.id}/{step.spec.invocation_id}"
-    with _lock:
-        fn = _sources.get(key)
-    # A flow-body call (an LLM call) has no function of the user's to show.
-    return docstring_and_source(fn) if fn is not None else (None, None)
+    return noted_text(str(factory.pipeline_run.id), str(step.spec.invocation_id))
 
 
 def _flow_text(pipeline: Any) -> str | None:
