@@ -12,8 +12,7 @@ Figures (min over ``--reps`` repetitions):
 
 - extra cost per checkpoint = marginal time per checkpoint from N=10 to N=40,
   minus the same for plain Python calls; vs the raw step's marginal time;
-  target ratio <= 0.5, and <= 0.2 for the issue "Speed a user feels" (item 5,
-  not met while each checkpoint is a ZenML step: see RESULTS.md);
+  target ratio <= 0.5, and <= 0.2 for the issue "Speed a user feels" (item 5);
 - fixed cost per run (0 checkpoints / 0 steps); target ratio <= 0.4;
 - repeated secret reads inside a checkpoint (10000 reads after the first);
   target < 0.01 ms per read, both ``get_secret(name).get(KEY)`` and ``.get`` on a

@@ -19,7 +19,8 @@ body (see ``lean_step``).
 
 Everything else goes through ZenML: a server, another schema revision, a
 continued or replayed run, submitted and isolated checkpoints, a run being
-stopped, an output that ZenML would give metadata, tags or visualizations.
+stopped, a stack or run that sets environment variables or secrets around each
+step, an output that ZenML would give metadata, tags or visualizations.
 """
 
 from __future__ import annotations
@@ -50,11 +51,20 @@ def begin(run_id: str, fresh: bool) -> None:
     if not fresh or ctx is None or not hasattr(runner, "_last_successful_sync_invocation_id"):
         return
     engine = verified_engine()
-    if engine is None:
+    if engine is None or not _no_step_environment(ctx.snapshot.pipeline_configuration):
         return
     mode = ctx.snapshot.pipeline_configuration.execution_mode
     with _lock:
         _runs[run_id] = _Run(engine, uuid.UUID(run_id), runner, mode)
+
+
+def _no_step_environment(config: Any) -> bool:
+    """True if ZenML sets no variables around a step: none on the run, stack or components."""
+    from zenml.client import Client
+
+    stack = Client().active_stack
+    parts = [config, stack, *stack.all_components]
+    return not any(part.environment or part.secrets for part in parts)
 
 
 def end(run_id: str) -> None:
@@ -152,6 +162,8 @@ class _Run:
             or spec.get("inputs")
             or output.get("materializer_source")
             or overrides.get("enable_artifact_metadata") is not False
+            or overrides.get("environment")
+            or overrides.get("secrets")
             or not str(artifact["name"]).endswith(suffix)
         ):
             return None  # not the step kitaru knows how to write
