@@ -12,6 +12,8 @@ reads it from the store wherever the run happened.
 Inline checkpoints run as ZenML steps in the process that runs the flow body.
 Their arguments (which may hold credentials) are never stored: the step finds
 its body in ``inline_calls``, a table of that process, by run and invocation ID.
+In a fresh run on the embedded store, kitaru writes the step runs of the inline
+checkpoints after the first itself, as ZenML writes them (see ``lean_steps``).
 
 This module imports zenml at top level; import it only after
 :func:`kitaru._zenml.client.get_client` has configured ZenML.
@@ -20,6 +22,7 @@ This module imports zenml at top level; import it only after
 from __future__ import annotations
 
 import contextvars
+import functools
 import threading
 import uuid
 from collections.abc import Callable
@@ -317,8 +320,7 @@ def call_checkpoint(execution_id: str, invocation_id: str, runner: Callable[[], 
         lean = writer.start(invocation_id, step_code.noted_text(execution_id, invocation_id))
         if lean is not None:
             try:
-                body = lambda step_run: _run_call(call, step_run)  # noqa: E731
-                return lean.run(body, kitaru_checkpoint.entrypoint)
+                return lean.run(functools.partial(_run_call, call), kitaru_checkpoint.entrypoint)
             except _BodyFailed:
                 return call.outcome(lambda: None)  # raises the body's own error
     key = inline_calls.put(execution_id, invocation_id, call)
