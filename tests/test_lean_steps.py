@@ -4,12 +4,16 @@ A fresh run's first inline checkpoint goes through ZenML; the later ones are
 written by kitaru (``kitaru._zenml.lean_steps``). What ZenML and its dashboard
 read must not tell the two apart: these tests compare the rows and the responses
 ZenML builds from them, count ZenML's own step creations, and check failures,
-interleaved submitted checkpoints and the typed records.
+interleaved submitted checkpoints, the typed records and a stack's variables.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -204,3 +208,55 @@ def test_a_second_run_adds_new_artifact_versions_under_the_same_names(
         numbers = [int(v.version) for v in versions.items]
         assert len(numbers) >= 2 and numbers == list(range(1, len(numbers) + 1))
         assert [v.load() for v in versions.items][-2:] == [int(name[-1]) * 3 - 3] * 2
+
+
+_STACK_ENV_SCRIPT = """
+import json, os
+import kitaru
+from kitaru._zenml.client import get_client
+from zenml.enums import StackComponentType
+
+@kitaru.checkpoint
+def probe(i: int) -> str | None:
+    return os.environ.get("KITARU_T_STACK_VAR")
+
+@kitaru.flow
+def env_flow(n: int) -> list:
+    return [probe(i) for i in range(n)]
+
+before = env_flow(3)
+client = get_client()
+store = client.active_stack_model.components[StackComponentType.ARTIFACT_STORE][0]
+orchestrator = client.create_stack_component(
+    "env-orchestrator", "local", StackComponentType.ORCHESTRATOR, {},
+    environment={"KITARU_T_STACK_VAR": "set by the stack"},
+)
+stack = client.create_stack(
+    name="env-stack",
+    components={
+        StackComponentType.ORCHESTRATOR: orchestrator.id,
+        StackComponentType.ARTIFACT_STORE: store.id,
+    },
+)
+client.activate_stack(stack.id)
+print(json.dumps({"before": before, "after": env_flow(3),
+                  "outside": os.environ.get("KITARU_T_STACK_VAR")}))
+"""
+
+
+def test_every_checkpoint_sees_the_variables_its_stack_sets(
+    fresh_config: Path, tmp_path: Path
+) -> None:
+    script = tmp_path / "stack_env.py"
+    script.write_text(_STACK_ENV_SCRIPT)
+    env = dict(os.environ, KITARU_CONFIG_PATH=str(fresh_config))
+    env.pop("KITARU_T_STACK_VAR", None)
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["before"] == [None, None, None]
+    # The first checkpoint is ZenML's, the others kitaru's: all see the stack's variable.
+    assert seen["after"] == ["set by the stack"] * 3
+    assert seen["outside"] is None  # set for the run only

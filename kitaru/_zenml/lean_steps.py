@@ -17,10 +17,12 @@ and the user's source changed. ZenML's functions still choose the materializer,
 save and describe the output, publish a failure and handle signals during the
 body (see ``lean_step``).
 
+The variables and secrets a stack sets are the run's, set for the whole run: a
+step of kitaru's sets none of its own (a template that does is not used).
+
 Everything else goes through ZenML: a server, another schema revision, a
 continued or replayed run, submitted and isolated checkpoints, a run being
-stopped, a stack or run that sets environment variables or secrets around each
-step, an output that ZenML would give metadata, tags or visualizations.
+stopped, an output that ZenML would give metadata, tags or visualizations.
 """
 
 from __future__ import annotations
@@ -51,20 +53,11 @@ def begin(run_id: str, fresh: bool) -> None:
     if not fresh or ctx is None or not hasattr(runner, "_last_successful_sync_invocation_id"):
         return
     engine = verified_engine()
-    if engine is None or not _no_step_environment(ctx.snapshot.pipeline_configuration):
+    if engine is None:
         return
     mode = ctx.snapshot.pipeline_configuration.execution_mode
     with _lock:
         _runs[run_id] = _Run(engine, uuid.UUID(run_id), runner, mode)
-
-
-def _no_step_environment(config: Any) -> bool:
-    """True if ZenML sets no variables around a step: none on the run, stack or components."""
-    from zenml.client import Client
-
-    stack = Client().active_stack
-    parts = [config, stack, *stack.all_components]
-    return not any(part.environment or part.secrets for part in parts)
 
 
 def end(run_id: str) -> None:
