@@ -14,6 +14,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -260,3 +261,40 @@ def test_every_checkpoint_sees_the_variables_its_stack_sets(
     # The first checkpoint is ZenML's, the others kitaru's: all see the stack's variable.
     assert seen["after"] == ["set by the stack"] * 3
     assert seen["outside"] is None  # set for the run only
+
+
+@kitaru.checkpoint
+def stops_its_run(x: int) -> int:
+    """Stops the run as ``zenml pipeline runs stop`` would, while this body runs."""
+    from zenml.enums import ExecutionStatus
+    from zenml.models import PipelineRunUpdate
+
+    run_id = uuid.UUID(kitaru.current_execution().execution_id)
+    get_client().zen_store.update_run(
+        run_id=run_id, run_update=PipelineRunUpdate(status=ExecutionStatus.STOPPING)
+    )
+    return x * 10
+
+
+@kitaru.flow
+def stopped_flow() -> int:
+    first(0)
+    return stops_its_run(4)
+
+
+def test_a_step_that_ends_while_its_run_stops_is_published_by_zenml_once(
+    config_path: Path,
+) -> None:
+    handle = stopped_flow.run()
+    run = get_client().get_pipeline_run(handle.execution_id)
+    step = get_client().get_run_step(run.steps["stops_its_run"].id)
+    # kitaru wrote the step and its output; ZenML, seeing the run stopping, ended it.
+    assert str(step.status.value) == "completed"
+    [artifact] = step.outputs["output"]
+    assert artifact.load() == 40
+    links = _rows(
+        _store_db(config_path),
+        "SELECT * FROM step_run_output_artifact WHERE step_id = ?",
+        _hex(step.id),
+    )
+    assert len(links) == 1

@@ -118,17 +118,19 @@ class LeanStep:
         if request.visualizations or request.metadata or request.tags:
             (response,) = Client().zen_store.batch_create_artifact_versions([request])
             publish_utils.publish_successful_step_run(self.ref.id, {OUTPUT: [response.id]})
-        elif self._write(request, finish=True) is None:
-            version = self._write(request, finish=False)
-            publish_utils.publish_successful_step_run(self.ref.id, {OUTPUT: [version]})
+        else:
+            version, done = self._write(request)
+            if not done:
+                publish_utils.publish_successful_step_run(self.ref.id, {OUTPUT: [version]})
         # What ZenML's runner notes after a sync step: the next one's upstream.
         self._run.runner._last_successful_sync_invocation_id = self.ref.name
 
-    def _write(self, request: Any, finish: bool) -> Any:
-        """Write the output's artifact version; with ``finish``, link it and end the step.
+    def _write(self, request: Any) -> tuple[uuid.UUID, bool]:
+        """Write the output's artifact version and link; end the step if all still runs.
 
-        Returns the version's ID, or None (nothing written) where ``finish`` found the
-        run or the step no longer running: ZenML's publish then decides their status.
+        Returns the version's ID and whether the step was ended. Where the run or the
+        step no longer runs (being stopped), ZenML's publish decides their status; it
+        finds the link already there.
         """
         from sqlalchemy import func, insert, select, update
 
@@ -140,10 +142,7 @@ class LeanStep:
         step = run.template.step
         stamp = now()
         with run.engine.begin() as conn:
-            if finish:
-                status = conn.execute(select(runs.c.status).where(runs.c.id == run.run_id)).scalar()
-                if status != "running":
-                    return None
+            status = conn.execute(select(runs.c.status).where(runs.c.id == run.run_id)).scalar()
             artifact_id = conn.execute(
                 select(artifacts.c.id).where(
                     artifacts.c.name == request.artifact_name,
@@ -184,17 +183,15 @@ class LeanStep:
                     project_id=step["project_id"],
                 )
             )
-            if not finish:
-                return version_id
             conn.execute(
                 insert(outputs).values(name=OUTPUT, step_id=self.ref.id, artifact_id=version_id)
             )
-            done = conn.execute(
-                update(steps)
-                .where(steps.c.id == self.ref.id, steps.c.status == "running")
-                .values(status="completed", end_time=stamp, updated=stamp)
+            done = status == "running" and (
+                conn.execute(
+                    update(steps)
+                    .where(steps.c.id == self.ref.id, steps.c.status == "running")
+                    .values(status="completed", end_time=stamp, updated=stamp)
+                ).rowcount
+                == 1
             )
-            if done.rowcount != 1:
-                conn.rollback()  # stopped meanwhile
-                return None
-        return version_id
+        return version_id, done
