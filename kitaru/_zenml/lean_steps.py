@@ -79,6 +79,10 @@ def learn(run_id: str, invocation_id: str) -> None:
         run = _runs.get(run_id)
     if run is not None and run.info is None:
         run.learn(invocation_id)
+        if run.info is None:
+            # A run's inline steps all share one configuration: one that cannot be
+            # the template says no later step can be written here either.
+            end(run_id)
 
 
 class _Run:
